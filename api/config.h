@@ -1,0 +1,158 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api/config: the VM's configuration as Firecracker defines it, and the
+ * jansson parsers that build it. The same per-resource parsers serve the
+ * `--config-file` JSON (keys boot-source, machine-config, drives, ...) and
+ * the HTTP API bodies (PUT /boot-source, ...), so both accept exactly the
+ * same documents and reject the same mistakes with the same messages.
+ *
+ * Strictness: unknown keys, wrong JSON types, missing required fields and
+ * out-of-range values are errors (-EINVAL with a message in the errbuf).
+ * Ownership: every string in a config is malloc'd and owned by it; free
+ * with the matching *_free / vm_config_free.
+ */
+#ifndef KILN_API_CONFIG_H
+#define KILN_API_CONFIG_H
+
+#include "common/common.h"
+
+#include <jansson.h>
+
+#define CFG_ID_MAX	   64 /* Firecracker ids: [A-Za-z0-9_]{1,64} */
+#define CFG_MAX_DRIVES	   16
+#define CFG_MAX_NETS	   8
+#define CFG_MAX_VCPUS	   32
+#define CFG_DEFAULT_VCPUS  1
+#define CFG_DEFAULT_MEM_MIB 128
+
+struct token_bucket_cfg {
+	bool set;
+	uint64_t size;		 /* tokens (bytes or ops) */
+	uint64_t one_time_burst; /* extra tokens, used once */
+	uint64_t refill_time_ms; /* time to refill `size` tokens */
+};
+
+struct rate_limiter_cfg {
+	struct token_bucket_cfg bandwidth;
+	struct token_bucket_cfg ops;
+};
+
+struct boot_source_cfg {
+	char *kernel_image_path; /* required */
+	char *initrd_path;	 /* NULL if none */
+	char *boot_args;	 /* NULL: kiln's default command line */
+};
+
+enum huge_pages_cfg { HUGE_PAGES_NONE, HUGE_PAGES_2M };
+
+struct machine_cfg {
+	unsigned vcpu_count;	/* 1..CFG_MAX_VCPUS, default 1 */
+	uint64_t mem_size_mib;	/* > 0, default 128 */
+	bool smt;
+	bool track_dirty_pages;
+	char *cpu_template;	/* NULL or "None"; others refused for now */
+	enum huge_pages_cfg huge_pages;
+};
+
+enum cache_type_cfg { CACHE_UNSAFE, CACHE_WRITEBACK };
+enum io_engine_cfg { IO_ENGINE_SYNC, IO_ENGINE_ASYNC };
+
+struct drive_cfg {
+	char drive_id[CFG_ID_MAX + 1];
+	char *path_on_host;
+	bool is_root_device;
+	bool is_read_only;
+	char *partuuid;		/* NULL if none */
+	enum cache_type_cfg cache_type;
+	enum io_engine_cfg io_engine;
+	struct rate_limiter_cfg rate_limiter;
+};
+
+struct net_cfg {
+	char iface_id[CFG_ID_MAX + 1];
+	char *host_dev_name;
+	bool has_mac;
+	uint8_t guest_mac[6];
+	struct rate_limiter_cfg rx_rate_limiter;
+	struct rate_limiter_cfg tx_rate_limiter;
+};
+
+struct vsock_cfg {
+	bool set;
+	uint32_t guest_cid;	/* >= 3 */
+	char *uds_path;
+};
+
+struct entropy_cfg {
+	bool set;
+	struct rate_limiter_cfg rate_limiter;
+};
+
+struct logger_cfg {
+	bool set;
+	char *log_path;
+	int level;		/* enum log_level */
+	bool show_level;
+	bool show_log_origin;
+	char *module;
+};
+
+struct metrics_cfg {
+	bool set;
+	char *metrics_path;
+};
+
+struct vm_config {
+	bool has_boot_source;
+	struct boot_source_cfg boot_source;
+	struct machine_cfg machine;
+	struct drive_cfg drives[CFG_MAX_DRIVES];
+	unsigned nr_drives;
+	struct net_cfg nets[CFG_MAX_NETS];
+	unsigned nr_nets;
+	struct vsock_cfg vsock;
+	struct entropy_cfg entropy;
+	struct logger_cfg logger;
+	struct metrics_cfg metrics;
+};
+
+/* a config with Firecracker's defaults (1 vCPU, 128 MiB, nothing attached) */
+void vm_config_init(struct vm_config *c);
+void vm_config_free(struct vm_config *c);
+
+/*
+ * Parses a whole `--config-file` document into `c` (which must be freshly
+ * initialised). Keys: boot-source (required), machine-config, drives,
+ * network-interfaces, vsock, entropy, logger, metrics; any other key, or a
+ * Firecracker key kiln does not implement, is an error naming it.
+ * Also checks cross-resource rules (one root drive, unique MACs and ids).
+ * 0 / -EINVAL with a message.
+ */
+int cfg_parse_document(const char *text, size_t len, struct vm_config *c, struct errbuf *e);
+
+/*
+ * Per-resource parsers over an already-parsed JSON object; shared with the
+ * HTTP API. Each fills `out` (zeroed/initialised by the caller with
+ * defaults) and returns 0 / -EINVAL with a message.
+ */
+int cfg_parse_boot_source(json_t *j, struct boot_source_cfg *out, struct errbuf *e);
+int cfg_parse_machine(json_t *j, struct machine_cfg *out, struct errbuf *e);
+int cfg_parse_drive(json_t *j, struct drive_cfg *out, struct errbuf *e);
+int cfg_parse_net(json_t *j, struct net_cfg *out, struct errbuf *e);
+int cfg_parse_vsock(json_t *j, struct vsock_cfg *out, struct errbuf *e);
+int cfg_parse_entropy(json_t *j, struct entropy_cfg *out, struct errbuf *e);
+int cfg_parse_logger(json_t *j, struct logger_cfg *out, struct errbuf *e);
+int cfg_parse_metrics(json_t *j, struct metrics_cfg *out, struct errbuf *e);
+int cfg_parse_rate_limiter(json_t *j, struct rate_limiter_cfg *out, struct errbuf *e);
+
+/* [A-Za-z0-9_]{1,64} */
+bool cfg_id_valid(const char *id);
+
+/* the whole configuration as Firecracker's GET /vm/config document (new reference) */
+json_t *cfg_to_json(const struct vm_config *c);
+
+void boot_source_cfg_free(struct boot_source_cfg *b);
+void drive_cfg_free(struct drive_cfg *d);
+void net_cfg_free(struct net_cfg *n);
+
+#endif

@@ -1,0 +1,159 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * memory: guest RAM and the two address buses (port I/O and MMIO).
+ *
+ * Guest physical layout on x86_64 (see gm_layout()):
+ *   [0, min(ram, GM_HOLE_START))            RAM, slot 0
+ *   [GM_HOLE_START, 4 GiB)                   the 32-bit MMIO hole (virtio-mmio
+ *                                            devices, IOAPIC, LAPIC, TSS)
+ *   [4 GiB, 4 GiB + ram - GM_HOLE_START)     the rest of RAM, slot 1
+ * The host keeps all of RAM in one contiguous mapping so that snapshots and
+ * migration can treat it as one file; the hole exists only in guest space.
+ */
+#ifndef KILN_MEMORY_H
+#define KILN_MEMORY_H
+
+#include "common/common.h"
+
+#include <pthread.h>
+
+#define GM_PAGE_SIZE  4096ull
+#define GM_HOLE_START 0xC0000000ull  /* 3 GiB */
+#define GM_HOLE_END   0x100000000ull /* 4 GiB */
+#define GM_MAX_REGIONS 2
+
+/* where guest RAM lives on the host */
+enum gm_backing {
+	GM_BACKING_ANON,  /* private anonymous mapping (the default) */
+	GM_BACKING_MEMFD, /* memfd_create, shareable with another process */
+	GM_BACKING_FILE,  /* a file at `path`, MAP_SHARED (created/truncated) */
+};
+
+struct gm_region {
+	uint64_t gpa;  /* guest physical start */
+	uint64_t size; /* bytes, a multiple of GM_PAGE_SIZE */
+	uint64_t offset; /* offset of this region within the host mapping */
+	uint8_t *hva;  /* host address of gpa */
+};
+
+struct guest_mem {
+	struct gm_region regions[GM_MAX_REGIONS];
+	unsigned nr_regions;
+	uint64_t ram_size; /* total RAM bytes (sum of regions) */
+	uint8_t *base;	   /* host mapping of all RAM, ram_size bytes */
+	int fd;		   /* memfd / file descriptor, -1 for anonymous */
+	enum gm_backing backing;
+};
+
+/*
+ * Maps `ram_size` bytes of guest RAM (a multiple of 4 KiB, > 0) and lays it
+ * out around the MMIO hole. `path` is used only for GM_BACKING_FILE.
+ * Pages are not touched (no prefault). 0 / -errno with a message in `e`.
+ * Called once by the VMM thread before any vCPU exists.
+ */
+int gm_init(struct guest_mem *gm, uint64_t ram_size, enum gm_backing backing, const char *path,
+	    struct errbuf *e);
+
+/* Unmaps RAM and closes the backing fd. Safe on a zeroed or failed gm. */
+void gm_destroy(struct guest_mem *gm);
+
+/*
+ * Splits `ram_size` into guest regions around the hole without mapping
+ * anything (pure; used by gm_init and by unit tests). Returns the number of
+ * regions written to `out` (1 or 2), or -EINVAL for a size of 0, not a
+ * multiple of 4 KiB, or one whose top would overflow the 64-bit space.
+ */
+int gm_layout(uint64_t ram_size, struct gm_region out[GM_MAX_REGIONS]);
+
+/*
+ * Registers every region with KVM_SET_USER_MEMORY_REGION (slot = region
+ * index). `log_dirty` sets KVM_MEM_LOG_DIRTY_PAGES. 0 / -errno.
+ */
+int gm_register(const struct guest_mem *gm, int vm_fd, bool log_dirty);
+
+/*
+ * THE checked guest-address helper: every guest pointer in kiln comes from
+ * here. Returns the host address of [gpa, gpa + len) when the whole range
+ * lies inside one RAM region; NULL when it does not (outside RAM, in the
+ * hole, straddling a region edge, or gpa + len overflowing). len 0 is
+ * treated as 1. Lock-free and callable from any thread.
+ */
+void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
+
+/* copy helpers over gm_ptr(); 0 or -EFAULT */
+int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
+int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
+
+/* ------------------------------------------------------------------ e820 */
+
+#define E820_RAM      1
+#define E820_RESERVED 2
+
+struct e820_entry {
+	uint64_t addr;
+	uint64_t size;
+	uint32_t type;
+} __attribute__((packed));
+
+/* the start of the EBDA, where the MP table goes; RAM below it is usable */
+#define GM_EBDA_START 0x9fc00ull
+#define GM_HIMEM_START 0x100000ull /* 1 MiB */
+
+/*
+ * The e820 map the guest is given: usable [0, EBDA), reserved
+ * [EBDA, 1 MiB), usable [1 MiB, top of low RAM), and usable high RAM above
+ * 4 GiB. Returns the number of entries (<= max) or -ENOSPC. Pure.
+ */
+int gm_e820(const struct guest_mem *gm, struct e820_entry *out, unsigned max);
+
+/* ------------------------------------------------------------------- bus */
+
+/*
+ * A device on a bus. `offset` is relative to the range's base; `len` is
+ * 1, 2, 4 or 8. Callbacks run on vCPU threads, possibly several at once:
+ * the device locks its own state.
+ */
+struct bus_dev_ops {
+	void (*read)(void *opaque, uint64_t offset, void *data, uint32_t len);
+	void (*write)(void *opaque, uint64_t offset, const void *data, uint32_t len);
+};
+
+struct bus_range {
+	uint64_t base;
+	uint64_t len;
+	const struct bus_dev_ops *ops;
+	void *opaque;
+	const char *name;
+};
+
+/* ranges kept sorted by base, looked up by binary search */
+struct bus {
+	const char *name; /* "pio" or "mmio", for log lines */
+	struct bus_range *ranges;
+	unsigned nr, cap;
+	pthread_rwlock_t lock;
+};
+
+void bus_init(struct bus *b, const char *name);
+void bus_destroy(struct bus *b);
+
+/*
+ * Adds [base, base + len). -EINVAL for len 0 or base + len overflowing,
+ * -EEXIST when it overlaps a registered range, -ENOMEM. Any thread.
+ */
+int bus_register(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
+		 void *opaque, const char *name);
+
+/* Removes the range starting exactly at `base`; -ENOENT if none. */
+int bus_unregister(struct bus *b, uint64_t base);
+
+/*
+ * Dispatches one access of `len` bytes at `addr`. Returns 0 when a device
+ * handled it; -ENOENT when no device covers `addr` (reads then return all
+ * ones in `data`); -EINVAL when the access starts inside a range but runs
+ * past its end (not dispatched; reads return all ones). Called from vCPU
+ * threads.
+ */
+int bus_access(struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_write);
+
+#endif

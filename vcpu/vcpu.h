@@ -1,0 +1,191 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * vcpu: /dev/kvm, the VM file descriptor, vCPU threads and their exits, and
+ * the x86_64 boot of a kernel (ELF vmlinux, PVH, bzImage).
+ *
+ * Threads: kvm_* and vm_* run on the VMM thread; each vCPU runs its own
+ * thread (vcpu_thread) that loops on KVM_RUN and dispatches I/O exits to the
+ * buses. A vCPU thread never exits the process: a guest crash ends the VM
+ * through vm->ops->on_stop and the VMM decides what to do.
+ */
+#ifndef KILN_VCPU_H
+#define KILN_VCPU_H
+
+#include "common/common.h"
+#include "memory/memory.h"
+
+#include <linux/kvm.h>
+#include <pthread.h>
+
+#define VM_MAX_VCPUS 32
+
+/* fixed guest-physical addresses inside the MMIO hole */
+#define VM_IDENTITY_MAP_ADDR 0xfeffc000ull /* KVM_SET_IDENTITY_MAP_ADDR, 1 page */
+#define VM_TSS_ADDR	     0xfeffd000ull /* KVM_SET_TSS_ADDR, 3 pages */
+#define VM_IOAPIC_ADDR	     0xfec00000ull
+#define VM_LAPIC_ADDR	     0xfee00000ull
+
+/* --------------------------------------------------------------- /dev/kvm */
+
+struct kvm {
+	int fd;		      /* /dev/kvm */
+	int vcpu_mmap_size;   /* KVM_GET_VCPU_MMAP_SIZE */
+	unsigned max_vcpus;   /* min(KVM_CAP_MAX_VCPUS, VM_MAX_VCPUS) */
+	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID, malloc'd */
+	struct kvm_msr_list *msr_index_list; /* KVM_GET_MSR_INDEX_LIST, malloc'd */
+};
+
+/*
+ * Opens /dev/kvm, checks KVM_GET_API_VERSION == 12 and every capability kiln
+ * relies on (the message names the first missing one), and reads the
+ * supported CPUID and MSR lists. 0 / -errno with a message.
+ */
+int kvm_open(struct kvm *k, struct errbuf *e);
+void kvm_close(struct kvm *k);
+
+/* ---------------------------------------------------------------- the VM */
+
+enum vm_stop_reason {
+	VM_STOP_RESET,	       /* the guest asked for a reset (i8042, triple fault as reset) */
+	VM_STOP_SHUTDOWN,      /* KVM_EXIT_SHUTDOWN or SYSTEM_EVENT shutdown/poweroff */
+	VM_STOP_CRASH,	       /* INTERNAL_ERROR, FAIL_ENTRY, unknown exits, ioctl errors */
+	VM_STOP_REQUESTED,     /* the VMM stopped it */
+};
+
+struct vm;
+
+/* callbacks from vCPU threads to the VMM; both must be async-safe w.r.t. vCPUs */
+struct vm_ops {
+	/*
+	 * The VM must stop. Called at most once per vCPU thread, from that
+	 * thread, with a line describing why (already logged). The VMM then
+	 * calls vm_stop_vcpus() from its own thread.
+	 */
+	void (*on_stop)(struct vm *vm, enum vm_stop_reason reason, const char *why);
+};
+
+struct vcpu;
+
+struct vm {
+	struct kvm *kvm;
+	int fd;			/* KVM_CREATE_VM */
+	struct guest_mem *mem;
+	struct bus pio;
+	struct bus mmio;
+	const struct vm_ops *ops;
+	void *opaque;		/* for the VMM */
+	unsigned nr_vcpus;
+	struct vcpu *vcpus[VM_MAX_VCPUS];
+	/* per-exit-reason counters, indexed by KVM_EXIT_*, for metrics */
+	uint64_t exit_counts[64];
+};
+
+/*
+ * Creates the VM: KVM_CREATE_VM, TSS and identity-map addresses, the
+ * in-kernel irqchip (PIC + IOAPIC + LAPICs) and PIT2, and empty buses.
+ * Registers `mem` with KVM. 0 / -errno with a message. VMM thread.
+ */
+int vm_create(struct vm *vm, struct kvm *kvm, struct guest_mem *mem, const struct vm_ops *ops,
+	      void *opaque, struct errbuf *e);
+void vm_destroy(struct vm *vm);
+
+/* raises/lowers GSI `irq` on the in-kernel irqchip (KVM_IRQ_LINE). Any thread. */
+int vm_set_irq(struct vm *vm, uint32_t irq, bool level);
+
+/* ---------------------------------------------------------------- vCPUs */
+
+enum vcpu_run_state {
+	VCPU_CREATED,
+	VCPU_RUNNING,
+	VCPU_PAUSED,
+	VCPU_STOPPED,
+};
+
+struct vcpu {
+	struct vm *vm;
+	unsigned id;		/* also its APIC id */
+	int fd;
+	struct kvm_run *run;	/* mmap'd kvm_run */
+	pthread_t thread;
+	bool thread_started;
+
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	enum vcpu_run_state state;
+	bool pause_requested;
+	bool stop_requested;
+};
+
+/*
+ * Creates vCPU `id` (0 .. nr-1 of `nr`): KVM_CREATE_VCPU, mmap of kvm_run,
+ * CPUID normalised for this vCPU (APIC id, topology leaves 0x1/0x4/0xb/0x1f
+ * for `nr` vCPUs, hypervisor bit, KVM paravirt leaves), the MSRs Linux
+ * expects at reset, FPU, and LAPIC LINT0 = ExtINT, LINT1 = NMI.
+ * Does not start a thread. 0 / -errno with a message. VMM thread.
+ */
+int vcpu_create(struct vm *vm, unsigned id, unsigned nr, struct vcpu **out, struct errbuf *e);
+void vcpu_destroy(struct vcpu *v);
+
+/*
+ * Starts every vCPU's thread (KVM_RUN loop). The BSP's registers must have
+ * been set by boot_setup_bsp(); APs wait for INIT/SIPI in the kernel.
+ * 0 / -errno. VMM thread.
+ */
+int vm_start_vcpus(struct vm *vm);
+
+/*
+ * Pauses every vCPU: kicks each out of KVM_RUN (signal + immediate_exit)
+ * and returns once all are parked outside KVM_RUN. vm_resume_vcpus()
+ * lets them run again. VMM thread. 0 / -errno.
+ */
+int vm_pause_vcpus(struct vm *vm);
+int vm_resume_vcpus(struct vm *vm);
+
+/* Stops and joins every vCPU thread (idempotent). VMM thread. */
+void vm_stop_vcpus(struct vm *vm);
+
+/* ----------------------------------------------------------------- boot */
+
+struct boot_config {
+	const char *kernel_path; /* ELF vmlinux or bzImage */
+	const char *initrd_path; /* NULL for none */
+	const char *cmdline;	 /* NULL for empty */
+	unsigned nr_vcpus;
+};
+
+enum boot_mode {
+	BOOT_LINUX64, /* 64-bit entry: long mode, rsi = boot_params (zero page) */
+	BOOT_PVH,     /* PVH: 32-bit protected mode, ebx = hvm_start_info */
+};
+
+struct boot_info {
+	enum boot_mode mode;
+	uint64_t entry;		/* guest-physical entry point */
+	uint64_t params_gpa;	/* zero page (LINUX64) or hvm_start_info (PVH) */
+	uint64_t kernel_start, kernel_end; /* guest-physical extent loaded */
+	uint64_t initrd_gpa, initrd_size;
+};
+
+/*
+ * Loads the kernel (ELF with or without a PVH note, or bzImage), the initrd
+ * and the command line into guest memory, and writes the zero page /
+ * hvm_start_info with the e820 map, plus the MP table for `nr_vcpus`.
+ * Prefers PVH for an ELF that has the note, like Firecracker. Every bad
+ * input is a precise message and -errno; nothing is written outside RAM.
+ * Follows the Linux x86 boot protocol 2.15 (Documentation/arch/x86/boot.rst)
+ * and the Xen PVH ABI (hvm_start_info version 1). VMM thread.
+ */
+int boot_load(struct guest_mem *gm, const struct boot_config *cfg, struct boot_info *out,
+	      struct errbuf *e);
+
+/*
+ * Sets the BSP's registers for `bi`: for LINUX64 a GDT, identity page
+ * tables for the first 4 GiB, long mode in sregs and rsi = zero page; for
+ * PVH flat 32-bit protected mode and ebx = start_info. 0 / -errno.
+ */
+int boot_setup_bsp(struct vcpu *bsp, struct guest_mem *gm, const struct boot_info *bi);
+
+/* the largest command line kiln accepts (boot protocol cmdline_size for 2.06+) */
+#define BOOT_CMDLINE_MAX 2048
+
+#endif
