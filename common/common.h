@@ -14,11 +14,11 @@
 
 #define KILN_VERSION "0.1.0"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define KIB(x)	      ((uint64_t)(x) << 10)
-#define MIB(x)	      ((uint64_t)(x) << 20)
-#define GIB(x)	      ((uint64_t)(x) << 30)
-#define ALIGN_UP(x, a)	 (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
+#define ARRAY_SIZE(a)    (sizeof(a) / sizeof((a)[0]))
+#define KIB(x)           ((uint64_t)(x) << 10)
+#define MIB(x)           ((uint64_t)(x) << 20)
+#define GIB(x)           ((uint64_t)(x) << 30)
+#define ALIGN_UP(x, a)   (((x) + ((a)-1)) & ~((uint64_t)(a)-1))
 #define ALIGN_DOWN(x, a) ((x) & ~((uint64_t)(a)-1))
 
 /* ---------------------------------------------------------------- logging */
@@ -46,8 +46,8 @@ enum log_level log_get_level(void);
 /* "Error", "Warning", "Info", "Debug", "Trace", "Off" (case-insensitive) -> level; -EINVAL */
 int log_level_parse(const char *s, enum log_level *out);
 
-void log_msg(enum log_level level, const char *module, const char *file, int line,
-	     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void log_msg(enum log_level level, const char *module, const char *file, int line, const char *fmt,
+             ...) __attribute__((format(printf, 5, 6)));
 
 /* each .c file defines LOG_MODULE before using these, e.g. "vcpu" */
 #define log_err(...)   log_msg(LOG_ERROR, LOG_MODULE, __FILE__, __LINE__, __VA_ARGS__)

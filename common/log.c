@@ -18,8 +18,8 @@ static char log_module[32];
 static char log_id[65] = "anonymous-instance";
 
 static const char *const level_names[] = {
-	[LOG_OFF] = "Off",     [LOG_ERROR] = "Error", [LOG_WARN] = "Warning",
-	[LOG_INFO] = "Info",   [LOG_DEBUG] = "Debug", [LOG_TRACE] = "Trace",
+        [LOG_OFF] = "Off",   [LOG_ERROR] = "Error", [LOG_WARN] = "Warning",
+        [LOG_INFO] = "Info", [LOG_DEBUG] = "Debug", [LOG_TRACE] = "Trace",
 };
 
 void log_configure(enum log_level level, bool show_level, bool show_origin, const char *module)
@@ -68,8 +68,8 @@ int log_level_parse(const char *s, enum log_level *out)
 	return -EINVAL;
 }
 
-void log_msg(enum log_level level, const char *module, const char *file, int line,
-	     const char *fmt, ...)
+void log_msg(enum log_level level, const char *module, const char *file, int line, const char *fmt,
+             ...)
 {
 	if (level == LOG_OFF || level > log_get_level())
 		return;

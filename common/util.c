@@ -48,7 +48,7 @@ int read_file(const char *path, size_t max, char **out, size_t *len, struct errb
 	}
 	if ((uint64_t)st.st_size > max) {
 		ret = errf(e, EFBIG, "%s is too large (%lld bytes, limit %zu)", path,
-			   (long long)st.st_size, max);
+		           (long long)st.st_size, max);
 		goto err_close;
 	}
 	char *buf = malloc((size_t)st.st_size + 1);
@@ -63,7 +63,7 @@ int read_file(const char *path, size_t max, char **out, size_t *len, struct errb
 			continue;
 		if (n <= 0) {
 			ret = errf(e, n < 0 ? errno : EIO, "cannot read %s: %s", path,
-				   n < 0 ? strerror(errno) : "file shrank while reading");
+			           n < 0 ? strerror(errno) : "file shrank while reading");
 			free(buf);
 			goto err_close;
 		}

@@ -1,0 +1,183 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api: kiln's HTTP API on a unix socket (libmicrohttpd + jansson).
+ *
+ * The API thread only parses: each request becomes a `struct api_action`
+ * posted to the VMM thread over an `api_queue` (mutex + eventfd); the VMM
+ * thread executes it and completes it with a status and a reply, which the
+ * API thread turns into the HTTP response. The API thread never touches VM
+ * state. Paths, bodies, status codes and messages follow Firecracker's
+ * swagger (src/firecracker/swagger/firecracker.yaml).
+ */
+#ifndef KILN_API_H
+#define KILN_API_H
+
+#include "api/config.h"
+
+#include <pthread.h>
+
+/* Firecracker's default --http-api-max-payload-size */
+#define API_MAX_PAYLOAD_DEFAULT 51200
+
+enum api_action_kind {
+	API_GET_INFO,		  /* GET / */
+	API_GET_VERSION,	  /* GET /version */
+	API_GET_VM_CONFIG,	  /* GET /vm/config */
+	API_GET_MACHINE_CONFIG,	  /* GET /machine-config */
+	API_PUT_BOOT_SOURCE,	  /* PUT /boot-source */
+	API_PUT_MACHINE_CONFIG,	  /* PUT /machine-config */
+	API_PATCH_MACHINE_CONFIG, /* PATCH /machine-config */
+	API_PUT_CPU_CONFIG,	  /* PUT /cpu-config */
+	API_PUT_DRIVE,		  /* PUT /drives/{id} */
+	API_PATCH_DRIVE,	  /* PATCH /drives/{id} */
+	API_PUT_NET,		  /* PUT /network-interfaces/{id} */
+	API_PATCH_NET,		  /* PATCH /network-interfaces/{id} */
+	API_PUT_VSOCK,		  /* PUT /vsock */
+	API_PUT_ENTROPY,	  /* PUT /entropy */
+	API_PUT_LOGGER,		  /* PUT /logger */
+	API_PUT_METRICS,	  /* PUT /metrics */
+	API_INSTANCE_START,	  /* PUT /actions {"action_type": "InstanceStart"} */
+	API_SEND_CTRL_ALT_DEL,	  /* PUT /actions SendCtrlAltDel */
+	API_FLUSH_METRICS,	  /* PUT /actions FlushMetrics */
+	API_PAUSE,		  /* PATCH /vm {"state": "Paused"} */
+	API_RESUME,		  /* PATCH /vm {"state": "Resumed"} */
+	API_ACTION_COUNT
+};
+
+/* the API's name of an action, e.g. "PUT /boot-source" (for logs and metrics) */
+const char *api_action_name(enum api_action_kind k);
+
+/* PATCH /machine-config: only the fields present */
+struct machine_patch {
+	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages, has_huge_pages;
+	unsigned vcpu_count;
+	uint64_t mem_size_mib;
+	bool smt, track_dirty_pages;
+	enum huge_pages_cfg huge_pages;
+};
+
+/* PATCH /drives/{id} */
+struct drive_patch {
+	char drive_id[CFG_ID_MAX + 1];
+	char *path_on_host; /* NULL: unchanged */
+	bool has_rate_limiter;
+	struct rate_limiter_cfg rate_limiter;
+};
+
+/* PATCH /network-interfaces/{id} */
+struct net_patch {
+	char iface_id[CFG_ID_MAX + 1];
+	bool has_rx, has_tx;
+	struct rate_limiter_cfg rx_rate_limiter, tx_rate_limiter;
+};
+
+/* PUT /cpu-config: Firecracker's custom CPU template (x86_64 part) */
+#define CPU_CFG_MAX_MODIFIERS 64
+struct cpuid_modifier {
+	uint32_t leaf, subleaf, flags;
+	uint8_t reg; /* 0 eax, 1 ebx, 2 ecx, 3 edx */
+	uint32_t mask, value; /* bits to set: (old & ~mask) | (value & mask) */
+};
+struct msr_modifier {
+	uint32_t addr;
+	uint64_t mask, value;
+};
+struct cpu_config {
+	unsigned nr_cpuid, nr_msr;
+	struct cpuid_modifier cpuid[CPU_CFG_MAX_MODIFIERS];
+	struct msr_modifier msr[CPU_CFG_MAX_MODIFIERS];
+};
+
+struct api_action;
+/* called by the VMM thread once it has completed `a` (status/reply set) */
+typedef void (*api_done_fn)(struct api_action *a);
+
+struct api_action {
+	enum api_action_kind kind;
+	union {
+		struct boot_source_cfg boot_source;
+		struct machine_cfg machine;
+		struct machine_patch machine_patch;
+		struct cpu_config cpu_config;
+		struct drive_cfg drive;
+		struct drive_patch drive_patch;
+		struct net_cfg net;
+		struct net_patch net_patch;
+		struct vsock_cfg vsock;
+		struct entropy_cfg entropy;
+		struct logger_cfg logger;
+		struct metrics_cfg metrics;
+	} u;
+
+	/* result, written by the VMM thread before done() */
+	int status;	  /* HTTP status: 200, 204, 400, ... */
+	json_t *reply;	  /* body for 200 (owned by the action), or NULL */
+	char fault[512];  /* fault_message for >= 400 */
+
+	/* completion */
+	api_done_fn done;
+	void *done_opaque;
+	struct api_action *next; /* queue link */
+};
+
+/*
+ * Frees what the parser allocated inside `a->u` (strings of the config
+ * structs) and a->reply; not `a` itself.
+ */
+void api_action_release(struct api_action *a);
+
+/* ----------------------------------------------------- the action queue */
+
+/* multi-producer (API thread(s)), single-consumer (the VMM thread) */
+struct api_queue {
+	pthread_mutex_t lock;
+	struct api_action *head, *tail;
+	int efd; /* eventfd the VMM thread watches */
+};
+
+int api_queue_init(struct api_queue *q);
+void api_queue_destroy(struct api_queue *q);
+
+/* API thread: appends `a` and wakes the VMM thread; a->done is called later */
+void api_queue_post(struct api_queue *q, struct api_action *a);
+
+/* VMM thread: the next action or NULL (also drains the eventfd) */
+struct api_action *api_queue_take(struct api_queue *q);
+
+/* -------------------------------------------------------------- metrics */
+
+/*
+ * Request counters, updated with relaxed atomics by whichever thread knows
+ * the outcome: the API thread for requests it refuses itself (bad body,
+ * unknown path, wrong method, too large), the server when an action
+ * completes (fails = status >= 400). The VMM's metrics writer reads them.
+ */
+struct api_stats {
+	uint64_t count[API_ACTION_COUNT];
+	uint64_t fails[API_ACTION_COUNT];
+	uint64_t not_found, bad_method, too_large, bad_request;
+};
+extern struct api_stats api_stats;
+
+/* ------------------------------------------------------------ the server */
+
+struct api_server;
+
+struct api_server_config {
+	const char *socket_path;
+	size_t max_payload; /* request body limit in bytes */
+	struct api_queue *queue;
+};
+
+/*
+ * Binds the unix socket (an existing socket file that nobody listens on is
+ * removed as stale; a live one, or a non-socket file, is an error), and
+ * starts serving on libmicrohttpd's own thread. 0 / -errno with a message.
+ */
+int api_server_start(const struct api_server_config *cfg, struct api_server **out,
+		     struct errbuf *e);
+
+/* Stops serving, joins the thread, removes the socket file. */
+void api_server_stop(struct api_server *s);
+
+#endif

@@ -1,0 +1,354 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * daemon/action.c: executes the API's actions on the VMM thread.
+ *
+ * One table says, for every action, in which VM states it is allowed and
+ * which function carries it out; the refusal messages are Firecracker's.
+ * Every action ends with a status (204, 200 + reply, or 400 + fault) and
+ * its done() callback, so the API thread can answer the client.
+ */
+#define LOG_MODULE "api"
+#include "vmm.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define S_PRE    (1u << VMM_NOT_STARTED)
+#define S_RUN    (1u << VMM_RUNNING)
+#define S_PAU    (1u << VMM_PAUSED)
+#define S_HALT   (1u << VMM_HALTED)
+#define S_ANY    (S_PRE | S_RUN | S_PAU | S_HALT)
+#define S_BOOTED (S_RUN | S_PAU)
+
+#define MSG_POST_BOOT "The requested operation is not supported after starting the microVM."
+#define MSG_PRE_BOOT  "The requested operation is not supported before starting the microVM."
+
+typedef int (*action_fn)(struct vmm *v, struct api_action *a, struct errbuf *e);
+
+struct action_rule {
+	unsigned allowed; /* S_* states in which the action may run */
+	action_fn exec;   /* 0: 204 (or 200 if a->reply was set), -errno: 400 */
+};
+
+/* ------------------------------------------------------------ GETs */
+
+static int do_get_info(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	a->reply = json_pack(
+	        "{s:s, s:s, s:s, s:s}", "id", v->opts.id ? v->opts.id : "anonymous-instance",
+	        "state", vmm_state_name(v->state), "vmm_version", KILN_VERSION, "app_name", "kiln");
+	return 0;
+}
+
+static int do_get_version(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)v;
+	(void)e;
+	/* Firecracker's FirecrackerVersion schema names the field this way */
+	a->reply = json_pack("{s:s}", "firecracker_version", KILN_VERSION);
+	return 0;
+}
+
+static int do_get_vm_config(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	a->reply = cfg_to_json(&v->cfg);
+	return a->reply ? 0 : -ENOMEM;
+}
+
+static int do_get_machine_config(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	json_t *all = cfg_to_json(&v->cfg);
+	if (!all)
+		return -ENOMEM;
+	a->reply = json_incref(json_object_get(all, "machine-config"));
+	json_decref(all);
+	return a->reply ? 0 : -ENOMEM;
+}
+
+/* --------------------------------------------------- pre-boot configuration */
+
+static int check_readable(const char *what, const char *path, struct errbuf *e)
+{
+	if (path && access(path, R_OK) != 0)
+		return errf(e, errno, "The %s file cannot be opened: %s: %s", what, path,
+		            strerror(errno));
+	return 0;
+}
+
+static int do_put_boot_source(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	struct boot_source_cfg *b = &a->u.boot_source;
+	int ret = check_readable("kernel", b->kernel_image_path, e);
+	if (ret == 0)
+		ret = check_readable("initrd", b->initrd_path, e);
+	if (ret == 0 && b->boot_args && strlen(b->boot_args) >= BOOT_CMDLINE_MAX)
+		ret = errf(e, EINVAL, "The kernel command line is too long: %zu bytes, at most %d",
+		           strlen(b->boot_args), BOOT_CMDLINE_MAX - 1);
+	if (ret < 0)
+		return ret;
+	boot_source_cfg_free(&v->cfg.boot_source);
+	v->cfg.boot_source = *b; /* the config takes the strings */
+	memset(b, 0, sizeof(*b));
+	v->cfg.has_boot_source = true;
+	return 0;
+}
+
+static int do_put_machine_config(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	free(v->cfg.machine.cpu_template);
+	v->cfg.machine = a->u.machine;
+	a->u.machine.cpu_template = NULL;
+	return 0;
+}
+
+static int do_patch_machine_config(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	const struct machine_patch *p = &a->u.machine_patch;
+	struct machine_cfg *m = &v->cfg.machine;
+	(void)e;
+	if (p->has_vcpu_count)
+		m->vcpu_count = p->vcpu_count;
+	if (p->has_mem_size_mib)
+		m->mem_size_mib = p->mem_size_mib;
+	if (p->has_smt)
+		m->smt = p->smt;
+	if (p->has_track_dirty_pages)
+		m->track_dirty_pages = p->track_dirty_pages;
+	if (p->has_huge_pages)
+		m->huge_pages = p->huge_pages;
+	return 0;
+}
+
+static int do_put_cpu_config(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	v->cpu_cfg = a->u.cpu_config;
+	v->has_cpu_cfg = true;
+	return 0;
+}
+
+static int do_put_drive(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	struct vm_config *c = &v->cfg;
+	struct drive_cfg *d = &a->u.drive;
+	unsigned i;
+	int ret = check_readable("drive", d->path_on_host, e);
+	if (ret < 0)
+		return ret;
+	for (i = 0; i < c->nr_drives; i++)
+		if (strcmp(c->drives[i].drive_id, d->drive_id) == 0)
+			break;
+	if (d->is_root_device)
+		for (unsigned j = 0; j < c->nr_drives; j++)
+			if (j != i && c->drives[j].is_root_device)
+				return errf(e, EINVAL, "A root block device already exists!");
+	if (i == c->nr_drives) {
+		if (c->nr_drives == CFG_MAX_DRIVES)
+			return errf(e, ENOSPC, "at most %d drives are supported", CFG_MAX_DRIVES);
+		c->nr_drives++;
+	} else {
+		drive_cfg_free(&c->drives[i]);
+	}
+	c->drives[i] = *d;
+	memset(d, 0, sizeof(*d));
+	return 0;
+}
+
+static int do_put_net(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	struct vm_config *c = &v->cfg;
+	struct net_cfg *n = &a->u.net;
+	unsigned i;
+	for (i = 0; i < c->nr_nets; i++)
+		if (strcmp(c->nets[i].iface_id, n->iface_id) == 0)
+			break;
+	for (unsigned j = 0; j < c->nr_nets; j++) {
+		if (j == i)
+			continue;
+		if (n->has_mac && c->nets[j].has_mac &&
+		    !memcmp(n->guest_mac, c->nets[j].guest_mac, 6))
+			return errf(e, EEXIST, "The MAC address is already in use.");
+		if (strcmp(n->host_dev_name, c->nets[j].host_dev_name) == 0)
+			return errf(e, EEXIST, "The host device name %s is already in use.",
+			            n->host_dev_name);
+	}
+	if (i == c->nr_nets) {
+		if (c->nr_nets == CFG_MAX_NETS)
+			return errf(e, ENOSPC, "at most %d network interfaces are supported",
+			            CFG_MAX_NETS);
+		c->nr_nets++;
+	} else {
+		net_cfg_free(&c->nets[i]);
+	}
+	c->nets[i] = *n;
+	memset(n, 0, sizeof(*n));
+	return 0;
+}
+
+static int do_put_vsock(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	free(v->cfg.vsock.uds_path);
+	v->cfg.vsock = a->u.vsock;
+	v->cfg.vsock.set = true;
+	a->u.vsock.uds_path = NULL;
+	return 0;
+}
+
+static int do_put_entropy(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	v->cfg.entropy = a->u.entropy;
+	v->cfg.entropy.set = true;
+	return 0;
+}
+
+static int do_put_logger(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	int ret = vmm_apply_logger(&a->u.logger, e);
+	if (ret < 0)
+		return ret;
+	free(v->cfg.logger.log_path);
+	free(v->cfg.logger.module);
+	v->cfg.logger = a->u.logger;
+	v->cfg.logger.set = true;
+	memset(&a->u.logger, 0, sizeof(a->u.logger));
+	return 0;
+}
+
+static int do_put_metrics(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	if (v->metrics_fd >= 0)
+		return errf(e, EALREADY, "Reinitialization of metrics not allowed.");
+	int ret = vmm_metrics_open(v, a->u.metrics.metrics_path, e);
+	if (ret < 0)
+		return ret;
+	free(v->cfg.metrics.metrics_path);
+	v->cfg.metrics = a->u.metrics;
+	v->cfg.metrics.set = true;
+	a->u.metrics.metrics_path = NULL;
+	return 0;
+}
+
+/* ------------------------------------------------------------- actions */
+
+static int do_instance_start(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)a;
+	return vmm_start(v, e);
+}
+
+static int do_ctrl_alt_del(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)a;
+	int ret = i8042_send_ctrl_alt_del(&v->i8042);
+	if (ret < 0)
+		return errf(e, -ret, "the keyboard buffer is full; try again");
+	return 0;
+}
+
+static int do_flush_metrics(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)a;
+	if (v->metrics_fd < 0)
+		return errf(e, EINVAL,
+		            "The metrics system is not initialized; PUT /metrics first.");
+	return vmm_metrics_flush(v, e);
+}
+
+static int do_pause(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)a;
+	if (v->state == VMM_PAUSED)
+		return errf(e, EINVAL, "The microVM is already paused.");
+	return vmm_pause(v, e);
+}
+
+static int do_resume(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)a;
+	if (v->state == VMM_RUNNING)
+		return errf(e, EINVAL, "The microVM is not paused.");
+	return vmm_resume(v, e);
+}
+
+static int do_runtime_unsupported(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)v;
+	return errf(e, ENOTSUP, "%s: no device of this kind is attached in this kiln build",
+	            api_action_name(a->kind));
+}
+
+static const struct action_rule rules[API_ACTION_COUNT] = {
+        [API_GET_INFO] = {S_ANY, do_get_info},
+        [API_GET_VERSION] = {S_ANY, do_get_version},
+        [API_GET_VM_CONFIG] = {S_ANY, do_get_vm_config},
+        [API_GET_MACHINE_CONFIG] = {S_ANY, do_get_machine_config},
+        [API_PUT_BOOT_SOURCE] = {S_PRE, do_put_boot_source},
+        [API_PUT_MACHINE_CONFIG] = {S_PRE, do_put_machine_config},
+        [API_PATCH_MACHINE_CONFIG] = {S_PRE, do_patch_machine_config},
+        [API_PUT_CPU_CONFIG] = {S_PRE, do_put_cpu_config},
+        [API_PUT_DRIVE] = {S_PRE, do_put_drive},
+        [API_PATCH_DRIVE] = {S_BOOTED, do_runtime_unsupported},
+        [API_PUT_NET] = {S_PRE, do_put_net},
+        [API_PATCH_NET] = {S_BOOTED, do_runtime_unsupported},
+        [API_PUT_VSOCK] = {S_PRE, do_put_vsock},
+        [API_PUT_ENTROPY] = {S_PRE, do_put_entropy},
+        [API_PUT_LOGGER] = {S_ANY, do_put_logger},
+        [API_PUT_METRICS] = {S_ANY, do_put_metrics},
+        [API_INSTANCE_START] = {S_PRE, do_instance_start},
+        [API_SEND_CTRL_ALT_DEL] = {S_RUN, do_ctrl_alt_del},
+        [API_FLUSH_METRICS] = {S_ANY, do_flush_metrics},
+        [API_PAUSE] = {S_BOOTED, do_pause},
+        [API_RESUME] = {S_BOOTED, do_resume},
+};
+
+/* the refusal for an action not allowed in the current state */
+static void refuse(struct vmm *v, const struct action_rule *r, struct errbuf *e)
+{
+	if (v->state == VMM_HALTED)
+		errf(e, EINVAL, "The microVM has stopped: %s", v->stop_why);
+	else if (v->state == VMM_NOT_STARTED)
+		errf(e, EINVAL, MSG_PRE_BOOT);
+	else if (r->allowed == S_RUN && v->state == VMM_PAUSED)
+		errf(e, EINVAL, "The microVM is paused; resume it first.");
+	else
+		errf(e, EINVAL, MSG_POST_BOOT);
+}
+
+void vmm_execute(struct vmm *v, struct api_action *a)
+{
+	struct errbuf e = {{0}};
+	const struct action_rule *r = a->kind < API_ACTION_COUNT ? &rules[a->kind] : NULL;
+	uint64_t t0 = now_ns();
+	int ret;
+
+	if (!r || !r->exec) {
+		ret = errf(&e, EINVAL, "unknown action");
+	} else if (!(r->allowed & (1u << v->state))) {
+		refuse(v, r, &e);
+		ret = -EINVAL;
+	} else {
+		ret = r->exec(v, a, &e);
+	}
+	if (ret < 0) {
+		a->status = 400;
+		if (!e.msg[0])
+			snprintf(e.msg, sizeof(e.msg), "%s", strerror(-ret));
+		snprintf(a->fault, sizeof(a->fault), "%s", e.msg);
+		json_decref(a->reply);
+		a->reply = NULL;
+		log_warn("%s refused: %s", api_action_name(a->kind), e.msg);
+	} else {
+		a->status = a->reply ? 200 : 204;
+		log_info("%s done in %llu us", api_action_name(a->kind),
+		         (unsigned long long)((now_ns() - t0) / 1000));
+	}
+	vmm_record_latency(v, a->kind, now_ns() - t0);
+}

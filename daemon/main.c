@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * daemon/main.c: kiln's command line (Firecracker's flags), logging set-up
+ * and the hand-over to the VMM thread.
+ */
+#define LOG_MODULE "main"
+#include "vmm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define CONFIG_FILE_MAX  (1u << 20)
+#define DEFAULT_API_SOCK "/run/kiln.socket"
+
+struct args {
+	const char *api_sock;
+	const char *config_file;
+	const char *log_path;
+	const char *level;
+	const char *module;
+	const char *metrics_path;
+	size_t max_payload;
+	struct vmm_options vmm;
+	bool no_api, show_level, show_origin;
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kiln [options]\n"
+	           "  --api-sock PATH          serve the HTTP API on this unix socket\n"
+	           "                           (default " DEFAULT_API_SOCK ")\n"
+	           "  --http-api-max-payload-size BYTES\n"
+	           "                           largest request body accepted (default 51200)\n"
+	           "  --no-api                 do not serve the API (needs --config-file)\n"
+	           "  --config-file FILE       configure (and with --no-api, start) the VM from\n"
+	           "                           a Firecracker-style JSON file\n"
+	           "  --id ID                  instance id ([A-Za-z0-9_]{1,64})\n"
+	           "  --boot-timer             log the guest's boot time when it writes 123 to\n"
+	           "                           port 0x440\n"
+	           "  --serial-out FILE        write the guest's serial output to FILE (default "
+	           "stdout)\n"
+	           "  --log-path FILE          write log lines to FILE (default stderr)\n"
+	           "  --level LEVEL            Error, Warning, Info, Debug, Trace or Off\n"
+	           "  --show-level             put the level in every log line\n"
+	           "  --show-log-origin        put file:line in every log line\n"
+	           "  --module NAME            only log lines from this module\n"
+	           "  --metrics-path FILE      write metrics lines to FILE (or a named pipe)\n"
+	           "  --version                print the version and exit\n"
+	           "  --help                   this text\n");
+}
+
+enum {
+	OPT_API_SOCK = 256,
+	OPT_NO_API,
+	OPT_CONFIG,
+	OPT_ID,
+	OPT_BOOT_TIMER,
+	OPT_SERIAL_OUT,
+	OPT_LOG_PATH,
+	OPT_LEVEL,
+	OPT_SHOW_LEVEL,
+	OPT_SHOW_ORIGIN,
+	OPT_MODULE,
+	OPT_MAX_PAYLOAD,
+	OPT_METRICS,
+	OPT_VERSION,
+	OPT_HELP,
+};
+
+static const struct option long_opts[] = {
+        {"api-sock", required_argument, NULL, OPT_API_SOCK},
+        {"no-api", no_argument, NULL, OPT_NO_API},
+        {"config-file", required_argument, NULL, OPT_CONFIG},
+        {"id", required_argument, NULL, OPT_ID},
+        {"boot-timer", no_argument, NULL, OPT_BOOT_TIMER},
+        {"serial-out", required_argument, NULL, OPT_SERIAL_OUT},
+        {"log-path", required_argument, NULL, OPT_LOG_PATH},
+        {"level", required_argument, NULL, OPT_LEVEL},
+        {"show-level", no_argument, NULL, OPT_SHOW_LEVEL},
+        {"show-log-origin", no_argument, NULL, OPT_SHOW_ORIGIN},
+        {"module", required_argument, NULL, OPT_MODULE},
+        {"http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD},
+        {"metrics-path", required_argument, NULL, OPT_METRICS},
+        {"version", no_argument, NULL, OPT_VERSION},
+        {"help", no_argument, NULL, OPT_HELP},
+        {NULL, 0, NULL, 0},
+};
+
+/* 0 to go on, or an exit code */
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	int c;
+
+	opterr = 0;
+	while ((c = getopt_long_only(argc, argv, "", long_opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_API_SOCK:
+			a->api_sock = optarg;
+			break;
+		case OPT_NO_API:
+			a->no_api = true;
+			break;
+		case OPT_CONFIG:
+			a->config_file = optarg;
+			break;
+		case OPT_ID:
+			a->vmm.id = optarg;
+			break;
+		case OPT_BOOT_TIMER:
+			a->vmm.boot_timer = true;
+			break;
+		case OPT_SERIAL_OUT:
+			a->vmm.serial_out = optarg;
+			break;
+		case OPT_LOG_PATH:
+			a->log_path = optarg;
+			break;
+		case OPT_LEVEL:
+			a->level = optarg;
+			break;
+		case OPT_SHOW_LEVEL:
+			a->show_level = true;
+			break;
+		case OPT_SHOW_ORIGIN:
+			a->show_origin = true;
+			break;
+		case OPT_MODULE:
+			a->module = optarg;
+			break;
+		case OPT_MAX_PAYLOAD: {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (errno || *end || n == 0 || n > (64u << 20) || optarg[0] == '-') {
+				fprintf(stderr,
+				        "kiln: --http-api-max-payload-size must be 1 to %u\n",
+				        64u << 20);
+				return KILN_EXIT_ARGS;
+			}
+			a->max_payload = (size_t)n;
+			break;
+		}
+		case OPT_METRICS:
+			a->metrics_path = optarg;
+			break;
+		case OPT_VERSION:
+			printf("kiln v%s\n", KILN_VERSION);
+			return -1;
+		case OPT_HELP:
+			usage(stdout);
+			return -1;
+		default:
+			fprintf(stderr, "kiln: unknown or incomplete option '%s'\n",
+			        argv[optind - 1]);
+			usage(stderr);
+			return KILN_EXIT_ARGS;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kiln: unexpected argument '%s'\n", argv[optind]);
+		return KILN_EXIT_ARGS;
+	}
+	if (a->vmm.id && !cfg_id_valid(a->vmm.id)) {
+		fprintf(stderr, "kiln: --id must match [A-Za-z0-9_]{1,64}\n");
+		return KILN_EXIT_ARGS;
+	}
+	if (a->no_api && !a->config_file) {
+		fprintf(stderr, "kiln: --no-api needs --config-file\n");
+		return KILN_EXIT_ARGS;
+	}
+	if (a->no_api && a->api_sock) {
+		fprintf(stderr, "kiln: --no-api and --api-sock cannot be used together\n");
+		return KILN_EXIT_ARGS;
+	}
+	return 0;
+}
+
+/* logging from the flags; the config file's "logger" may override it later */
+static int setup_logging(const struct args *a)
+{
+	enum log_level level = LOG_WARN;
+
+	if (a->level && log_level_parse(a->level, &level) < 0) {
+		fprintf(stderr,
+		        "kiln: invalid --level '%s' (Error, Warning, Info, Debug, Trace, Off)\n",
+		        a->level);
+		return KILN_EXIT_ARGS;
+	}
+	log_configure(level, a->show_level, a->show_origin, a->module);
+	if (a->vmm.id)
+		log_set_instance_id(a->vmm.id);
+	if (a->log_path) {
+		FILE *f = fopen(a->log_path, "a");
+		if (!f) {
+			fprintf(stderr, "kiln: cannot open log %s: %s\n", a->log_path,
+			        strerror(errno));
+			return KILN_EXIT_ARGS;
+		}
+		setvbuf(f, NULL, _IOLBF, 0);
+		log_set_file(f);
+	}
+	return 0;
+}
+
+static int load_config_file(struct vmm *v, const char *path, struct errbuf *e)
+{
+	char *text;
+	size_t len;
+	int ret = read_file(path, CONFIG_FILE_MAX, &text, &len, e);
+	if (ret < 0)
+		return ret;
+	ret = cfg_parse_document(text, len, &v->cfg, e);
+	free(text);
+	if (ret == 0 && v->cfg.logger.set)
+		ret = vmm_apply_logger(&v->cfg.logger, e);
+	if (ret == 0 && v->cfg.metrics.set && v->metrics_fd < 0)
+		ret = vmm_metrics_open(v, v->cfg.metrics.metrics_path, e);
+	return ret;
+}
+
+static struct termios saved_tio;
+static bool tio_saved;
+
+static void restore_tty(void)
+{
+	if (tio_saved)
+		tcsetattr(STDIN_FILENO, TCSANOW, &saved_tio);
+}
+
+/* a terminal on stdin goes raw, so keys reach the guest's console as typed */
+static void setup_tty(void)
+{
+	struct termios t;
+
+	if (!isatty(STDIN_FILENO) || tcgetattr(STDIN_FILENO, &saved_tio) < 0)
+		return;
+	tio_saved = true;
+	atexit(restore_tty);
+	t = saved_tio;
+	t.c_lflag &= ~(tcflag_t)(ICANON | ECHO | ISIG);
+	tcsetattr(STDIN_FILENO, TCSANOW, &t);
+}
+
+int main(int argc, char **argv)
+{
+	struct args a = {0};
+	struct errbuf e = {{0}};
+	struct vmm v;
+	int ret;
+
+	kiln_start_ns = now_ns();
+	a.vmm.exit_on_halt = true;
+	if ((ret = parse_args(argc, argv, &a)) != 0)
+		return ret < 0 ? KILN_EXIT_OK : ret;
+	if ((ret = setup_logging(&a)) != 0)
+		return ret;
+	if (!a.no_api && !a.api_sock)
+		a.api_sock = DEFAULT_API_SOCK;
+	if (!a.max_payload)
+		a.max_payload = API_MAX_PAYLOAD_DEFAULT;
+
+	/* SIGINT/SIGTERM are read from a signalfd by the VMM thread; every
+	 * thread created from here on inherits the blocked mask */
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	if (vmm_init(&v, &a.vmm, &e) < 0) {
+		fprintf(stderr, "kiln: %s\n", e.msg);
+		vmm_destroy(&v);
+		return KILN_EXIT_ERROR;
+	}
+	if (a.metrics_path && vmm_metrics_open(&v, a.metrics_path, &e) < 0) {
+		fprintf(stderr, "kiln: %s\n", e.msg);
+		vmm_destroy(&v);
+		return KILN_EXIT_ARGS;
+	}
+	if (a.api_sock && vmm_serve_api(&v, a.api_sock, a.max_payload, &e) < 0) {
+		fprintf(stderr, "kiln: cannot serve the API: %s\n", e.msg);
+		vmm_destroy(&v);
+		return KILN_EXIT_ERROR;
+	}
+	/* as Firecracker: a config file configures and boots the VM at once,
+	 * with or without the API */
+	if (a.config_file && load_config_file(&v, a.config_file, &e) < 0) {
+		fprintf(stderr, "kiln: %s: %s\n", a.config_file, e.msg);
+		vmm_destroy(&v);
+		return KILN_EXIT_BAD_CONFIG;
+	}
+	if (a.config_file && vmm_start(&v, &e) < 0) {
+		fprintf(stderr, "kiln: cannot start the microVM: %s\n", e.msg);
+		vmm_destroy(&v);
+		return KILN_EXIT_BAD_CONFIG;
+	}
+	setup_tty();
+	ret = vmm_run(&v);
+	vmm_destroy(&v);
+	return ret;
+}

@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * daemon: the VMM object, its state machine and the VMM thread's event loop.
+ *
+ * Threads: main() becomes the VMM thread; it owns `struct vmm` and is the
+ * only thread that changes VM state. vCPU threads report to it through an
+ * eventfd (vmm_on_stop); the API thread (api/) will post actions to it.
+ */
+#ifndef KILN_DAEMON_VMM_H
+#define KILN_DAEMON_VMM_H
+
+#include "api/api.h"
+#include "api/config.h"
+#include "devices/devices.h"
+#include "memory/memory.h"
+#include "vcpu/vcpu.h"
+
+#include <sys/epoll.h>
+
+/* process exit codes; 152/153 are Firecracker's for bad configuration/arguments */
+#define KILN_EXIT_OK          0
+#define KILN_EXIT_ERROR       1
+#define KILN_EXIT_GUEST_CRASH 2
+#define KILN_EXIT_BAD_CONFIG  152
+#define KILN_EXIT_ARGS        153
+
+/* ------------------------------------------------------------ event loop */
+
+typedef void (*el_handler_fn)(void *opaque, uint32_t events);
+
+struct el_source {
+	int fd;
+	el_handler_fn fn;
+	void *opaque;
+};
+
+#define EL_MAX_SOURCES 32
+
+/* a small epoll loop owned by the VMM thread */
+struct event_loop {
+	int epfd;
+	struct el_source sources[EL_MAX_SOURCES];
+	bool quit;
+};
+
+int el_init(struct event_loop *l);
+void el_destroy(struct event_loop *l);
+/* watches `fd` for `events` (EPOLLIN ...); `fn` runs on the loop's thread */
+int el_add(struct event_loop *l, int fd, uint32_t events, el_handler_fn fn, void *opaque);
+int el_del(struct event_loop *l, int fd);
+/* runs until el_quit(); returns 0, or -errno if epoll fails */
+int el_run(struct event_loop *l);
+void el_quit(struct event_loop *l);
+
+/* ----------------------------------------------------------------- VMM */
+
+/* the states GET / reports, in Firecracker's words */
+enum vmm_state {
+	VMM_NOT_STARTED, /* "Not started" */
+	VMM_RUNNING,     /* "Running" */
+	VMM_PAUSED,      /* "Paused" */
+	VMM_HALTED,      /* the guest ended (reset, shutdown or crash) */
+};
+
+const char *vmm_state_name(enum vmm_state s);
+
+struct vmm_options {
+	const char *id;         /* instance id, default "anonymous-instance" */
+	const char *serial_out; /* NULL: stdout */
+	bool boot_timer;        /* attach the boot-timer device (--boot-timer) */
+	bool exit_on_halt;      /* leave the event loop when the guest ends */
+};
+
+struct vmm {
+	struct vmm_options opts;
+	struct vm_config cfg;
+	enum vmm_state state;
+
+	struct kvm kvm;
+	struct guest_mem mem;
+	struct vm vm;
+	struct boot_info boot;
+	bool kvm_open, mem_init, vm_created;
+
+	struct serial serial;
+	struct i8042 i8042;
+	struct boot_timer boot_timer;
+	int serial_out_fd;
+
+	struct event_loop loop;
+	int stop_efd;  /* vCPU threads and devices write here to stop the VM */
+	int signal_fd; /* SIGINT/SIGTERM */
+
+	/* set once by the first stop request (any thread), read by the VMM thread */
+	int stop_reason; /* enum vm_stop_reason, -1 while running */
+	char stop_why[256];
+	int exit_code;
+
+	/* stdin -> serial: bytes read but not yet taken by the UART FIFO */
+	uint8_t in_buf[256];
+	size_t in_len, in_off;
+	int in_timer_fd;
+	bool stdin_watched, stdin_eof;
+	uint64_t start_ns; /* when InstanceStart began */
+
+	/* PUT /cpu-config, applied to every vCPU at InstanceStart */
+	struct cpu_config cpu_cfg;
+	bool has_cpu_cfg;
+
+	/* the API: actions arrive on queue.efd */
+	struct api_queue queue;
+	bool queue_init;
+	struct api_server *server;
+	uint64_t api_ready_ns;
+
+	/* metrics sink (PUT /metrics), -1 when not configured */
+	int metrics_fd, metrics_timer_fd;
+	uint64_t lat_boot_us, lat_pause_us, lat_resume_us;
+};
+
+/*
+ * Prepares an empty VMM (no KVM work) with default configuration and its
+ * event loop, signalfd and stop eventfd. SIGINT/SIGTERM must already be
+ * blocked in the calling thread. 0 / -errno.
+ */
+int vmm_init(struct vmm *v, const struct vmm_options *opts, struct errbuf *e);
+
+/*
+ * InstanceStart: opens KVM, maps memory, creates the VM and vCPUs, attaches
+ * devices, loads the kernel and starts the vCPUs. Only in VMM_NOT_STARTED.
+ * On failure nothing is left half built: the VMM stays NOT_STARTED.
+ */
+int vmm_start(struct vmm *v, struct errbuf *e);
+
+/* Pauses / resumes the vCPUs (RUNNING <-> PAUSED). 0 / -errno. */
+int vmm_pause(struct vmm *v, struct errbuf *e);
+int vmm_resume(struct vmm *v, struct errbuf *e);
+
+/* Runs the event loop until the VM halts (exit_on_halt) or a signal. */
+int vmm_run(struct vmm *v);
+
+/* Stops everything and releases all resources. */
+void vmm_destroy(struct vmm *v);
+
+/* for vCPU threads and devices: ask the VMM thread to stop the VM (first caller wins) */
+void vmm_request_stop(struct vmm *v, enum vm_stop_reason reason, const char *why);
+
+/* ------------------------------------------------------------- actions */
+
+/*
+ * Executes one API action on the VMM thread (state table in action.c) and
+ * sets its status, reply or fault; the caller then calls a->done(a).
+ */
+void vmm_execute(struct vmm *v, struct api_action *a);
+
+/* Starts the API server on `sock_path` and watches its queue. 0 / -errno. */
+int vmm_serve_api(struct vmm *v, const char *sock_path, size_t max_payload, struct errbuf *e);
+
+/* ----------------------------------------------------- logger, metrics */
+
+/* applies a "logger" section / PUT /logger body. 0 / -errno */
+int vmm_apply_logger(const struct logger_cfg *l, struct errbuf *e);
+/* opens the metrics sink (file or named pipe) and starts the 60 s timer */
+int vmm_metrics_open(struct vmm *v, const char *path, struct errbuf *e);
+/* writes one metrics line now */
+int vmm_metrics_flush(struct vmm *v, struct errbuf *e);
+void vmm_metrics_close(struct vmm *v);
+void vmm_record_latency(struct vmm *v, int kind, uint64_t ns);
+
+/* applies PUT /cpu-config's modifiers to a created vCPU (before it runs) */
+int vmm_apply_cpu_config(struct vcpu *vc, const struct cpu_config *c, struct errbuf *e);
+
+#endif

@@ -1,0 +1,60 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tests/integration/harness: start kiln as a child process, feed it a
+ * config file, watch what it prints, and stop it. Used by every
+ * integration test; paths come from the environment meson sets:
+ * KILN_BIN (the daemon) and KILN_GUEST_DIR (the built test guests).
+ */
+#ifndef KILN_TEST_HARNESS_H
+#define KILN_TEST_HARNESS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct kproc {
+	pid_t pid;
+	int out_fd; /* the child's stdout and stderr, merged */
+	char *out;  /* everything read so far, NUL-terminated */
+	size_t len, cap;
+	bool exited;
+	int status;     /* exit code, or 128 + signal */
+	char *cfg_path; /* the temporary config file, if any */
+};
+
+/* path of the kiln binary (KILN_BIN) */
+const char *kh_kiln(void);
+/* path of a built test guest, e.g. kh_guest("hello") -> .../hello.elf */
+const char *kh_guest(const char *name);
+
+/*
+ * Writes `json` to a new temporary file and returns its path (static
+ * buffer per call site is not used: the result is malloc'd; free it).
+ */
+char *kh_write_temp(const char *json, const char *suffix);
+
+/* Starts kiln with argv (argv[0] is ignored: kh_kiln() is used); stdin is /dev/null. */
+int kh_spawn(struct kproc *p, const char *const argv[]);
+
+/* Starts `kiln --no-api --config-file <tmp>` with `json` as the config. */
+int kh_spawn_config(struct kproc *p, const char *json);
+
+/*
+ * Reads output until `needle` appears (returns true) or `timeout_ms` passes
+ * or the child exits without printing it (false).
+ */
+bool kh_wait_for(struct kproc *p, const char *needle, int timeout_ms);
+
+/* Waits for the child to exit; returns its status, or -1 on timeout. */
+int kh_wait_exit(struct kproc *p, int timeout_ms);
+
+/* SIGKILL + reap, then free the buffer; safe to call twice. */
+void kh_kill(struct kproc *p);
+
+/* a printf into a malloc'd string */
+char *kh_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* a minimal config: guest `name`, `vcpus`, `mem_mib`, boot_args (may be NULL) */
+char *kh_guest_config(const char *name, unsigned vcpus, unsigned mem_mib, const char *args);
+
+#endif

@@ -1,0 +1,185 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Bad input to `kiln --no-api --config-file`: every case must end with a
+ * precise message and Firecracker's exit code for a bad configuration (152)
+ * or bad arguments (153), never a crash or a hang.
+ */
+#include "harness.h"
+
+#include <criterion/criterion.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define EXIT_BAD_CONFIG 152
+#define EXIT_ARGS       153
+
+static struct kproc kp;
+static char *tmp_files[4];
+
+static void teardown(void)
+{
+	kh_kill(&kp);
+	for (size_t i = 0; i < 4; i++) {
+		if (tmp_files[i])
+			unlink(tmp_files[i]);
+		free(tmp_files[i]);
+		tmp_files[i] = NULL;
+	}
+}
+
+TestSuite(bad_input, .fini = teardown, .timeout = 60);
+
+/* runs kiln on `json`, expects exit code `code` and `needle` in the output */
+static void expect_refused(const char *json, int code, const char *needle)
+{
+	cr_assert_eq(kh_spawn_config(&kp, json), 0);
+	int st = kh_wait_exit(&kp, 20000);
+	cr_assert_eq(st, code, "exit %d (wanted %d); output:\n%s", st, code, kp.out);
+	cr_expect(strstr(kp.out, needle) != NULL, "missing \"%s\" in:\n%s", needle, kp.out);
+	cr_expect(strstr(kp.out, "AddressSanitizer") == NULL, "sanitizer report:\n%s", kp.out);
+}
+
+static char *config_with_kernel(const char *kernel, const char *extra)
+{
+	return kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\"}%s}", kernel,
+	              extra ? extra : "");
+}
+
+Test(bad_input, missing_kernel)
+{
+	char *c = config_with_kernel("/nonexistent/vmlinux", NULL);
+	expect_refused(c, EXIT_BAD_CONFIG, "/nonexistent/vmlinux");
+	free(c);
+}
+
+Test(bad_input, kernel_is_not_elf_or_bzimage)
+{
+	tmp_files[0] = kh_write_temp("#!/bin/sh\necho this is not a kernel\n", ".bin");
+	char *c = config_with_kernel(tmp_files[0], NULL);
+	expect_refused(c, EXIT_BAD_CONFIG, "not an ELF");
+	free(c);
+}
+
+Test(bad_input, truncated_elf)
+{
+	/* the first 200 bytes of a real guest: ELF header intact, program headers cut */
+	int in = open(kh_guest("hello"), O_RDONLY);
+	cr_assert(in >= 0);
+	char buf[200];
+	cr_assert_eq(read(in, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	close(in);
+	tmp_files[0] = kh_write_temp("", ".elf");
+	int out = open(tmp_files[0], O_WRONLY | O_TRUNC);
+	cr_assert_eq(write(out, buf, sizeof(buf)), (ssize_t)sizeof(buf));
+	close(out);
+	char *c = config_with_kernel(tmp_files[0], NULL);
+	expect_refused(c, EXIT_BAD_CONFIG, "truncated");
+	free(c);
+}
+
+Test(bad_input, memory_size_zero)
+{
+	char *c = config_with_kernel(
+	        kh_guest("hello"),
+	        ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 0}");
+	expect_refused(c, EXIT_BAD_CONFIG, "mem_size_mib");
+	free(c);
+}
+
+Test(bad_input, memory_larger_than_host)
+{
+	char *c = config_with_kernel(
+	        kh_guest("hello"),
+	        ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 900000}");
+	expect_refused(c, EXIT_BAD_CONFIG, "host");
+	free(c);
+}
+
+Test(bad_input, zero_vcpus)
+{
+	char *c = config_with_kernel(
+	        kh_guest("hello"),
+	        ", \"machine-config\": {\"vcpu_count\": 0, \"mem_size_mib\": 64}");
+	expect_refused(c, EXIT_BAD_CONFIG, "vcpu_count");
+	free(c);
+}
+
+Test(bad_input, too_many_vcpus)
+{
+	char *c = config_with_kernel(
+	        kh_guest("hello"),
+	        ", \"machine-config\": {\"vcpu_count\": 33, \"mem_size_mib\": 64}");
+	expect_refused(c, EXIT_BAD_CONFIG, "vcpu_count");
+	free(c);
+}
+
+Test(bad_input, command_line_too_long)
+{
+	char args[4000];
+	memset(args, 'a', sizeof(args) - 1);
+	args[sizeof(args) - 1] = 0;
+	char *c =
+	        kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"%s\"}}",
+	               kh_guest("hello"), args);
+	expect_refused(c, EXIT_BAD_CONFIG, "command line");
+	free(c);
+}
+
+Test(bad_input, initrd_does_not_fit)
+{
+	tmp_files[0] = kh_write_temp("", ".initrd");
+	cr_assert_eq(truncate(tmp_files[0], 200 << 20), 0); /* 200 MiB, sparse */
+	char *c = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"initrd_path\": "
+	                 "\"%s\"}, \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}",
+	                 kh_guest("hello"), tmp_files[0]);
+	expect_refused(c, EXIT_BAD_CONFIG, "initrd");
+	free(c);
+}
+
+Test(bad_input, malformed_json)
+{
+	expect_refused("{\"boot-source\": {\"kernel_image_path\": ", EXIT_BAD_CONFIG,
+	               "invalid JSON");
+}
+
+Test(bad_input, unknown_top_level_key)
+{
+	char *c = config_with_kernel(kh_guest("hello"), ", \"flux-capacitor\": {}");
+	expect_refused(c, EXIT_BAD_CONFIG, "flux-capacitor");
+	free(c);
+}
+
+Test(bad_input, missing_boot_source)
+{
+	expect_refused("{\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 64}}",
+	               EXIT_BAD_CONFIG, "boot-source");
+}
+
+Test(bad_input, missing_config_file)
+{
+	const char *argv[] = {"kiln", "--no-api", "--config-file", "/nonexistent/vm.json", NULL};
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 20000);
+	cr_assert_eq(st, EXIT_BAD_CONFIG, "output:\n%s", kp.out);
+	cr_expect(strstr(kp.out, "/nonexistent/vm.json") != NULL, "output:\n%s", kp.out);
+}
+
+Test(bad_input, unknown_flag)
+{
+	const char *argv[] = {"kiln", "--frobnicate", NULL};
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 20000);
+	cr_assert_eq(st, EXIT_ARGS, "output:\n%s", kp.out);
+	cr_expect(strstr(kp.out, "frobnicate") != NULL, "output:\n%s", kp.out);
+}
+
+Test(bad_input, no_api_without_config_file)
+{
+	const char *argv[] = {"kiln", "--no-api", NULL};
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 20000);
+	cr_assert_eq(st, EXIT_ARGS, "output:\n%s", kp.out);
+	cr_expect(strstr(kp.out, "--config-file") != NULL, "output:\n%s", kp.out);
+}
