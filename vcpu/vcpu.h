@@ -149,7 +149,7 @@ void vm_stop_vcpus(struct vm *vm);
 struct boot_config {
 	const char *kernel_path; /* ELF vmlinux or bzImage */
 	const char *initrd_path; /* NULL for none */
-	const char *cmdline;	 /* NULL for empty */
+	const char *cmdline;     /* NULL for empty */
 	unsigned nr_vcpus;
 };
 
@@ -158,12 +158,18 @@ enum boot_mode {
 	BOOT_PVH,     /* PVH: 32-bit protected mode, ebx = hvm_start_info */
 };
 
+enum boot_kernel_format {
+	BOOT_FORMAT_ELF,     /* an ELF64 x86_64 executable: vmlinux or a test guest */
+	BOOT_FORMAT_BZIMAGE, /* a bzImage, entered at its 64-bit entry */
+};
+
 struct boot_info {
 	enum boot_mode mode;
-	uint64_t entry;		/* guest-physical entry point */
-	uint64_t params_gpa;	/* zero page (LINUX64) or hvm_start_info (PVH) */
+	uint64_t entry;                    /* guest-physical entry point */
+	uint64_t params_gpa;               /* zero page (LINUX64) or hvm_start_info (PVH) */
 	uint64_t kernel_start, kernel_end; /* guest-physical extent loaded */
 	uint64_t initrd_gpa, initrd_size;
+	enum boot_kernel_format format;
 };
 
 /*
@@ -174,18 +180,67 @@ struct boot_info {
  * input is a precise message and -errno; nothing is written outside RAM.
  * Follows the Linux x86 boot protocol 2.15 (Documentation/arch/x86/boot.rst)
  * and the Xen PVH ABI (hvm_start_info version 1). VMM thread.
+ * For a bzImage, kernel_end includes the init_size bytes its decompressor
+ * claims; the initrd always lies above kernel_end.
  */
 int boot_load(struct guest_mem *gm, const struct boot_config *cfg, struct boot_info *out,
-	      struct errbuf *e);
+              struct errbuf *e);
 
 /*
  * Sets the BSP's registers for `bi`: for LINUX64 a GDT, identity page
  * tables for the first 4 GiB, long mode in sregs and rsi = zero page; for
- * PVH flat 32-bit protected mode and ebx = start_info. 0 / -errno.
+ * PVH flat 32-bit protected mode and ebx = start_info. 0 / -errno
+ * (logged). VMM thread, before the vCPU's thread starts.
  */
 int boot_setup_bsp(struct vcpu *bsp, struct guest_mem *gm, const struct boot_info *bi);
 
+/*
+ * The pure half of boot_setup_bsp(): writes the GDT (and for LINUX64 the
+ * page tables) into `gm`, fills all of `regs` and the mode fields of
+ * `sregs` (segments, GDT/IDT, CR0/CR3/CR4, EFER); other sregs fields keep
+ * what the caller read from KVM. 0, -EINVAL for a bad mode or an entry
+ * above 4 GiB in PVH, -EFAULT when low RAM is missing.
+ */
+int boot_bsp_state(struct guest_mem *gm, const struct boot_info *bi, struct kvm_regs *regs,
+                   struct kvm_sregs *sregs);
+
+/*
+ * The Intel MultiProcessor Specification 1.4 tables for `nr_vcpus` CPUs:
+ * the floating pointer followed by the configuration table (one processor
+ * entry per vCPU, the ISA bus, the IOAPIC, IRQs 0-15 and LINT0/LINT1),
+ * written into `buf` (`len` bytes) that the guest sees at `gpa`. Pure.
+ * Returns the bytes written, -EINVAL for nr_vcpus 0 or > VM_MAX_VCPUS or
+ * a gpa above 4 GiB, -ENOSPC when `len` is too small.
+ */
+size_t boot_mptable_size(unsigned nr_vcpus);
+int boot_mptable_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus);
+
 /* the largest command line kiln accepts (boot protocol cmdline_size for 2.06+) */
 #define BOOT_CMDLINE_MAX 2048
+
+/*
+ * Guest-physical layout of what boot_load and boot_setup_bsp write. All of
+ * it lies in the usable RAM below the EBDA (the guest copies what it keeps
+ * before reusing that RAM); the MP table is at GM_EBDA_START and the
+ * kernel never below BOOT_KERNEL_MIN_ADDR.
+ */
+#define BOOT_GDT_ADDR         0x500ull
+#define BOOT_PVH_INFO_ADDR    0x6000ull /* struct hvm_start_info */
+#define BOOT_PVH_MODLIST_ADDR 0x6040ull /* one hvm_modlist_entry: the initrd */
+#define BOOT_PVH_MEMMAP_ADDR  0x6100ull /* up to BOOT_PVH_MEMMAP_MAX entries */
+#define BOOT_PVH_MEMMAP_MAX   128
+#define BOOT_ZERO_PAGE_ADDR   0x7000ull
+#define BOOT_STACK_TOP        0x8ff0ull
+#define BOOT_PML4_ADDR        0x9000ull
+#define BOOT_PDPT_ADDR        0xa000ull
+#define BOOT_PD_ADDR          0xb000ull /* 4 pages: 4 GiB in 2 MiB pages */
+#define BOOT_CMDLINE_ADDR     0x20000ull
+#define BOOT_KERNEL_MIN_ADDR  GM_HIMEM_START
+
+/* GDT selectors (LINUX64 uses Linux's __BOOT_CS / __BOOT_DS) */
+#define BOOT_SEL_CODE32 0x08
+#define BOOT_SEL_CODE64 0x10
+#define BOOT_SEL_DATA   0x18
+#define BOOT_SEL_TSS    0x20
 
 #endif
