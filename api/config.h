@@ -18,16 +18,16 @@
 
 #include <jansson.h>
 
-#define CFG_ID_MAX	   64 /* Firecracker ids: [A-Za-z0-9_]{1,64} */
-#define CFG_MAX_DRIVES	   16
-#define CFG_MAX_NETS	   8
-#define CFG_MAX_VCPUS	   32
-#define CFG_DEFAULT_VCPUS  1
+#define CFG_ID_MAX          64 /* Firecracker ids: [A-Za-z0-9_]{1,64} */
+#define CFG_MAX_DRIVES      16
+#define CFG_MAX_NETS        8
+#define CFG_MAX_VCPUS       32
+#define CFG_DEFAULT_VCPUS   1
 #define CFG_DEFAULT_MEM_MIB 128
 
 struct token_bucket_cfg {
-	bool set;
-	uint64_t size;		 /* tokens (bytes or ops) */
+	bool set;                /* a limit applies (size and refill_time > 0) */
+	uint64_t size;           /* tokens (bytes or ops) */
 	uint64_t one_time_burst; /* extra tokens, used once */
 	uint64_t refill_time_ms; /* time to refill `size` tokens */
 };
@@ -39,18 +39,19 @@ struct rate_limiter_cfg {
 
 struct boot_source_cfg {
 	char *kernel_image_path; /* required */
-	char *initrd_path;	 /* NULL if none */
-	char *boot_args;	 /* NULL: kiln's default command line */
+	char *initrd_path;       /* NULL if none */
+	char *boot_args;         /* NULL: kiln's default command line */
 };
 
 enum huge_pages_cfg { HUGE_PAGES_NONE, HUGE_PAGES_2M };
 
 struct machine_cfg {
-	unsigned vcpu_count;	/* 1..CFG_MAX_VCPUS, default 1 */
-	uint64_t mem_size_mib;	/* > 0, default 128 */
+	unsigned vcpu_count;   /* 1..CFG_MAX_VCPUS, default 1 */
+	uint64_t mem_size_mib; /* > 0, default 128 */
 	bool smt;
 	bool track_dirty_pages;
-	char *cpu_template;	/* NULL or "None"; others refused for now */
+	char *cpu_template; /* always NULL for now: only "None" is accepted, and
+	                     * Firecracker reports "None" as no template */
 	enum huge_pages_cfg huge_pages;
 };
 
@@ -62,7 +63,7 @@ struct drive_cfg {
 	char *path_on_host;
 	bool is_root_device;
 	bool is_read_only;
-	char *partuuid;		/* NULL if none */
+	char *partuuid; /* NULL if none */
 	enum cache_type_cfg cache_type;
 	enum io_engine_cfg io_engine;
 	struct rate_limiter_cfg rate_limiter;
@@ -79,7 +80,7 @@ struct net_cfg {
 
 struct vsock_cfg {
 	bool set;
-	uint32_t guest_cid;	/* >= 3 */
+	uint32_t guest_cid; /* 3 .. 0xfffffffe (virtio 1.2 s5.10.4) */
 	char *uds_path;
 };
 
@@ -91,7 +92,7 @@ struct entropy_cfg {
 struct logger_cfg {
 	bool set;
 	char *log_path;
-	int level;		/* enum log_level */
+	int level; /* enum log_level; Info when not given */
 	bool show_level;
 	bool show_log_origin;
 	char *module;
@@ -116,24 +117,45 @@ struct vm_config {
 	struct metrics_cfg metrics;
 };
 
-/* a config with Firecracker's defaults (1 vCPU, 128 MiB, nothing attached) */
+/*
+ * A config with Firecracker's defaults: 1 vCPU, 128 MiB, nothing attached,
+ * logger level Info (used when a "logger" object gives no level).
+ */
 void vm_config_init(struct vm_config *c);
+/* frees every string of `c` and leaves it as vm_config_init() does; idempotent */
 void vm_config_free(struct vm_config *c);
 
 /*
  * Parses a whole `--config-file` document into `c` (which must be freshly
  * initialised). Keys: boot-source (required), machine-config, drives,
- * network-interfaces, vsock, entropy, logger, metrics; any other key, or a
- * Firecracker key kiln does not implement, is an error naming it.
- * Also checks cross-resource rules (one root drive, unique MACs and ids).
- * 0 / -EINVAL with a message.
+ * network-interfaces, vsock, entropy, logger, metrics. Firecracker keys kiln
+ * does not implement yet (balloon, cpu-config, mmds-config, memory-hotplug,
+ * pmem, serial) are refused by name unless null (or [] for pmem), which is
+ * what cfg_to_json() writes for them; any other key is an error naming it.
+ * Then cfg_validate(), and the root drive is moved first in `drives`, as
+ * Firecracker orders its block devices (the root is always /dev/vda).
+ * 0 / -EINVAL (or -ENOMEM) with a message; on error `c` is left initialised
+ * and empty. Any thread; no global state.
  */
 int cfg_parse_document(const char *text, size_t len, struct vm_config *c, struct errbuf *e);
 
 /*
- * Per-resource parsers over an already-parsed JSON object; shared with the
- * HTTP API. Each fills `out` (zeroed/initialised by the caller with
- * defaults) and returns 0 / -EINVAL with a message.
+ * Cross-resource rules over a whole config: at most one root drive, unique
+ * drive_ids, iface_ids, guest MACs and host_dev_names, counts within
+ * CFG_MAX_*. Shared with the HTTP API (check a copy with the new device
+ * added). 0 / -EINVAL with a message naming the offending entry.
+ */
+int cfg_validate(const struct vm_config *c, struct errbuf *e);
+
+/*
+ * Per-resource parsers over an already-parsed JSON object (an HTTP body or
+ * one value of the config file); shared with the HTTP API. Each builds the
+ * resource from its own defaults and the fields present; on success it
+ * overwrites `out` (which must own no strings), on error `out` is untouched
+ * and nothing leaks. 0 / -EINVAL with a message naming the field, e.g.
+ * `drive.drive_id must be a string` (the config file says `drives[1]....`).
+ * A JSON null in an optional field means "absent", as Firecracker's
+ * Option<> fields do.
  */
 int cfg_parse_boot_source(json_t *j, struct boot_source_cfg *out, struct errbuf *e);
 int cfg_parse_machine(json_t *j, struct machine_cfg *out, struct errbuf *e);
@@ -143,16 +165,41 @@ int cfg_parse_vsock(json_t *j, struct vsock_cfg *out, struct errbuf *e);
 int cfg_parse_entropy(json_t *j, struct entropy_cfg *out, struct errbuf *e);
 int cfg_parse_logger(json_t *j, struct logger_cfg *out, struct errbuf *e);
 int cfg_parse_metrics(json_t *j, struct metrics_cfg *out, struct errbuf *e);
+/*
+ * A bucket whose size or refill_time is 0 is accepted and left unset
+ * (`set` false): Firecracker treats it as "no limit" and does not report it.
+ */
 int cfg_parse_rate_limiter(json_t *j, struct rate_limiter_cfg *out, struct errbuf *e);
 
 /* [A-Za-z0-9_]{1,64} */
 bool cfg_id_valid(const char *id);
 
-/* the whole configuration as Firecracker's GET /vm/config document (new reference) */
+/*
+ * "xx:xx:xx:xx:xx:xx", two hex digits (either case) per byte, as
+ * Firecracker's MacAddr; any address is accepted (multicast too, as there).
+ * 0 / -EINVAL (no message: callers name the field).
+ */
+int cfg_mac_parse(const char *s, uint8_t mac[6]);
+/* lower-case "xx:xx:xx:xx:xx:xx" into buf[18] */
+void cfg_mac_format(const uint8_t mac[6], char buf[18]);
+
+/*
+ * The whole configuration as Firecracker's GET /vm/config document
+ * (FullVmConfiguration): balloon, drives, boot-source, cpu-config, logger,
+ * machine-config, metrics, mmds-config, network-interfaces, vsock, entropy,
+ * memory-hotplug, pmem. Unset objects are null. Unlike Firecracker, logger and
+ * metrics are reported when set, so cfg_parse_document(cfg_to_json(c))
+ * rebuilds `c` exactly. New reference, or NULL when out of memory.
+ */
 json_t *cfg_to_json(const struct vm_config *c);
 
+/* free the strings a resource owns and NULL them; other fields untouched; idempotent */
 void boot_source_cfg_free(struct boot_source_cfg *b);
+void machine_cfg_free(struct machine_cfg *m);
 void drive_cfg_free(struct drive_cfg *d);
 void net_cfg_free(struct net_cfg *n);
+void vsock_cfg_free(struct vsock_cfg *v);
+void logger_cfg_free(struct logger_cfg *l);
+void metrics_cfg_free(struct metrics_cfg *m);
 
 #endif
