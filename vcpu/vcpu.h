@@ -16,23 +16,27 @@
 
 #include <linux/kvm.h>
 #include <pthread.h>
+#include <signal.h>
 
 #define VM_MAX_VCPUS 32
 
 /* fixed guest-physical addresses inside the MMIO hole */
 #define VM_IDENTITY_MAP_ADDR 0xfeffc000ull /* KVM_SET_IDENTITY_MAP_ADDR, 1 page */
-#define VM_TSS_ADDR	     0xfeffd000ull /* KVM_SET_TSS_ADDR, 3 pages */
-#define VM_IOAPIC_ADDR	     0xfec00000ull
-#define VM_LAPIC_ADDR	     0xfee00000ull
+#define VM_TSS_ADDR          0xfeffd000ull /* KVM_SET_TSS_ADDR, 3 pages */
+#define VM_IOAPIC_ADDR       0xfec00000ull
+#define VM_LAPIC_ADDR        0xfee00000ull
 
 /* --------------------------------------------------------------- /dev/kvm */
 
 struct kvm {
-	int fd;		      /* /dev/kvm */
-	int vcpu_mmap_size;   /* KVM_GET_VCPU_MMAP_SIZE */
-	unsigned max_vcpus;   /* min(KVM_CAP_MAX_VCPUS, VM_MAX_VCPUS) */
-	struct kvm_cpuid2 *supported_cpuid; /* KVM_GET_SUPPORTED_CPUID, malloc'd */
+	int fd;                              /* /dev/kvm */
+	int vcpu_mmap_size;                  /* KVM_GET_VCPU_MMAP_SIZE */
+	unsigned max_vcpus;                  /* min(KVM_CAP_MAX_VCPUS, VM_MAX_VCPUS) */
+	struct kvm_cpuid2 *supported_cpuid;  /* KVM_GET_SUPPORTED_CPUID, malloc'd */
 	struct kvm_msr_list *msr_index_list; /* KVM_GET_MSR_INDEX_LIST, malloc'd */
+	/* optional capabilities (absent on some hosts, e.g. under nested PVM) */
+	bool has_identity_map_addr; /* KVM_CAP_SET_IDENTITY_MAP_ADDR */
+	bool has_xsave;             /* KVM_CAP_XSAVE */
 };
 
 /*
@@ -41,15 +45,22 @@ struct kvm {
  * supported CPUID and MSR lists. 0 / -errno with a message.
  */
 int kvm_open(struct kvm *k, struct errbuf *e);
+/* Frees what kvm_open() got. Safe on a zeroed struct and after a failed open. */
 void kvm_close(struct kvm *k);
+
+/* KVM_CHECK_EXTENSION on /dev/kvm: the capability's value, 0 when absent */
+int kvm_check_cap(const struct kvm *k, long cap);
+
+/* true when `msr` is in KVM_GET_MSR_INDEX_LIST */
+bool kvm_has_msr(const struct kvm *k, uint32_t msr);
 
 /* ---------------------------------------------------------------- the VM */
 
 enum vm_stop_reason {
-	VM_STOP_RESET,	       /* the guest asked for a reset (i8042, triple fault as reset) */
-	VM_STOP_SHUTDOWN,      /* KVM_EXIT_SHUTDOWN or SYSTEM_EVENT shutdown/poweroff */
-	VM_STOP_CRASH,	       /* INTERNAL_ERROR, FAIL_ENTRY, unknown exits, ioctl errors */
-	VM_STOP_REQUESTED,     /* the VMM stopped it */
+	VM_STOP_RESET,     /* the guest asked for a reset (i8042, triple fault as reset) */
+	VM_STOP_SHUTDOWN,  /* KVM_EXIT_SHUTDOWN or SYSTEM_EVENT shutdown/poweroff */
+	VM_STOP_CRASH,     /* INTERNAL_ERROR, FAIL_ENTRY, unknown exits, ioctl errors */
+	VM_STOP_REQUESTED, /* the VMM stopped it */
 };
 
 struct vm;
@@ -68,12 +79,12 @@ struct vcpu;
 
 struct vm {
 	struct kvm *kvm;
-	int fd;			/* KVM_CREATE_VM */
+	int fd; /* KVM_CREATE_VM */
 	struct guest_mem *mem;
 	struct bus pio;
 	struct bus mmio;
 	const struct vm_ops *ops;
-	void *opaque;		/* for the VMM */
+	void *opaque; /* for the VMM */
 	unsigned nr_vcpus;
 	struct vcpu *vcpus[VM_MAX_VCPUS];
 	/* per-exit-reason counters, indexed by KVM_EXIT_*, for metrics */
@@ -86,10 +97,22 @@ struct vm {
  * Registers `mem` with KVM. 0 / -errno with a message. VMM thread.
  */
 int vm_create(struct vm *vm, struct kvm *kvm, struct guest_mem *mem, const struct vm_ops *ops,
-	      void *opaque, struct errbuf *e);
+              void *opaque, struct errbuf *e);
+
+/*
+ * Stops and destroys every vCPU, empties the buses, closes the VM fd. Only
+ * after a successful vm_create() (a no-op on a struct vm_create() failed on).
+ * Guest memory stays the caller's. VMM thread.
+ */
 void vm_destroy(struct vm *vm);
 
-/* raises/lowers GSI `irq` on the in-kernel irqchip (KVM_IRQ_LINE). Any thread. */
+/* the GSIs of the in-kernel IOAPIC (the default routing covers 0..23) */
+#define VM_NR_GSIS 24
+
+/*
+ * Raises/lowers GSI `irq` on the in-kernel irqchip (KVM_IRQ_LINE). -EINVAL
+ * for irq >= VM_NR_GSIS. Any thread.
+ */
 int vm_set_irq(struct vm *vm, uint32_t irq, bool level);
 
 /* ---------------------------------------------------------------- vCPUs */
@@ -103,9 +126,9 @@ enum vcpu_run_state {
 
 struct vcpu {
 	struct vm *vm;
-	unsigned id;		/* also its APIC id */
+	unsigned id; /* also its APIC id */
 	int fd;
-	struct kvm_run *run;	/* mmap'd kvm_run */
+	struct kvm_run *run; /* mmap'd kvm_run */
 	pthread_t thread;
 	bool thread_started;
 
@@ -114,7 +137,19 @@ struct vcpu {
 	enum vcpu_run_state state;
 	bool pause_requested;
 	bool stop_requested;
+
+	/* rate limit of the debug lines about unhandled I/O (vCPU thread only) */
+	uint64_t unhandled_window_ns;
+	unsigned unhandled_in_window;
+	unsigned unhandled_suppressed;
 };
+
+/*
+ * The signal that kicks a vCPU thread out of KVM_RUN. Its handler does
+ * nothing and is installed without SA_RESTART; vCPU threads block every
+ * other signal. The seccomp filters must allow rt_sigreturn for it.
+ */
+#define VCPU_KICK_SIGNAL (SIGRTMIN + 1)
 
 /*
  * Creates vCPU `id` (0 .. nr-1 of `nr`): KVM_CREATE_VCPU, mmap of kvm_run,
@@ -124,7 +159,64 @@ struct vcpu {
  * Does not start a thread. 0 / -errno with a message. VMM thread.
  */
 int vcpu_create(struct vm *vm, unsigned id, unsigned nr, struct vcpu **out, struct errbuf *e);
+
+/*
+ * Stops v's thread if it runs (as vm_stop_vcpus() does for one vCPU),
+ * removes v from its VM, closes it and frees it. VMM thread.
+ */
 void vcpu_destroy(struct vcpu *v);
+
+/* thin KVM_GET/SET_REGS and KVM_GET/SET_SREGS wrappers: 0 / -errno. Any thread
+ * while v's thread is not running or paused, else v's own thread. */
+int vcpu_get_regs(struct vcpu *v, struct kvm_regs *regs);
+int vcpu_set_regs(struct vcpu *v, const struct kvm_regs *regs);
+int vcpu_get_sregs(struct vcpu *v, struct kvm_sregs *sregs);
+int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *sregs);
+
+/*
+ * The reset state Linux expects on every vCPU (vcpu/regs.c): the MSRs of
+ * the list below that KVM reports in KVM_GET_MSR_INDEX_LIST, the x87/SSE
+ * control words (KVM_SET_FPU), and LAPIC LVT LINT0 = ExtINT, LINT1 = NMI.
+ * 0 / -errno with a message. VMM thread, before the vCPU's thread starts.
+ */
+int vcpu_init_state(struct vcpu *v, struct errbuf *e);
+
+/* --------------------------------------------------------------- CPUID */
+
+/* how many entries cpuid_normalize() may add to a table */
+#define CPUID_EXTRA_ENTRIES 8
+
+/*
+ * Rewrites a KVM_GET_SUPPORTED_CPUID table for vCPU `id` of `nr` (all in
+ * one package; 2 threads per core when `smt`, else 1): APIC ids and counts
+ * in leaves 0x1, 0x4, 0xb, 0x1f, 0x80000008 and 0x8000001e, the hypervisor
+ * bit, no VMX, the KVM signature leaf 0x40000000, leaf 0x6 reduced to ARAT,
+ * leaf 0xa (PMU) zeroed. Leaves 0xb (and 0x1f when the table has it) are
+ * rebuilt with their SMT and core levels, so the table's allocation must
+ * hold c->nent + CPUID_EXTRA_ENTRIES entries; c->nent grows accordingly.
+ * Pure. -EINVAL for nr == 0, nr > 255 or id >= nr.
+ */
+int cpuid_normalize(struct kvm_cpuid2 *c, unsigned id, unsigned nr, bool smt);
+
+/*
+ * Copies kvm->supported_cpuid, normalises it for vCPU v->id of `nr` (no
+ * SMT) and applies it with KVM_SET_CPUID2. 0 / -errno with a message.
+ */
+int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e);
+
+/*
+ * One vCPU's thread, for vm_*_vcpus() below (VMM thread; never from a vCPU
+ * thread). vcpu_start: -EBUSY if its thread runs, else pthread_create's
+ * error. vcpu_request_pause / vcpu_request_stop kick it out of KVM_RUN and
+ * return at once; vcpu_wait_parked returns once it is paused or its thread
+ * has ended; vcpu_join waits for a stopped thread to end (idempotent).
+ */
+int vcpu_start(struct vcpu *v);
+void vcpu_request_pause(struct vcpu *v);
+void vcpu_wait_parked(struct vcpu *v);
+void vcpu_resume(struct vcpu *v);
+void vcpu_request_stop(struct vcpu *v);
+void vcpu_join(struct vcpu *v);
 
 /*
  * Starts every vCPU's thread (KVM_RUN loop). The BSP's registers must have

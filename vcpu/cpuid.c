@@ -1,0 +1,243 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * vcpu/cpuid.c: each vCPU's CPUID, derived from KVM_GET_SUPPORTED_CPUID.
+ * Bit positions follow the Intel SDM vol. 2A, "CPUID" (leaves 0x1, 0x4, 0x6,
+ * 0xa, 0xb, 0x1f), the AMD APM vol. 3, appendix E (0x80000001, 0x80000008,
+ * 0x8000001e), and Linux Documentation/virt/kvm/x86/cpuid.rst (0x40000000).
+ * All vCPUs sit in one package; APIC id == vCPU id.
+ */
+#define LOG_MODULE "vcpu"
+#include "vcpu.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#define LEAF1_ECX_VMX        (1u << 5)
+#define LEAF1_ECX_HYPERVISOR (1u << 31)
+#define LEAF1_EDX_HTT        (1u << 28)
+#define LEAF6_EAX_ARAT       (1u << 2)
+#define EXT1_ECX_SVM         (1u << 2)
+
+/* leaf 0xb / 0x1f level types (ECX[15:8]) */
+#define TOPO_LEVEL_INVALID 0
+#define TOPO_LEVEL_SMT     1
+#define TOPO_LEVEL_CORE    2
+
+#define KVM_SIGNATURE_LEAF 0x40000000u
+#define KVM_FEATURES_LEAF  0x40000001u
+
+struct topo {
+	unsigned id, nr;
+	unsigned threads_per_core;
+	unsigned smt_shift;  /* APIC id bits that select the thread */
+	unsigned core_shift; /* APIC id bits below the package id */
+};
+
+static unsigned ceil_log2(unsigned n)
+{
+	unsigned s = 0;
+	while ((1u << s) < n)
+		s++;
+	return s;
+}
+
+static unsigned min_u(unsigned a, unsigned b)
+{
+	return a < b ? a : b;
+}
+
+static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn && c->entries[i].index == index)
+			return &c->entries[i];
+	return NULL;
+}
+
+static bool cpuid_has(struct kvm_cpuid2 *c, uint32_t fn)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == fn)
+			return true;
+	return false;
+}
+
+/* removes every sub-leaf of `fn`, keeping the order of the others */
+static void cpuid_remove(struct kvm_cpuid2 *c, uint32_t fn)
+{
+	uint32_t out = 0;
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function != fn)
+			c->entries[out++] = c->entries[i];
+	c->nent = out;
+}
+
+/* the caller guarantees room (CPUID_EXTRA_ENTRIES) */
+static struct kvm_cpuid_entry2 *cpuid_append(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index,
+                                             uint32_t flags)
+{
+	struct kvm_cpuid_entry2 *ent = &c->entries[c->nent++];
+	memset(ent, 0, sizeof(*ent));
+	ent->function = fn;
+	ent->index = index;
+	ent->flags = flags;
+	return ent;
+}
+
+/* SDM: leaf 0x1 EBX[31:24] initial APIC id, EBX[23:16] addressable logical ids */
+static void leaf_1(struct kvm_cpuid_entry2 *ent, const struct topo *t)
+{
+	ent->ebx = (ent->ebx & 0xffffu) | (min_u(t->nr, 255) << 16) | (t->id << 24);
+	ent->ecx = (ent->ecx | LEAF1_ECX_HYPERVISOR) & ~LEAF1_ECX_VMX;
+	if (t->nr > 1)
+		ent->edx |= LEAF1_EDX_HTT;
+	else
+		ent->edx &= ~LEAF1_EDX_HTT;
+}
+
+/*
+ * SDM: leaf 0x4 EAX[31:26] addressable core ids - 1, EAX[25:14] logical
+ * processors sharing this cache - 1 (a core's threads for L1/L2, the whole
+ * package for L3), EAX[4:0] cache type (0: no more caches), EAX[7:5] level.
+ */
+static void leaf_4(struct kvm_cpuid_entry2 *ent, const struct topo *t)
+{
+	if ((ent->eax & 0x1f) == 0)
+		return;
+	unsigned level = (ent->eax >> 5) & 7;
+	unsigned cores = (t->nr + t->threads_per_core - 1) / t->threads_per_core;
+	unsigned sharing = level <= 2 ? t->threads_per_core - 1 : t->nr - 1;
+
+	ent->eax &= ~((0x3fu << 26) | (0xfffu << 14));
+	ent->eax |= (min_u(cores - 1, 0x3f) << 26) | (min_u(sharing, 0xfff) << 14);
+}
+
+/*
+ * SDM: leaves 0xb and 0x1f, one sub-leaf per level: EAX[4:0] the shift to
+ * the next level's id, EBX[15:0] logical processors at this level, ECX[7:0]
+ * the sub-leaf, ECX[15:8] the level type, EDX the x2APIC id. The sub-leaf
+ * after the last level has type 0.
+ */
+static void leaf_topology(struct kvm_cpuid2 *c, uint32_t fn, const struct topo *t)
+{
+	struct kvm_cpuid_entry2 *ent;
+
+	cpuid_remove(c, fn);
+	ent = cpuid_append(c, fn, 0, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	ent->eax = t->smt_shift;
+	ent->ebx = t->threads_per_core;
+	ent->ecx = 0 | (TOPO_LEVEL_SMT << 8);
+	ent->edx = t->id;
+
+	ent = cpuid_append(c, fn, 1, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	ent->eax = t->core_shift;
+	ent->ebx = t->nr;
+	ent->ecx = 1 | (TOPO_LEVEL_CORE << 8);
+	ent->edx = t->id;
+
+	ent = cpuid_append(c, fn, 2, KVM_CPUID_FLAG_SIGNIFCANT_INDEX);
+	ent->ecx = 2 | (TOPO_LEVEL_INVALID << 8);
+	ent->edx = t->id;
+}
+
+/* cpuid.rst: EAX the highest paravirt leaf, EBX:ECX:EDX "KVMKVMKVM\0\0\0" */
+static void leaf_kvm_signature(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *ent = cpuid_find(c, KVM_SIGNATURE_LEAF, 0);
+	static const char sig[12] = "KVMKVMKVM\0\0\0";
+
+	if (!ent)
+		ent = cpuid_append(c, KVM_SIGNATURE_LEAF, 0, 0);
+	ent->eax = cpuid_find(c, KVM_FEATURES_LEAF, 0) ? KVM_FEATURES_LEAF : KVM_SIGNATURE_LEAF;
+	memcpy(&ent->ebx, sig, 4);
+	memcpy(&ent->ecx, sig + 4, 4);
+	memcpy(&ent->edx, sig + 8, 4);
+}
+
+/*
+ * APM: 0x80000008 ECX[7:0] cores - 1 ("NC"), ECX[15:12] APIC id bits for
+ * the core; 0x8000001e EAX extended APIC id, EBX[15:8] threads per core - 1,
+ * EBX[7:0] core id, ECX node 0 of 1.
+ */
+static void leaves_amd(struct kvm_cpuid2 *c, const struct topo *t)
+{
+	struct kvm_cpuid_entry2 *ent;
+
+	if ((ent = cpuid_find(c, 0x80000001u, 0)))
+		ent->ecx &= ~EXT1_ECX_SVM;
+	if ((ent = cpuid_find(c, 0x80000008u, 0)))
+		ent->ecx = (ent->ecx & ~0xf0ffu) | ((t->core_shift & 0xf) << 12) | (t->nr - 1);
+	if ((ent = cpuid_find(c, 0x8000001eu, 0))) {
+		ent->eax = t->id;
+		ent->ebx = ((t->threads_per_core - 1) << 8) | (t->id / t->threads_per_core);
+		ent->ecx = 0;
+		ent->edx = 0;
+	}
+}
+
+int cpuid_normalize(struct kvm_cpuid2 *c, unsigned id, unsigned nr, bool smt)
+{
+	if (!c || nr == 0 || nr > 255 || id >= nr)
+		return -EINVAL;
+
+	struct topo t = {.id = id, .nr = nr, .threads_per_core = smt && nr > 1 ? 2 : 1};
+	t.smt_shift = ceil_log2(t.threads_per_core);
+	t.core_shift = ceil_log2(nr);
+	if (t.core_shift < t.smt_shift)
+		t.core_shift = t.smt_shift;
+
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *ent = &c->entries[i];
+		switch (ent->function) {
+		case 0x1:
+			leaf_1(ent, &t);
+			break;
+		case 0x4:
+			leaf_4(ent, &t);
+			break;
+		case 0x6:
+			/* no thermal or power management in a VM; the APIC timer keeps going */
+			ent->eax &= LEAF6_EAX_ARAT;
+			ent->ebx = ent->ecx = ent->edx = 0;
+			break;
+		case 0xa:
+			/* no architectural PMU */
+			ent->eax = ent->ebx = ent->ecx = ent->edx = 0;
+			break;
+		}
+	}
+	if (cpuid_has(c, 0xb))
+		leaf_topology(c, 0xb, &t);
+	if (cpuid_has(c, 0x1f))
+		leaf_topology(c, 0x1f, &t);
+	leaf_kvm_signature(c);
+	leaves_amd(c, &t);
+	return 0;
+}
+
+int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e)
+{
+	const struct kvm_cpuid2 *src = v->vm->kvm->supported_cpuid;
+	size_t n = src->nent + CPUID_EXTRA_ENTRIES;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	int ret;
+
+	if (!c)
+		return errf(e, ENOMEM, "out of memory for vCPU %u's CPUID", v->id);
+	memcpy(c, src, sizeof(*c) + src->nent * sizeof(src->entries[0]));
+	ret = cpuid_normalize(c, v->id, nr, false);
+	if (ret < 0) {
+		errf(e, -ret, "cannot build the CPUID of vCPU %u of %u", v->id, nr);
+		goto out;
+	}
+	if (ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
+		ret = errf(e, errno, "KVM_SET_CPUID2 for vCPU %u failed: %s", v->id,
+		           strerror(errno));
+		goto out;
+	}
+out:
+	free(c);
+	return ret;
+}

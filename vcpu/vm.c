@@ -1,0 +1,170 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * vcpu/vm.c: the VM file descriptor -- its fixed x86 set-up (TSS, identity
+ * map, in-kernel PIC/IOAPIC/LAPIC and PIT), guest RAM, the two buses, the
+ * interrupt lines, and starting/pausing/stopping all vCPUs together.
+ * Reference: Linux Documentation/virt/kvm/api.rst, the section of each ioctl.
+ */
+#define LOG_MODULE "vcpu"
+#include "vcpu.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* KVM_CREATE_VM can fail with EINTR while the kernel sets up; retry a little */
+#define CREATE_VM_TRIES 5
+
+static int vm_create_fd(struct kvm *kvm, struct errbuf *e)
+{
+	int fd = -1;
+
+	for (int i = 0; i < CREATE_VM_TRIES; i++) {
+		fd = ioctl(kvm->fd, KVM_CREATE_VM, 0ul);
+		if (fd >= 0 || errno != EINTR)
+			break;
+	}
+	if (fd < 0)
+		return errf(e, errno, "KVM_CREATE_VM failed: %s", strerror(errno));
+	return fd;
+}
+
+/* the x86 pieces that must exist before any vCPU is created */
+static int vm_setup_x86(struct vm *vm, struct errbuf *e)
+{
+	/* api.rst KVM_SET_TSS_ADDR: three pages the VMX real-mode emulation needs, inside the hole
+	 */
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)VM_TSS_ADDR) < 0)
+		return errf(e, errno, "KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+
+	/* api.rst KVM_SET_IDENTITY_MAP_ADDR: one page for the identity map; optional */
+	if (vm->kvm->has_identity_map_addr) {
+		uint64_t addr = VM_IDENTITY_MAP_ADDR;
+		if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &addr) < 0)
+			return errf(e, errno, "KVM_SET_IDENTITY_MAP_ADDR failed: %s",
+			            strerror(errno));
+	}
+
+	/* api.rst KVM_CREATE_IRQCHIP: PIC + IOAPIC, and a LAPIC in every vCPU created after it */
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return errf(e, errno, "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
+
+	/*
+	 * api.rst KVM_CREATE_PIT2: the in-kernel i8254. Flags 0: port 0x61 (speaker and
+	 * PIT gate) stays with user space rather than KVM's dummy speaker.
+	 */
+	struct kvm_pit_config pit = {.flags = 0};
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
+		return errf(e, errno, "KVM_CREATE_PIT2 failed: %s", strerror(errno));
+	return 0;
+}
+
+int vm_create(struct vm *vm, struct kvm *kvm, struct guest_mem *mem, const struct vm_ops *ops,
+              void *opaque, struct errbuf *e)
+{
+	int ret;
+
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+	if (!kvm || kvm->fd < 0)
+		return errf(e, EINVAL, "cannot create a VM without an open /dev/kvm");
+	if (!mem || mem->nr_regions == 0)
+		return errf(e, EINVAL, "cannot create a VM without guest memory");
+
+	if ((ret = vm_create_fd(kvm, e)) < 0)
+		return ret;
+	vm->fd = ret;
+	vm->kvm = kvm;
+	vm->mem = mem;
+	vm->ops = ops;
+	vm->opaque = opaque;
+
+	if ((ret = vm_setup_x86(vm, e)) < 0)
+		goto err_close;
+	if ((ret = gm_register(mem, vm->fd, false)) < 0) {
+		ret = errf(e, -ret, "cannot register guest memory with KVM: %s", strerror(-ret));
+		goto err_close;
+	}
+	bus_init(&vm->pio, "pio");
+	bus_init(&vm->mmio, "mmio");
+	return 0;
+
+err_close:
+	close(vm->fd);
+	memset(vm, 0, sizeof(*vm));
+	vm->fd = -1;
+	return ret;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm->kvm)
+		return; /* never created, or vm_create failed */
+	vm_stop_vcpus(vm);
+	for (unsigned i = 0; i < VM_MAX_VCPUS; i++)
+		vcpu_destroy(vm->vcpus[i]);
+	bus_destroy(&vm->mmio);
+	bus_destroy(&vm->pio);
+	close(vm->fd);
+	vm->fd = -1;
+	vm->kvm = NULL;
+}
+
+int vm_set_irq(struct vm *vm, uint32_t irq, bool level)
+{
+	struct kvm_irq_level line = {.irq = irq, .level = level ? 1 : 0};
+
+	if (irq >= VM_NR_GSIS)
+		return -EINVAL;
+	return ioctl(vm->fd, KVM_IRQ_LINE, &line) < 0 ? -errno : 0;
+}
+
+/* ------------------------------------------------------------- vCPUs */
+
+int vm_start_vcpus(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (vm->vcpus[i] && vm->vcpus[i]->thread_started)
+			return -EBUSY;
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		if (!vm->vcpus[i])
+			continue;
+		int ret = vcpu_start(vm->vcpus[i]);
+		if (ret < 0) {
+			log_err("cannot start vCPU %u's thread: %s", i, strerror(-ret));
+			vm_stop_vcpus(vm);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+/* applies `fn` to every created vCPU, in id order */
+static void vm_each_vcpu(struct vm *vm, void (*fn)(struct vcpu *v))
+{
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i])
+			fn(vm->vcpus[i]);
+}
+
+int vm_pause_vcpus(struct vm *vm)
+{
+	/* kick them all first so that they park in parallel */
+	vm_each_vcpu(vm, vcpu_request_pause);
+	vm_each_vcpu(vm, vcpu_wait_parked);
+	return 0;
+}
+
+int vm_resume_vcpus(struct vm *vm)
+{
+	vm_each_vcpu(vm, vcpu_resume);
+	return 0;
+}
+
+void vm_stop_vcpus(struct vm *vm)
+{
+	vm_each_vcpu(vm, vcpu_request_stop);
+	vm_each_vcpu(vm, vcpu_join);
+}
