@@ -376,20 +376,51 @@ Test(exits, pio_and_mmio_reach_devices, .init = setup, .fini = teardown)
 	cr_expect_eq(stops.calls, 0, "no on_stop: %s", stops.why);
 }
 
-Test(exits, unhandled_io_is_not_fatal, .init = setup, .fini = teardown)
+/* counts the lines of `path` that contain `needle` */
+static unsigned count_lines(const char *path, const char *needle)
 {
-	/* in al, 0x70 (no device: reads all ones); out 0x10, al; out 0x13, al */
-	static const uint8_t code[] = {0xe4, 0x70, 0xe6, 0x10, 0xe6, 0x13, 0xeb, 0xfe};
+	char line[1024];
+	unsigned n = 0;
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, needle) != NULL;
+	fclose(f);
+	return n;
+}
 
-	log_configure(LOG_DEBUG, true, false, NULL);
+Test(exits, unhandled_io_is_not_fatal_and_rate_limited, .init = setup, .fini = teardown)
+{
+	static const uint8_t code[] = {
+	        0xb9, 0x1e, 0x00, /* mov cx, 30 */
+	        0xe4, 0x70,       /* in al, 0x70: no device, reads all ones */
+	        0xe2, 0xfc,       /* loop back to the in */
+	        0xe6, 0x10,       /* out 0x10, al */
+	        0xe6, 0x13,       /* out 0x13, al: done */
+	        0xeb, 0xfe,       /* jmp $ */
+	};
+	char path[] = "/tmp/kiln-test-vcpu-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+
+	log_set_file(fdopen(fd, "w"));
+	log_configure(LOG_DEBUG, true, false, "vcpu");
 	guest(0, 1, code, sizeof(code), CODE_GPA);
 	cr_assert_eq(vm_start_vcpus(&vm), 0);
 	cr_assert(rec_wait_done(&pio_dev));
 	vm_stop_vcpus(&vm);
 	log_configure(LOG_WARN, false, false, NULL);
-	cr_assert_geq(pio_dev.n, 1);
+	log_set_file(NULL); /* closes our file */
+
+	cr_assert_geq(pio_dev.n, 2);
 	expect_access(&pio_dev.log[0], 0, 1, true, 0xff);
 	cr_expect_eq(stops.calls, 0);
+	unsigned lines = count_lines(path, "unhandled pio read of 1 bytes at 0x70");
+	unlink(path);
+	/* 10 a second: 30 reads log 10, or up to 20 if they straddle a second */
+	cr_expect_geq(lines, 1);
+	cr_expect_leq(lines, 20, "%u lines for 30 unhandled reads", lines);
+	cr_expect_geq(vm.exit_counts[KVM_EXIT_IO], 32);
 }
 
 /* flat 32-bit protected mode at CODE_GPA with an empty IDT: any exception triple-faults */
