@@ -393,6 +393,8 @@ int vcpu_create(struct vm *vm, unsigned id, unsigned nr, struct vcpu **out, stru
 	pthread_condattr_t ca;
 	int ret;
 
+	if (!vm->kvm)
+		return errf(e, EINVAL, "cannot create a vCPU before the VM");
 	if (nr == 0 || nr > vm->kvm->max_vcpus)
 		return errf(e, EINVAL, "vCPU count %u is out of range: this host allows 1 to %u",
 		            nr, vm->kvm->max_vcpus);
