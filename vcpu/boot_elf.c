@@ -100,6 +100,11 @@ static int elf_check_segments(struct guest_mem *gm, const char *path, size_t len
 			        "kernel %s: segment %u at [0x%llx, 0x%llx) overlaps the low boot "
 			        "area [0, 0x%llx)",
 			        path, i, pa, pa + msz, BOOT_KERNEL_MIN_ADDR);
+		if (pa + msz > GM_HOLE_END)
+			return errf(e, ENOEXEC,
+			            "kernel %s: segment %u at [0x%llx, 0x%llx) ends above 4 GiB, "
+			            "beyond the identity map the kernel is entered with",
+			            path, i, pa, pa + msz);
 		if (!gm_ptr(gm, pa, msz))
 			return errf(
 			        e, ENOEXEC,

@@ -290,6 +290,10 @@ Test(boot, elf_errors)
 	ret = load(tmp_file(f, len), NULL, NULL, &bi, &e);
 	assert_fails(ret, e, ENOEXEC, "segment 0 at [0x40000000, 0x40003000) is outside guest RAM");
 
+	len = build_elf(f, (struct elf_opts){.paddr = GIB(5)});
+	ret = load(tmp_file(f, len), NULL, NULL, &bi, &e);
+	assert_fails(ret, e, ENOEXEC, "ends above 4 GiB");
+
 	len = build_elf(f, (struct elf_opts){.paddr = 0x8000, .entry = 0x8000});
 	ret = load(tmp_file(f, len), NULL, NULL, &bi, &e);
 	assert_fails(ret, e, ENOEXEC, "overlaps the low boot area");
@@ -404,49 +408,44 @@ Test(boot, bzimage_good)
 	check_e820(zp->e820_table, zp->e820_entries);
 }
 
+/* loading `len` bytes of `f` fails with `err` and a message containing `text` */
+static void bz_refused(const uint8_t *f, size_t len, const char *cmdline, int err, const char *text)
+{
+	struct boot_info bi;
+	struct errbuf e;
+	int ret = load(tmp_file(f, len), NULL, cmdline, &bi, &e);
+	assert_fails(ret, e, err, text);
+}
+
 Test(boot, bzimage_errors)
 {
 	mem(64);
 	static uint8_t f[BZ_LEN];
-	struct boot_info bi;
-	struct errbuf e;
-	int ret;
-
 	build_bzimage(f);
 	memcpy(f + 0x202, "HdrX", 4);
-	ret = load(tmp_file(f, BZ_LEN), NULL, NULL, &bi, &e);
-	assert_fails(ret, e, ENOEXEC, "not an ELF vmlinux or a bzImage");
-
+	bz_refused(f, BZ_LEN, NULL, ENOEXEC, "not an ELF vmlinux or a bzImage");
 	build_bzimage(f);
 	bz_hdr(f)->version = 0x020b;
-	ret = load(tmp_file(f, BZ_LEN), NULL, NULL, &bi, &e);
-	assert_fails(ret, e, ENOEXEC, "boot protocol 2.11 is too old");
-
+	bz_refused(f, BZ_LEN, NULL, ENOEXEC, "boot protocol 2.11 is too old");
 	build_bzimage(f);
 	bz_hdr(f)->xloadflags = 0x2;
-	ret = load(tmp_file(f, BZ_LEN), NULL, NULL, &bi, &e);
-	assert_fails(ret, e, ENOEXEC, "XLF_KERNEL_64 not set");
-
+	bz_refused(f, BZ_LEN, NULL, ENOEXEC, "XLF_KERNEL_64 not set");
 	build_bzimage(f);
 	bz_hdr(f)->loadflags = 0;
-	ret = load(tmp_file(f, BZ_LEN), NULL, NULL, &bi, &e);
-	assert_fails(ret, e, ENOEXEC, "LOADED_HIGH");
-
+	bz_refused(f, BZ_LEN, NULL, ENOEXEC, "LOADED_HIGH");
 	build_bzimage(f);
-	ret = load(tmp_file(f, BZ_LEN - 16), NULL, NULL, &bi, &e);
-	assert_fails(ret, e, ENOEXEC, "syssize says 16384");
-
-	build_bzimage(f);
+	bz_refused(f, BZ_LEN - 16, NULL, ENOEXEC, "syssize says 16384");
 	bz_hdr(f)->init_size = 0x4000000; /* 64 MiB at 16 MiB */
-	ret = load(tmp_file(f, BZ_LEN), NULL, NULL, &bi, &e);
-	assert_fails(ret, e, ENOEXEC, "needs init_size 67108864 bytes at 0x1000000");
-
+	bz_refused(f, BZ_LEN, NULL, ENOEXEC, "needs init_size 67108864 bytes at 0x1000000");
 	build_bzimage(f);
 	bz_hdr(f)->cmdline_size = 16;
-	ret = load(tmp_file(f, BZ_LEN), NULL, "console=ttyS0 ab", &bi, &e);
+	bz_refused(f, BZ_LEN, "console=ttyS0 abc", E2BIG,
+	           "17 bytes, longer than the kernel's cmdline_size limit of 16");
+
+	struct boot_info bi;
+	struct errbuf e;
+	int ret = load(tmp_file(f, BZ_LEN), NULL, "console=ttyS0 ab", &bi, &e);
 	cr_assert_eq(ret, 0, "%s", e.msg); /* exactly 16 */
-	ret = load(tmp_file(f, BZ_LEN), NULL, "console=ttyS0 abc", &bi, &e);
-	assert_fails(ret, e, E2BIG, "17 bytes, longer than the kernel's cmdline_size limit of 16");
 
 	/* initrd_addr_max below the decompression area's end (24 MiB) */
 	build_bzimage(f);
@@ -557,22 +556,31 @@ static uint64_t translate(uint64_t va)
 	return (pde & ~0x1fffffull & ((1ull << 52) - 1)) | (va & 0x1fffff);
 }
 
-Test(boot, bsp_state_linux64)
+/* the BSP state for `mode`, checking what both modes share */
+static void bsp_state(enum boot_mode mode, uint64_t entry, uint64_t params, struct kvm_regs *regs,
+                      struct kvm_sregs *s)
 {
 	mem(64);
-	struct boot_info bi = {.mode = BOOT_LINUX64, .entry = 0x1000000, .params_gpa = 0x7000};
+	struct boot_info bi = {.mode = mode, .entry = entry, .params_gpa = params};
+	memset(s, 0, sizeof(*s));
+	cr_assert_eq(boot_bsp_state(&gm, &bi, regs, s), 0);
+	cr_assert_eq(regs->rip, entry);
+	cr_assert_eq(regs->rflags, 2);
+	cr_assert(s->cs.base == 0 && s->cs.limit == 0xffffffff && s->cs.type == 0xb);
+	cr_assert(s->tr.type == 11 && s->tr.base == 0 && s->tr.limit == 0x67 && !s->tr.s);
+	cr_assert(s->ss.selector == 0x18 && s->ss.db == 1 && s->ds.limit == 0xffffffff);
+}
+
+Test(boot, bsp_state_linux64)
+{
 	struct kvm_regs regs;
-	struct kvm_sregs s = {0};
-	cr_assert_eq(boot_bsp_state(&gm, &bi, &regs, &s), 0);
-	cr_assert_eq(regs.rip, 0x1000000);
+	struct kvm_sregs s;
+	bsp_state(BOOT_LINUX64, 0x1000000, 0x7000, &regs, &s);
 	cr_assert_eq(regs.rsi, 0x7000);
-	cr_assert_eq(regs.rflags, 2);
 	cr_assert_eq(s.cs.selector, 0x10);
-	cr_assert(s.cs.l == 1 && s.cs.db == 0 && s.cs.present && s.cs.s && s.cs.type == 0xb);
-	cr_assert(s.cs.base == 0 && s.cs.limit == 0xffffffff && s.cs.g);
-	cr_assert(s.ds.selector == 0x18 && s.ss.selector == 0x18 && s.es.selector == 0x18);
-	cr_assert(s.ds.type == 3 && s.ds.db == 1 && s.ds.limit == 0xffffffff);
-	cr_assert(s.tr.selector == 0x20 && s.tr.type == 11 && s.tr.limit == 0x67 && !s.tr.s);
+	cr_assert(s.cs.l == 1 && s.cs.db == 0 && s.cs.present && s.cs.s && s.cs.g);
+	cr_assert(s.ds.selector == 0x18 && s.es.selector == 0x18 && s.ds.type == 3);
+	cr_assert_eq(s.tr.selector, 0x20);
 	cr_assert_eq(s.cr0 & 0x80000001, 0x80000001);
 	cr_assert_eq(s.cr3, BOOT_PML4_ADDR);
 	cr_assert_eq(s.cr4, 0x20);
@@ -588,21 +596,14 @@ Test(boot, bsp_state_linux64)
 
 Test(boot, bsp_state_pvh)
 {
-	mem(64);
-	struct boot_info bi = {.mode = BOOT_PVH, .entry = 0x1000850, .params_gpa = 0x6000};
 	struct kvm_regs regs;
-	struct kvm_sregs s = {0};
-	cr_assert_eq(boot_bsp_state(&gm, &bi, &regs, &s), 0);
-	cr_assert_eq(regs.rip, 0x1000850);
+	struct kvm_sregs s;
+	bsp_state(BOOT_PVH, 0x1000850, 0x6000, &regs, &s);
 	cr_assert_eq(regs.rbx, 0x6000);
-	cr_assert_eq(regs.rflags, 2);
-	cr_assert(s.cs.selector == 0x08 && s.cs.db == 1 && s.cs.l == 0 && s.cs.type == 0xb);
-	cr_assert(s.cs.base == 0 && s.cs.limit == 0xffffffff);
-	cr_assert(s.ss.selector == 0x18 && s.ss.db == 1);
-	cr_assert(s.tr.type == 11 && s.tr.base == 0 && s.tr.limit == 0x67);
+	cr_assert(s.cs.selector == 0x08 && s.cs.db == 1 && s.cs.l == 0);
 	cr_assert_eq(s.cr0, 0x11);
 	cr_assert(s.cr4 == 0 && s.efer == 0);
-	bi.entry = GIB(5);
+	struct boot_info bi = {.mode = BOOT_PVH, .entry = GIB(5)};
 	cr_assert_eq(boot_bsp_state(&gm, &bi, &regs, &s), -EINVAL);
 }
 
@@ -673,7 +674,8 @@ Test(boot, kvm_enters_pvh_with_start_info)
 
 /* ----------------------------------------------- Debian's real kernel */
 
-static char *cached(const char *name)
+/* reads Debian's `name` into *file and loads it into 256 MiB; skips when absent */
+static void load_cached(const char *name, char **file, size_t *len, struct boot_info *bi)
 {
 	const char *root = getenv("KILN_SOURCE_ROOT");
 	static char path[4096];
@@ -681,25 +683,24 @@ static char *cached(const char *name)
 	if (access(path, R_OK) != 0)
 		cr_skip_test("%s is absent: run scripts/fetch-linux.sh to fetch Debian's kernel",
 		             path);
-	return path;
+	struct errbuf e;
+	cr_assert_eq(read_file(path, GIB(1), file, len, &e), 0, "%s", e.msg);
+	mem(256);
+	cr_assert_eq(load(path, NULL, "console=ttyS0", bi, &e), 0, "%s", e.msg);
 }
 
 Test(boot, debian_bzimage)
 {
-	const char *path = cached("bzImage");
 	char *file;
 	size_t len;
-	struct errbuf e;
-	cr_assert_eq(read_file(path, GIB(1), &file, &len, &e), 0, "%s", e.msg);
+	struct boot_info bi;
+	load_cached("bzImage", &file, &len, &bi);
 	struct boot_setup_header h;
 	memcpy(&h, file + BOOT_HDR_OFFSET, sizeof(h));
 	cr_assert_geq(h.version, 0x020c);
 	cr_assert(h.xloadflags & BOOT_XLF_KERNEL_64);
 	size_t setup = ((h.setup_sects ? h.setup_sects : 4) + 1) * 512ul;
 
-	mem(256);
-	struct boot_info bi;
-	cr_assert_eq(load(path, NULL, "console=ttyS0", &bi, &e), 0, "%s", e.msg);
 	cr_assert_eq(bi.format, BOOT_FORMAT_BZIMAGE);
 	cr_assert_eq(bi.entry, 0x100200);
 	cr_assert_eq(memcmp(gpa(0x100000, len - setup), file + setup, len - setup), 0);
@@ -714,14 +715,10 @@ Test(boot, debian_bzimage)
 
 Test(boot, debian_vmlinux_pvh)
 {
-	const char *path = cached("vmlinux");
 	char *file;
 	size_t len;
-	struct errbuf e;
-	cr_assert_eq(read_file(path, GIB(1), &file, &len, &e), 0, "%s", e.msg);
-	mem(256);
 	struct boot_info bi;
-	cr_assert_eq(load(path, NULL, "console=ttyS0", &bi, &e), 0, "%s", e.msg);
+	load_cached("vmlinux", &file, &len, &bi);
 	cr_assert_eq(bi.mode, BOOT_PVH, "Debian's vmlinux has the PVH note");
 	cr_assert(bi.entry >= bi.kernel_start && bi.entry < bi.kernel_end);
 	Elf64_Ehdr eh;
