@@ -144,6 +144,42 @@ void api_queue_post(struct api_queue *q, struct api_action *a);
 /* VMM thread: the next action or NULL (also drains the eventfd) */
 struct api_action *api_queue_take(struct api_queue *q);
 
+/*
+ * {"fault_message": msg} as a malloc'd compact JSON text (free() it), the
+ * body of every error answer. Bytes of `msg` that are not valid UTF-8 (a
+ * path can hold anything) become '?'. NULL only when out of memory.
+ */
+char *api_fault_json(const char *msg);
+
+/* ------------------------------------------------------------ the router */
+
+/*
+ * Finds the endpoint for `method` (e.g. "PUT") and `path` (e.g.
+ * "/drives/rootfs", no query string) and parses `body` (`len` bytes, not
+ * NUL-terminated; NULL or 0 for none) into `a`, which the caller zeroed.
+ * Any thread; no global state; never crashes on any input.
+ *   0        a->kind and a->u are filled (free with api_action_release)
+ *   -ENOENT  unknown path (404)
+ *   -ENOTSUP known path, method not served there (405)
+ *   -EINVAL  bad path id, missing/extra body, bad JSON or field (400)
+ *   -ENOMEM  out of memory (500)
+ * On error `e` holds the fault_message and `a->u` owns nothing. In all
+ * cases a->kind is the endpoint's action kind when the route alone names it
+ * (for counting), or API_ACTION_COUNT when unknown or body-dependent
+ * (/actions, /vm) and the body could not be parsed.
+ */
+int api_route(const char *method, const char *path, const char *body, size_t len,
+	      struct api_action *a, struct errbuf *e);
+
+/* the HTTP status for an api_route() result (0 -> 200) */
+int api_route_status(int ret);
+
+/*
+ * The methods served on `path`, as an Allow header value ("GET, PUT,
+ * PATCH"), into buf; "" when the path is unknown. Returns buf.
+ */
+const char *api_route_allow(const char *path, char *buf, size_t size);
+
 /* -------------------------------------------------------------- metrics */
 
 /*
