@@ -334,16 +334,16 @@ void rl_get_cfg(const struct rate_limiter *rl, enum rl_token_type type, struct r
 /* ------------------------------------------------------------- snapshot */
 
 /*
- * Section payload, version 1:
- *   u8 blocked, u64 block_left_ns,
+ * Fields, layout version 1:
+ *   u8 version, u8 blocked, u64 block_left_ns,
  *   then for bandwidth and ops: u8 present, u64 size, refill_time_ms,
  *   initial_burst, burst, budget, rem, since_ns (time since last_ns), debt_ns
  *   (time until last_ns); all zero for an absent bucket.
  */
-void rl_save(const struct rate_limiter *rl, struct state_writer *w, const char *id)
+void rl_save(const struct rate_limiter *rl, struct state_writer *w)
 {
 	uint64_t now = rl_now(rl);
-	sw_begin(w, id, RL_STATE_VERSION);
+	sw_u8(w, RL_STATE_VERSION);
 	sw_u8(w, rl->blocked);
 	sw_u64(w, rl->blocked && rl->unblock_ns > now ? rl->unblock_ns - now : 0);
 	for (int i = 0; i < 2; i++) {
@@ -359,7 +359,6 @@ void rl_save(const struct rate_limiter *rl, struct state_writer *w, const char *
 		sw_u64(w, has && now > b->last_ns ? now - b->last_ns : 0);
 		sw_u64(w, has && b->last_ns > now ? b->last_ns - now : 0);
 	}
-	sw_end(w);
 }
 
 static int bucket_restore(struct token_bucket *b, bool *has, struct state_reader *r,
@@ -393,10 +392,11 @@ static int bucket_restore(struct token_bucket *b, bool *has, struct state_reader
 	return 0;
 }
 
-int rl_restore(struct rate_limiter *rl, struct state_reader *r, uint16_t version, struct errbuf *e)
+int rl_restore(struct rate_limiter *rl, struct state_reader *r, struct errbuf *e)
 {
+	uint8_t version = sr_u8(r);
 	if (version != RL_STATE_VERSION)
-		return errf(e, EINVAL, "rate limiter state: version %u not supported (want %u)",
+		return errf(e, EINVAL, "rate limiter state: layout %u not supported (want %u)",
 		            version, RL_STATE_VERSION);
 	uint64_t now = rl_now(rl);
 	uint8_t blocked = sr_u8(r);
@@ -413,8 +413,6 @@ int rl_restore(struct rate_limiter *rl, struct state_reader *r, uint16_t version
 	if (blocked > 1 || left > RL_DELAY_MAX)
 		return errf(e, EINVAL, "rate limiter state: bad block (%u, %llu ns)", blocked,
 		            (unsigned long long)left);
-	if (sr_left(r))
-		return errf(e, EINVAL, "rate limiter state: %zu trailing bytes", sr_left(r));
 
 	for (int i = 0; i < 2; i++) {
 		rl->tb[i] = tb[i];

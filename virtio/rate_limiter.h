@@ -164,14 +164,17 @@ int rl_update(struct rate_limiter *rl, const struct rl_bucket_cfg *bw,
 void rl_get_cfg(const struct rate_limiter *rl, enum rl_token_type type, struct rl_bucket_cfg *out);
 
 /*
- * Snapshot: rl_save writes the buckets and the block as their own section
- * `id` (version RL_STATE_VERSION); times are saved relative to now, so the
- * state moves between hosts. rl_restore reads that section's payload into an
+ * Snapshot: rl_save appends the buckets and the block to the section the
+ * caller (the device's save) has open, led by a u8 layout version
+ * (RL_STATE_VERSION), so the device's own version need not change when this
+ * layout does. Times are saved relative to now, so the state moves between
+ * hosts. rl_restore reads them back from the device's section into an
  * initialised limiter, checks every field (the file is not trusted) and
- * re-arms a block. 0 / -EINVAL with a message.
+ * re-arms a block; it leaves the reader after its fields. 0 / -EINVAL with a
+ * message, the limiter unchanged.
  */
 #define RL_STATE_VERSION 1
-void rl_save(const struct rate_limiter *rl, struct state_writer *w, const char *id);
-int rl_restore(struct rate_limiter *rl, struct state_reader *r, uint16_t version, struct errbuf *e);
+void rl_save(const struct rate_limiter *rl, struct state_writer *w);
+int rl_restore(struct rate_limiter *rl, struct state_reader *r, struct errbuf *e);
 
 #endif

@@ -337,14 +337,20 @@ static int save_restore(struct rate_limiter *from, struct rate_limiter *to, stru
 {
 	struct state_writer w;
 	sw_init(&w);
-	rl_save(from, &w, "rl");
+	sw_begin(&w, "dev", 3); /* the device's own section */
+	rl_save(from, &w);
+	sw_u32(&w, 0xfeed); /* the device's fields after the limiter's */
+	sw_end(&w);
 	cr_assert_eq(sw_error(&w), 0);
 	struct state_reader r, s;
 	char id[STATE_ID_MAX + 1];
 	uint16_t ver;
 	sr_init(&r, w.buf, w.len);
 	cr_assert_eq(sr_next(&r, id, &ver, &s), 1);
-	int ret = rl_restore(to, &s, ver, e);
+	cr_assert_eq(ver, 3);
+	int ret = rl_restore(to, &s, e);
+	if (ret == 0)
+		cr_assert_eq(sr_u32(&s), 0xfeed);
 	sw_free(&w);
 	return ret;
 }
@@ -377,8 +383,22 @@ Test(rl, snapshot_round_trip)
 	cr_assert_not(c.active);
 	struct state_reader r;
 	sr_init(&r, "", 0);
-	cr_assert_eq(rl_restore(&c, &r, 1, &e), -EINVAL);
-	cr_assert_eq(rl_restore(&c, &r, 2, &e), -EINVAL);
+	cr_assert_eq(rl_restore(&c, &r, &e), -EINVAL, "empty");
+	const uint8_t v2[] = {2, 0};
+	sr_init(&r, v2, sizeof(v2));
+	cr_assert_eq(rl_restore(&c, &r, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "layout 2") != NULL, "%s", e.msg);
+	/* truncated anywhere: refused */
+	struct state_writer w;
+	sw_init(&w);
+	rl_save(&b, &w);
+	for (size_t cut = 0; cut < w.len; cut++) {
+		sr_init(&r, w.buf, cut);
+		cr_assert_eq(rl_restore(&c, &r, &e), -EINVAL, "cut at %zu", cut);
+	}
+	sr_init(&r, w.buf, w.len);
+	cr_assert_eq(rl_restore(&c, &r, &e), 0, "%s", e.msg);
+	sw_free(&w);
 	rl_destroy(&a);
 	rl_destroy(&b);
 	rl_destroy(&c);
