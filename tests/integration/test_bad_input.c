@@ -75,7 +75,7 @@ Test(bad_input, truncated_elf)
 	cr_assert_eq(write(out, buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	close(out);
 	char *c = config_with_kernel(tmp_files[0], NULL);
-	expect_refused(c, EXIT_BAD_CONFIG, "truncated");
+	expect_refused(c, EXIT_BAD_CONFIG, "beyond the end of the file");
 	free(c);
 }
 
