@@ -175,42 +175,10 @@ static const struct cfg_field leaf_fields[] = {
          .parse = keep_array},
 };
 
-/* one CpuidLeafModifier: one cpuid_modifier per register it names */
-static int parse_leaf(json_t *j, const char *where, struct cpu_config *c, struct errbuf *e)
-{
-	struct leaf_mod l = {0};
-	char at[CFG_WHERE_MAX];
-	size_t i;
-	json_t *m;
-	int ret;
-
-	ret = cfg_fields_parse(j, where, leaf_fields, ARRAY_SIZE(leaf_fields), &l, e);
-	if (ret < 0)
-		return ret;
-	json_array_foreach(l.modifiers, i, m)
-	{
-		struct reg_mod r = {0};
-		snprintf(at, sizeof(at), "%.90s.modifiers[%zu]", where, i);
-		ret = cfg_fields_parse(m, at, reg_fields, ARRAY_SIZE(reg_fields), &r, e);
-		if (ret < 0)
-			return ret;
-		if (c->nr_cpuid == CPU_CFG_MAX_MODIFIERS)
-			return errf(e, EINVAL, "cpu-config: at most %d CPUID register modifiers",
-			            CPU_CFG_MAX_MODIFIERS);
-		c->cpuid[c->nr_cpuid++] = (struct cpuid_modifier){
-		        .leaf = l.leaf,
-		        .subleaf = l.subleaf,
-		        .flags = l.flags,
-		        .reg = (uint8_t)r.reg,
-		        .mask = (uint32_t)r.bits.mask,
-		        .value = (uint32_t)r.bits.value,
-		};
-	}
-	return 0;
-}
-
-/* CFG_CUSTOM over the whole struct cpu_config */
-static int parse_cpuid_modifiers(json_t *v, void *slot, const char *where, struct errbuf *e)
+/* calls fn(element, "<where>[i]", ctx, e) on each element of the array `v` */
+static int each_element(json_t *v, const char *where,
+                        int (*fn)(json_t *j, const char *at, void *ctx, struct errbuf *e),
+                        void *ctx, struct errbuf *e)
 {
 	char at[CFG_WHERE_MAX];
 	size_t i;
@@ -222,10 +190,57 @@ static int parse_cpuid_modifiers(json_t *v, void *slot, const char *where, struc
 	json_array_foreach(v, i, j)
 	{
 		snprintf(at, sizeof(at), "%.100s[%zu]", where, i);
-		if ((ret = parse_leaf(j, at, slot, e)) < 0)
+		if ((ret = fn(j, at, ctx, e)) < 0)
 			return ret;
 	}
 	return 0;
+}
+
+struct leaf_ctx {
+	struct cpu_config *c;
+	struct leaf_mod l;
+};
+
+/* one CpuidRegisterModifier of the leaf in ctx: one cpuid_modifier */
+static int parse_reg(json_t *j, const char *where, void *ctx, struct errbuf *e)
+{
+	struct leaf_ctx *lc = ctx;
+	struct cpu_config *c = lc->c;
+	struct reg_mod r = {0};
+	int ret = cfg_fields_parse(j, where, reg_fields, ARRAY_SIZE(reg_fields), &r, e);
+
+	if (ret < 0)
+		return ret;
+	if (c->nr_cpuid == CPU_CFG_MAX_MODIFIERS)
+		return errf(e, EINVAL, "cpu-config: at most %d CPUID register modifiers",
+		            CPU_CFG_MAX_MODIFIERS);
+	c->cpuid[c->nr_cpuid++] = (struct cpuid_modifier){
+	        .leaf = lc->l.leaf,
+	        .subleaf = lc->l.subleaf,
+	        .flags = lc->l.flags,
+	        .reg = (uint8_t)r.reg,
+	        .mask = (uint32_t)r.bits.mask,
+	        .value = (uint32_t)r.bits.value,
+	};
+	return 0;
+}
+
+/* one CpuidLeafModifier */
+static int parse_leaf(json_t *j, const char *where, void *c, struct errbuf *e)
+{
+	struct leaf_ctx lc = {.c = c};
+	char at[CFG_WHERE_MAX];
+	int ret = cfg_fields_parse(j, where, leaf_fields, ARRAY_SIZE(leaf_fields), &lc.l, e);
+
+	if (ret < 0)
+		return ret;
+	return each_element(lc.l.modifiers, cfg_where(at, where, "modifiers"), parse_reg, &lc, e);
+}
+
+/* CFG_CUSTOM over the whole struct cpu_config */
+static int parse_cpuid_modifiers(json_t *v, void *slot, const char *where, struct errbuf *e)
+{
+	return each_element(v, where, parse_leaf, slot, e);
 }
 
 /* ------------------------------------------------------------------- MSRs */
@@ -248,30 +263,25 @@ static const struct cfg_field msr_fields[] = {
          .parse = parse_bitmap64},
 };
 
+static int parse_msr(json_t *j, const char *where, void *ctx, struct errbuf *e)
+{
+	struct cpu_config *c = ctx;
+	struct msr_mod m = {0};
+	int ret = cfg_fields_parse(j, where, msr_fields, ARRAY_SIZE(msr_fields), &m, e);
+
+	if (ret < 0)
+		return ret;
+	if (c->nr_msr == CPU_CFG_MAX_MODIFIERS)
+		return errf(e, EINVAL, "cpu-config: at most %d MSR modifiers",
+		            CPU_CFG_MAX_MODIFIERS);
+	c->msr[c->nr_msr++] =
+	        (struct msr_modifier){.addr = m.addr, .mask = m.bits.mask, .value = m.bits.value};
+	return 0;
+}
+
 static int parse_msr_modifiers(json_t *v, void *slot, const char *where, struct errbuf *e)
 {
-	struct cpu_config *c = slot;
-	char at[CFG_WHERE_MAX];
-	size_t i;
-	json_t *j;
-	int ret;
-
-	if (!json_is_array(v))
-		return errf(e, EINVAL, "%s must be an array", where);
-	json_array_foreach(v, i, j)
-	{
-		struct msr_mod m = {0};
-		snprintf(at, sizeof(at), "%.100s[%zu]", where, i);
-		ret = cfg_fields_parse(j, at, msr_fields, ARRAY_SIZE(msr_fields), &m, e);
-		if (ret < 0)
-			return ret;
-		if (c->nr_msr == CPU_CFG_MAX_MODIFIERS)
-			return errf(e, EINVAL, "cpu-config: at most %d MSR modifiers",
-			            CPU_CFG_MAX_MODIFIERS);
-		c->msr[c->nr_msr++] = (struct msr_modifier){
-		        .addr = m.addr, .mask = m.bits.mask, .value = m.bits.value};
-	}
-	return 0;
+	return each_element(v, where, parse_msr, slot, e);
 }
 
 /* ------------------------------------------------------------- CpuConfig */

@@ -81,62 +81,44 @@ int api_parse_machine_patch(json_t *body, const char *id, struct api_action *a, 
 	return 0;
 }
 
+/* a body of one required enum field, {"<field>": "<one of names>"}: *idx its index */
+static int parse_enum_body(json_t *body, const char *where, const char *field,
+                           const char *const *names, unsigned n, int *idx, struct errbuf *e)
+{
+	const struct cfg_field f = {
+	        .name = field, .kind = CFG_ENUM, .required = true, .names = names, .nr_names = n};
+	return cfg_fields_parse(body, where, &f, 1, idx, e);
+}
+
 /* InstanceActionInfo.action_type, in the order of the kinds below */
 static const char *const action_names[] = {"InstanceStart", "SendCtrlAltDel", "FlushMetrics"};
 static const enum api_action_kind action_kinds[] = {API_INSTANCE_START, API_SEND_CTRL_ALT_DEL,
                                                     API_FLUSH_METRICS};
 
-struct action_body {
-	int type;
-};
-
-static const struct cfg_field action_fields[] = {
-        {.name = "action_type",
-         .kind = CFG_ENUM,
-         .required = true,
-         .off = offsetof(struct action_body, type),
-         .names = action_names,
-         .nr_names = ARRAY_SIZE(action_names)},
-};
-
 /* PUT /actions: {"action_type": "InstanceStart" | "SendCtrlAltDel" | "FlushMetrics"} */
 int api_parse_actions(json_t *body, const char *id, struct api_action *a, struct errbuf *e)
 {
-	struct action_body b = {0};
-	int ret;
+	int t = 0;
+	int ret = parse_enum_body(body, "action", "action_type", action_names,
+	                          ARRAY_SIZE(action_names), &t, e);
 
 	(void)id;
-	ret = cfg_fields_parse(body, "action", action_fields, ARRAY_SIZE(action_fields), &b, e);
-	if (ret < 0)
-		return ret;
-	a->kind = action_kinds[b.type];
-	return 0;
+	if (ret == 0)
+		a->kind = action_kinds[t];
+	return ret;
 }
 
-/* Vm.state */
-static const char *const vm_state_names[] = {"Paused", "Resumed"};
-
-static const struct cfg_field vm_fields[] = {
-        {.name = "state",
-         .kind = CFG_ENUM,
-         .required = true,
-         .off = offsetof(struct action_body, type),
-         .names = vm_state_names,
-         .nr_names = ARRAY_SIZE(vm_state_names)},
-};
-
-/* PATCH /vm: {"state": "Paused" | "Resumed"} */
+/* PATCH /vm: {"state": "Paused" | "Resumed"} (Firecracker's Vm) */
 int api_parse_vm_state(json_t *body, const char *id, struct api_action *a, struct errbuf *e)
 {
-	struct action_body b = {0};
-	int ret;
+	static const char *const states[] = {"Paused", "Resumed"};
+	int t = 0;
+	int ret = parse_enum_body(body, "vm", "state", states, ARRAY_SIZE(states), &t, e);
 
 	(void)id;
-	ret = cfg_fields_parse(body, "vm", vm_fields, ARRAY_SIZE(vm_fields), &b, e);
-	if (ret < 0)
-		return ret;
-	a->kind = b.type == 0 ? API_PAUSE : API_RESUME;
-	return 0;
+	if (ret == 0)
+		a->kind = t == 0 ? API_PAUSE : API_RESUME;
+	return ret;
 }
 
 int api_parse_logger(json_t *body, const char *id, struct api_action *a, struct errbuf *e)
