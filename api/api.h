@@ -20,27 +20,27 @@
 #define API_MAX_PAYLOAD_DEFAULT 51200
 
 enum api_action_kind {
-	API_GET_INFO,		  /* GET / */
-	API_GET_VERSION,	  /* GET /version */
-	API_GET_VM_CONFIG,	  /* GET /vm/config */
-	API_GET_MACHINE_CONFIG,	  /* GET /machine-config */
-	API_PUT_BOOT_SOURCE,	  /* PUT /boot-source */
-	API_PUT_MACHINE_CONFIG,	  /* PUT /machine-config */
+	API_GET_INFO,             /* GET / */
+	API_GET_VERSION,          /* GET /version */
+	API_GET_VM_CONFIG,        /* GET /vm/config */
+	API_GET_MACHINE_CONFIG,   /* GET /machine-config */
+	API_PUT_BOOT_SOURCE,      /* PUT /boot-source */
+	API_PUT_MACHINE_CONFIG,   /* PUT /machine-config */
 	API_PATCH_MACHINE_CONFIG, /* PATCH /machine-config */
-	API_PUT_CPU_CONFIG,	  /* PUT /cpu-config */
-	API_PUT_DRIVE,		  /* PUT /drives/{id} */
-	API_PATCH_DRIVE,	  /* PATCH /drives/{id} */
-	API_PUT_NET,		  /* PUT /network-interfaces/{id} */
-	API_PATCH_NET,		  /* PATCH /network-interfaces/{id} */
-	API_PUT_VSOCK,		  /* PUT /vsock */
-	API_PUT_ENTROPY,	  /* PUT /entropy */
-	API_PUT_LOGGER,		  /* PUT /logger */
-	API_PUT_METRICS,	  /* PUT /metrics */
-	API_INSTANCE_START,	  /* PUT /actions {"action_type": "InstanceStart"} */
-	API_SEND_CTRL_ALT_DEL,	  /* PUT /actions SendCtrlAltDel */
-	API_FLUSH_METRICS,	  /* PUT /actions FlushMetrics */
-	API_PAUSE,		  /* PATCH /vm {"state": "Paused"} */
-	API_RESUME,		  /* PATCH /vm {"state": "Resumed"} */
+	API_PUT_CPU_CONFIG,       /* PUT /cpu-config */
+	API_PUT_DRIVE,            /* PUT /drives/{id} */
+	API_PATCH_DRIVE,          /* PATCH /drives/{id} */
+	API_PUT_NET,              /* PUT /network-interfaces/{id} */
+	API_PATCH_NET,            /* PATCH /network-interfaces/{id} */
+	API_PUT_VSOCK,            /* PUT /vsock */
+	API_PUT_ENTROPY,          /* PUT /entropy */
+	API_PUT_LOGGER,           /* PUT /logger */
+	API_PUT_METRICS,          /* PUT /metrics */
+	API_INSTANCE_START,       /* PUT /actions {"action_type": "InstanceStart"} */
+	API_SEND_CTRL_ALT_DEL,    /* PUT /actions SendCtrlAltDel */
+	API_FLUSH_METRICS,        /* PUT /actions FlushMetrics */
+	API_PAUSE,                /* PATCH /vm {"state": "Paused"} */
+	API_RESUME,               /* PATCH /vm {"state": "Resumed"} */
 	API_ACTION_COUNT
 };
 
@@ -75,7 +75,7 @@ struct net_patch {
 #define CPU_CFG_MAX_MODIFIERS 64
 struct cpuid_modifier {
 	uint32_t leaf, subleaf, flags;
-	uint8_t reg; /* 0 eax, 1 ebx, 2 ecx, 3 edx */
+	uint8_t reg;          /* 0 eax, 1 ebx, 2 ecx, 3 edx */
 	uint32_t mask, value; /* bits to set: (old & ~mask) | (value & mask) */
 };
 struct msr_modifier {
@@ -89,7 +89,12 @@ struct cpu_config {
 };
 
 struct api_action;
-/* called by the VMM thread once it has completed `a` (status/reply set) */
+/*
+ * Called by the VMM thread once it has completed `a` (status, and reply or
+ * fault, set); exactly once per posted action, from any thread, also after
+ * api_server_stop() (the action stays valid until then). `a` must not be
+ * touched after done() returns.
+ */
 typedef void (*api_done_fn)(struct api_action *a);
 
 struct api_action {
@@ -110,9 +115,9 @@ struct api_action {
 	} u;
 
 	/* result, written by the VMM thread before done() */
-	int status;	  /* HTTP status: 200, 204, 400, ... */
-	json_t *reply;	  /* body for 200 (owned by the action), or NULL */
-	char fault[512];  /* fault_message for >= 400 */
+	int status;      /* HTTP status: 200, 204, 400, ... */
+	json_t *reply;   /* body for 200 (owned by the action), or NULL */
+	char fault[512]; /* fault_message for >= 400 */
 
 	/* completion */
 	api_done_fn done;
@@ -169,7 +174,7 @@ char *api_fault_json(const char *msg);
  * (/actions, /vm) and the body could not be parsed.
  */
 int api_route(const char *method, const char *path, const char *body, size_t len,
-	      struct api_action *a, struct errbuf *e);
+              struct api_action *a, struct errbuf *e);
 
 /* the HTTP status for an api_route() result (0 -> 200) */
 int api_route_status(int ret);
@@ -201,19 +206,27 @@ struct api_server;
 
 struct api_server_config {
 	const char *socket_path;
-	size_t max_payload; /* request body limit in bytes */
+	size_t max_payload; /* request body limit in bytes; 0: API_MAX_PAYLOAD_DEFAULT */
 	struct api_queue *queue;
 };
 
 /*
  * Binds the unix socket (an existing socket file that nobody listens on is
  * removed as stale; a live one, or a non-socket file, is an error), and
- * starts serving on libmicrohttpd's own thread. 0 / -errno with a message.
+ * starts serving on libmicrohttpd's own thread: parsed requests are posted
+ * to cfg->queue, which must outlive the server. 0 / -errno with a message
+ * ("socket PATH is in use by another process", "PATH exists and is not a
+ * socket", ...).
  */
 int api_server_start(const struct api_server_config *cfg, struct api_server **out,
-		     struct errbuf *e);
+                     struct errbuf *e);
 
-/* Stops serving, joins the thread, removes the socket file. */
+/*
+ * Stops serving: clients still waiting for an action get 503 "kiln is
+ * shutting down" (their actions may still be in the queue: complete them
+ * with done() as usual), then joins the thread and removes the socket file
+ * if it is still the one we bound. NULL is a no-op.
+ */
 void api_server_stop(struct api_server *s);
 
 #endif

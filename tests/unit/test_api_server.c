@@ -218,6 +218,24 @@ Test(server, oversized_body_is_refused_unread)
 	expect_get_root();
 }
 
+Test(server, payload_limit_is_inclusive)
+{
+	char *body = malloc(51202);
+	struct ac_resp r;
+
+	snprintf(body, 51202, "{\"kernel_image_path\": \"/k\"}");
+	memset(body + strlen(body), ' ', 51201 - strlen(body)); /* JSON allows trailing blanks */
+	body[51200] = '\0';
+	cr_assert_eq(ac_request(sock, "PUT", "/boot-source", body, &r), 204, "%s", r.body);
+	ac_resp_free(&r);
+	body[51200] = ' ';
+	body[51201] = '\0';
+	cr_assert_eq(ac_request(sock, "PUT", "/boot-source", body, &r), 400);
+	cr_assert(strstr(r.body, "size 51201 is larger than the limit of 51200"), "%s", r.body);
+	ac_resp_free(&r);
+	free(body);
+}
+
 /* a chunked body of `n` bytes in 4 KiB chunks */
 static char *chunked(size_t n, size_t *len)
 {
