@@ -17,10 +17,12 @@
 
 #include <pthread.h>
 
-#define GM_PAGE_SIZE  4096ull
-#define GM_HOLE_START 0xC0000000ull  /* 3 GiB */
-#define GM_HOLE_END   0x100000000ull /* 4 GiB */
+#define GM_PAGE_SIZE   4096ull
+#define GM_HOLE_START  0xC0000000ull  /* 3 GiB */
+#define GM_HOLE_END    0x100000000ull /* 4 GiB */
 #define GM_MAX_REGIONS 2
+/* gm_init's smallest RAM: the kernel is loaded at 1 MiB and needs room above it */
+#define GM_MIN_RAM_SIZE MIB(2)
 
 /* where guest RAM lives on the host */
 enum gm_backing {
@@ -30,29 +32,33 @@ enum gm_backing {
 };
 
 struct gm_region {
-	uint64_t gpa;  /* guest physical start */
-	uint64_t size; /* bytes, a multiple of GM_PAGE_SIZE */
+	uint64_t gpa;    /* guest physical start */
+	uint64_t size;   /* bytes, a multiple of GM_PAGE_SIZE */
 	uint64_t offset; /* offset of this region within the host mapping */
-	uint8_t *hva;  /* host address of gpa */
+	uint8_t *hva;    /* host address of gpa */
 };
 
 struct guest_mem {
 	struct gm_region regions[GM_MAX_REGIONS];
 	unsigned nr_regions;
 	uint64_t ram_size; /* total RAM bytes (sum of regions) */
-	uint8_t *base;	   /* host mapping of all RAM, ram_size bytes */
-	int fd;		   /* memfd / file descriptor, -1 for anonymous */
+	uint8_t *base;     /* host mapping of all RAM, ram_size bytes */
+	int fd;            /* memfd / file descriptor, -1 for anonymous */
 	enum gm_backing backing;
 };
 
 /*
- * Maps `ram_size` bytes of guest RAM (a multiple of 4 KiB, > 0) and lays it
- * out around the MMIO hole. `path` is used only for GM_BACKING_FILE.
- * Pages are not touched (no prefault). 0 / -errno with a message in `e`.
+ * Maps `ram_size` bytes of guest RAM (a multiple of 4 KiB, at least
+ * GM_MIN_RAM_SIZE) and lays it out around the MMIO hole. `path` is used only
+ * for GM_BACKING_FILE: the file is created (mode 0600) or truncated, so its
+ * old contents are lost, then sized to `ram_size`. ANON and MEMFD sizes are
+ * checked against the host's RAM + swap, FILE sizes against the free space of
+ * the file's filesystem. Pages are not touched (no prefault). 0 / -errno with
+ * a message in `e`; on failure `gm` is left safe for gm_destroy().
  * Called once by the VMM thread before any vCPU exists.
  */
 int gm_init(struct guest_mem *gm, uint64_t ram_size, enum gm_backing backing, const char *path,
-	    struct errbuf *e);
+            struct errbuf *e);
 
 /* Unmaps RAM and closes the backing fd. Safe on a zeroed or failed gm. */
 void gm_destroy(struct guest_mem *gm);
@@ -67,7 +73,9 @@ int gm_layout(uint64_t ram_size, struct gm_region out[GM_MAX_REGIONS]);
 
 /*
  * Registers every region with KVM_SET_USER_MEMORY_REGION (slot = region
- * index). `log_dirty` sets KVM_MEM_LOG_DIRTY_PAGES. 0 / -errno.
+ * index). `log_dirty` sets KVM_MEM_LOG_DIRTY_PAGES. Calling it again updates
+ * the flags of the same slots (turning dirty logging on or off).
+ * 0 / -errno (the failing region is logged). VMM thread.
  */
 int gm_register(const struct guest_mem *gm, int vm_fd, bool log_dirty);
 
@@ -80,7 +88,7 @@ int gm_register(const struct guest_mem *gm, int vm_fd, bool log_dirty);
  */
 void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
-/* copy helpers over gm_ptr(); 0 or -EFAULT */
+/* copy helpers over gm_ptr() (same range rules, len 0 checks one byte); 0 or -EFAULT */
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
 
@@ -96,13 +104,16 @@ struct e820_entry {
 } __attribute__((packed));
 
 /* the start of the EBDA, where the MP table goes; RAM below it is usable */
-#define GM_EBDA_START 0x9fc00ull
+#define GM_EBDA_START  0x9fc00ull
 #define GM_HIMEM_START 0x100000ull /* 1 MiB */
 
 /*
  * The e820 map the guest is given: usable [0, EBDA), reserved
  * [EBDA, 1 MiB), usable [1 MiB, top of low RAM), and usable high RAM above
- * 4 GiB. Returns the number of entries (<= max) or -ENOSPC. Pure.
+ * 4 GiB. Entries that would be empty are left out (only possible for RAM
+ * smaller than GM_MIN_RAM_SIZE, e.g. a layout built by hand in a test).
+ * Returns the number of entries (<= max, at most 4), -ENOSPC when `max` is too
+ * small (nothing written), -EINVAL for a gm without regions. Pure.
  */
 int gm_e820(const struct guest_mem *gm, struct e820_entry *out, unsigned max);
 
@@ -110,8 +121,11 @@ int gm_e820(const struct guest_mem *gm, struct e820_entry *out, unsigned max);
 
 /*
  * A device on a bus. `offset` is relative to the range's base; `len` is
- * 1, 2, 4 or 8. Callbacks run on vCPU threads, possibly several at once:
- * the device locks its own state.
+ * 1, 2, 4 or 8 and the access lies inside the range. A read's `data` is
+ * filled with all ones before the call, so bytes a device does not write
+ * read as a floating bus. Callbacks run on vCPU threads, possibly several at
+ * once: the device locks its own state. They run under the bus's read lock
+ * and must not call bus_register/bus_unregister/bus_access on the same bus.
  */
 struct bus_dev_ops {
 	void (*read)(void *opaque, uint64_t offset, void *data, uint32_t len);
@@ -138,21 +152,28 @@ void bus_init(struct bus *b, const char *name);
 void bus_destroy(struct bus *b);
 
 /*
- * Adds [base, base + len). -EINVAL for len 0 or base + len overflowing,
- * -EEXIST when it overlaps a registered range, -ENOMEM. Any thread.
+ * Adds [base, base + len). A range may end exactly at 2^64 (its last byte
+ * UINT64_MAX). -EINVAL for len 0, a NULL ops, or the range running past
+ * 2^64; -EEXIST when it overlaps a registered range (touching is fine);
+ * -ENOMEM. `name` is not copied. Any thread, not from a bus callback.
  */
 int bus_register(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
-		 void *opaque, const char *name);
+                 void *opaque, const char *name);
 
-/* Removes the range starting exactly at `base`; -ENOENT if none. */
+/*
+ * Removes the range starting exactly at `base`; -ENOENT if none. Returns
+ * once no access to it is in flight, so the caller may then free `opaque`.
+ * Any thread, not from a bus callback.
+ */
 int bus_unregister(struct bus *b, uint64_t base);
 
 /*
  * Dispatches one access of `len` bytes at `addr`. Returns 0 when a device
  * handled it; -ENOENT when no device covers `addr` (reads then return all
  * ones in `data`); -EINVAL when the access starts inside a range but runs
- * past its end (not dispatched; reads return all ones). Called from vCPU
- * threads.
+ * past its end, or for a `len` other than 1, 2, 4 or 8 (not dispatched;
+ * reads of up to 8 bytes return all ones). Nothing is logged: the caller
+ * decides (rate-limited) what to log. Called from vCPU threads.
  */
 int bus_access(struct bus *b, uint64_t addr, void *data, uint32_t len, bool is_write);
 
