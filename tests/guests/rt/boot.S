@@ -2,7 +2,8 @@
 /*
  * krt boot code: the two entries (PVH 32-bit and Linux 64-bit), the short
  * ring-0 path they share, the AP trampoline, the exception stubs and the
- * ring-0 service gate. Everything else runs in ring 3.
+ * way back into ring 0 (krt_ring0, through #UD). Everything else runs in
+ * ring 3.
  *
  * Ring-0 code is emulated instruction by instruction on PVM hosts (about
  * 1 us per instruction, /work/shared/PLATFORM.md), so this path does only

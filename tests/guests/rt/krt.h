@@ -2,10 +2,10 @@
 /*
  * krt: the kiln test-guest runtime. A guest is one C file with
  *	int main(void);
- * linked with this runtime. main() runs in ring 3 with IOPL 3 (port I/O
- * works), interrupts off, all of RAM and the MMIO hole identity-mapped and
- * user-accessible. When main() returns, the runtime calls krt_exit(ret).
- * Single address space, no libc, no floating point or SIMD
+ * linked with this runtime. main() runs in ring 3 with port I/O allowed
+ * (IOPL 3 and an all-zero I/O bitmap), interrupts off, all of RAM and the
+ * MMIO hole identity-mapped and user-accessible. When main() returns, the runtime calls
+ *krt_exit(ret). Single address space, no libc, no floating point or SIMD
  * (-mgeneral-regs-only). See tests/guests/README.md.
  *
  * Thread-safety: the console and everything marked "any CPU" may be used
