@@ -2,9 +2,11 @@
 """Runs every criterion test executable that meson knows of in the given
 build directories, each with a TAP report, and sums the results.
 
-Usage: run-tests.py BUILD_DIR [BUILD_DIR ...]
-Prints one block per executable and, last, the line
-"N passed, N failed, N skipped". Exits 1 if anything failed."""
+Usage: run-tests.py [--totals FILE] BUILD_DIR [BUILD_DIR ...]
+Prints one line per executable (and the output of failing ones) and, last,
+"tests: N passed, N failed, N skipped"; with --totals also writes
+"N N N" (passed failed skipped) to FILE for scripts/test.sh to sum with
+its other checks. Exits 1 if anything failed."""
 import json
 import os
 import re
@@ -57,7 +59,11 @@ def run_one(build, test):
 
 
 def main():
-    builds = sys.argv[1:]
+    args = sys.argv[1:]
+    totals_file = None
+    if args[:1] == ['--totals']:
+        totals_file, args = args[1], args[2:]
+    builds = args
     only = os.environ.get('KILN_TEST_FILTER')
     total = [0, 0, 0]
     for build in builds:
@@ -78,7 +84,10 @@ def main():
             total[0] += p
             total[1] += f
             total[2] += s
-    print('%d passed, %d failed, %d skipped' % tuple(total))
+    print('tests: %d passed, %d failed, %d skipped' % tuple(total))
+    if totals_file:
+        with open(totals_file, 'w') as f:
+            f.write('%d %d %d\n' % tuple(total))
     return 1 if total[1] else 0
 
 

@@ -1,28 +1,74 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds kiln twice (plain, and with ASan+UBSan),
-# and runs every test suite in both builds. Ends with one line
-# "N passed, N failed, N skipped" and exits non-zero on any failure.
-#   KILN_TEST_FILTER=name   run only tests whose executable name contains it
+# runs every test suite in both builds, validates the API traffic of the
+# integration tests against openapi.yaml, runs the fuzz targets for a bounded
+# time and checks the formatting. Ends with one line
+# "N passed, N failed, N skipped" summing everything, and exits non-zero on
+# any failure.
+#   KILN_TEST_FILTER=name   run only test executables whose name contains it
+#   KILN_FUZZ_SECONDS=N     time per fuzz target (default 30)
 #   KILN_LONG_TESTS=1       also run the long tests (bzImage through its
 #                           ring-0 decompressor: minutes on nested PVM)
-set -euo pipefail
+set -uo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
-kiln_deps
+kiln_deps || { echo "could not install the build dependencies"; echo "0 passed, 1 failed"; exit 1; }
 
-# the Linux early-boot test needs Debian's cloud kernel; without it that
-# test reports itself skipped
-scripts/fetch-linux.sh tests/linux/cache >/dev/null 2>&1 || echo "note: could not fetch the Linux kernel; its test will be skipped"
+passed=0 failed=0 skipped=0
+check() { # NAME COMMAND...: one pass/fail for a whole command
+	local name=$1
+	shift
+	if "$@" >"$results/$name.log" 2>&1; then
+		passed=$((passed + 1))
+		printf '%-40s passed\n' "$name"
+	else
+		failed=$((failed + 1))
+		printf '%-40s FAILED\n' "$name"
+		tail -n 40 "$results/$name.log" | sed 's/^/    /'
+	fi
+}
 
 build() {
 	local dir=$1
 	shift
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null || return 1
 	ninja -C "$dir" >/dev/null
 }
-build build
-build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+
+results=$(mktemp -d)
+trap 'rm -rf "$results"' EXIT
+
+# the Linux early-boot test needs Debian's cloud kernel; without it that
+# test reports itself skipped
+scripts/fetch-linux.sh tests/linux/cache >/dev/null 2>&1 ||
+	echo "note: could not fetch Debian's kernel; the Linux boot tests will be skipped"
+
+check build build build
+check build-asan build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
+if [ "$failed" -ne 0 ]; then
+	echo "$passed passed, $failed failed, $skipped skipped"
+	exit 1
+fi
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-python3 scripts/run-tests.py build build-asan
+export KILN_API_LOG=$results/api-traffic.jsonl
+python3 scripts/run-tests.py --totals "$results/totals" build build-asan
+if read -r tp tf ts <"$results/totals"; then
+	passed=$((passed + tp)) failed=$((failed + tf)) skipped=$((skipped + ts))
+else
+	echo "the test runner itself failed"
+	failed=$((failed + 1))
+fi
+
+if [ -z "${KILN_TEST_FILTER:-}" ]; then
+	check openapi-traffic python3 scripts/validate-openapi.py --spec openapi.yaml "$KILN_API_LOG"
+	fuzz_secs=${KILN_FUZZ_SECONDS:-30}
+	check fuzz-api-router env KILN_FUZZ_DIR=build-fuzz scripts/fuzz.sh "$fuzz_secs"
+	[ -x scripts/fuzz-virtqueue.sh ] &&
+		check fuzz-virtqueue env KILN_FUZZ_DIR=build-fuzz scripts/fuzz-virtqueue.sh "$fuzz_secs"
+	check clang-format bash -c 'git ls-files "*.c" "*.h" | grep -v "^tests/guests/" | xargs clang-format --dry-run --Werror'
+fi
+
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]

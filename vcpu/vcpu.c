@@ -199,7 +199,8 @@ static enum exit_action vcpu_handle_exit(struct vcpu *v)
 	case KVM_EXIT_INTR:
 		return EXIT_CONTINUE;
 	case KVM_EXIT_SHUTDOWN:
-		return vcpu_stop_vm(v, LOG_WARN, VM_STOP_SHUTDOWN,
+		/* a triple fault: the guest crashed (Linux resets with reboot=k, not this) */
+		return vcpu_stop_vm(v, LOG_ERROR, VM_STOP_CRASH,
 		                    "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
 	case KVM_EXIT_INTERNAL_ERROR:
 		return vcpu_exit_internal_error(v);

@@ -142,3 +142,13 @@ Test(guests, serial_output_to_file)
 	free(path);
 	free(cfg);
 }
+
+Test(guests, triple_fault_is_a_crash)
+{
+	char *cfg = kh_guest_config("crash", 1, 64, "crash=triple");
+	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
+	free(cfg);
+	int st = kh_wait_exit(&kp, 60000);
+	cr_assert_eq(st, EXIT_CRASH, "kiln exited with %d; output:\n%s", st, kp.out);
+	expect(kp.out, "triple-faulted");
+}

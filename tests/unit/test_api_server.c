@@ -92,6 +92,9 @@ static void release_held(void)
 
 static void setup(void)
 {
+	/* the stand-in VMM's answers are not kiln's: keep them out of the
+	 * traffic log that scripts/test.sh checks against openapi.yaml */
+	unsetenv("KILN_API_LOG");
 	struct api_server_config sc = {.socket_path = sock, .max_payload = 51200, .queue = &q};
 	struct errbuf e = {{0}};
 
