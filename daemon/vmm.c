@@ -21,6 +21,11 @@
 	"reboot=k panic=1 pci=off nomodule 8250.nr_uarts=0 i8042.noaux i8042.nomux i8042.nopnp "   \
 	"i8042.dumbkbd"
 
+static unsigned long long since_start_us(void)
+{
+	return (unsigned long long)((now_ns() - kiln_start_ns) / 1000);
+}
+
 const char *vmm_state_name(enum vmm_state s)
 {
 	switch (s) {
@@ -140,6 +145,9 @@ static void vmm_halt(struct vmm *v)
 
 	vm_stop_vcpus(&v->vm);
 	v->state = VMM_HALTED;
+	if (v->serial.first_tx_ns)
+		log_debug("the guest's first serial byte came %llu us after exec",
+		          (unsigned long long)((v->serial.first_tx_ns - kiln_start_ns) / 1000));
 	switch (reason) {
 	case VM_STOP_RESET:
 	case VM_STOP_SHUTDOWN:
@@ -293,12 +301,15 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 	if ((ret = kvm_open(&v->kvm, e)) < 0)
 		goto err;
 	v->kvm_open = true;
+	log_debug("start: kvm open at %llu us", since_start_us());
 	if ((ret = gm_init(&v->mem, MIB(c->machine.mem_size_mib), GM_BACKING_ANON, NULL, e)) < 0)
 		goto err;
 	v->mem_init = true;
+	log_debug("start: memory mapped at %llu us", since_start_us());
 	if ((ret = vm_create(&v->vm, &v->kvm, &v->mem, &vmm_vm_ops, v, e)) < 0)
 		goto err;
 	v->vm_created = true;
+	log_debug("start: VM created at %llu us", since_start_us());
 	if ((ret = vmm_attach_legacy(v, e)) < 0 || (ret = vmm_create_vcpus(v, e)) < 0)
 		goto err;
 
@@ -308,8 +319,10 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 	        .cmdline = c->boot_source.boot_args ? c->boot_source.boot_args : DEFAULT_CMDLINE,
 	        .nr_vcpus = c->machine.vcpu_count,
 	};
+	log_debug("start: vCPUs created at %llu us", since_start_us());
 	if ((ret = boot_load(&v->mem, &bc, &v->boot, e)) < 0)
 		goto err;
+	log_debug("start: kernel loaded at %llu us", since_start_us());
 	if ((ret = boot_setup_bsp(v->vm.vcpus[0], &v->mem, &v->boot)) < 0) {
 		errf(e, -ret, "cannot set the boot vCPU's registers: %s", strerror(-ret));
 		goto err;

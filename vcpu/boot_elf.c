@@ -247,8 +247,12 @@ int boot_elf_load(struct guest_mem *gm, const char *path, const uint8_t *buf, si
 		if (ph[i].p_type != PT_LOAD || ph[i].p_memsz == 0)
 			continue;
 		uint8_t *dst = gm_ptr(gm, ph[i].p_paddr, ph[i].p_memsz);
+		/*
+		 * p_memsz beyond p_filesz (the BSS) is left alone: boot_load runs
+		 * once, on RAM that gm_init just mapped zero-filled, and clearing
+		 * it would fault in every page of it (1.3 MiB: ~0.8 ms here).
+		 */
 		memcpy(dst, buf + ph[i].p_offset, ph[i].p_filesz);
-		memset(dst + ph[i].p_filesz, 0, ph[i].p_memsz - ph[i].p_filesz);
 	}
 
 	k->format = BOOT_FORMAT_ELF;

@@ -274,6 +274,8 @@ struct boot_info {
  * and the Xen PVH ABI (hvm_start_info version 1). VMM thread.
  * For a bzImage, kernel_end includes the init_size bytes its decompressor
  * claims; the initrd always lies above kernel_end.
+ * `gm` must be RAM as gm_init left it (zero-filled): an ELF's BSS is not
+ * cleared again.
  */
 int boot_load(struct guest_mem *gm, const struct boot_config *cfg, struct boot_info *out,
               struct errbuf *e);

@@ -81,12 +81,17 @@ int vm_create(struct vm *vm, struct kvm *kvm, struct guest_mem *mem, const struc
 	vm->ops = ops;
 	vm->opaque = opaque;
 
-	if ((ret = vm_setup_x86(vm, e)) < 0)
-		goto err_close;
+	/*
+	 * Memory first: once the in-kernel irqchip exists, every memslot change
+	 * waits for an SRCU grace period the irqchip's readers hold up (measured
+	 * here: 5-12 ms instead of 0.08 ms for the same 128 MiB slot).
+	 */
 	if ((ret = gm_register(mem, vm->fd, false)) < 0) {
 		ret = errf(e, -ret, "cannot register guest memory with KVM: %s", strerror(-ret));
 		goto err_close;
 	}
+	if ((ret = vm_setup_x86(vm, e)) < 0)
+		goto err_close;
 	bus_init(&vm->pio, "pio");
 	bus_init(&vm->mmio, "mmio");
 	return 0;

@@ -74,6 +74,13 @@ int main(void)
 		           (krt_tsc_at_main() - krt_tsc_at_entry()) * 1000000 / hz,
 		           (now - krt_tsc_at_main()) * 1000000 / hz, hz / 1000000);
 	}
+	/* sleep=MS keeps the VM running a while (benchmarks read the VMM's RSS,
+	 * the quickstart pauses and resumes it) */
+	uint64_t sleep_ms = krt_param_u64("sleep", 0);
+	if (sleep_ms) {
+		krt_printf("sleeping %lu ms\n", sleep_ms);
+		krt_udelay(sleep_ms * 1000);
+	}
 	krt_printf("bye\n");
 	return 0;
 }
