@@ -43,6 +43,47 @@ static int touch_all(uint64_t *bad)
 	return 0;
 }
 
+/* cpuid=LEAF: the leaf's registers, so tests see what the VMM (and PUT /cpu-config) set */
+static void print_cpuid(void)
+{
+	size_t len;
+	if (!krt_param("cpuid", &len))
+		return;
+	uint32_t leaf = (uint32_t)krt_param_u64("cpuid", 0), r[4];
+	krt_cpuid(leaf, 0, r);
+	krt_printf("cpuid 0x%x: %x %x %x %x\n", leaf, r[0], r[1], r[2], r[3]);
+}
+
+/*
+ * kbd=MS: polls the i8042 for up to MS milliseconds and prints the bytes
+ * the keyboard sent (SendCtrlAltDel arrives as scancodes), 8 at most.
+ */
+static void read_keyboard(void)
+{
+	uint64_t ms = krt_param_u64("kbd", 0);
+	if (!ms)
+		return;
+	krt_printf("kbd: waiting\n");
+	uint64_t end = krt_rdtsc() + ms * (krt_tsc_hz() / 1000);
+	unsigned got = 0;
+	char line[64] = "kbd:";
+	size_t at = 4;
+	while (got < 8 && krt_rdtsc() < end) {
+		if (!(krt_inb(0x64) & 1)) { /* status: output buffer full */
+			krt_udelay(200);
+			continue;
+		}
+		uint8_t b = krt_inb(0x60);
+		static const char hex[] = "0123456789abcdef";
+		line[at++] = ' ';
+		line[at++] = hex[b >> 4];
+		line[at++] = hex[b & 15];
+		got++;
+	}
+	line[at] = 0;
+	krt_printf("%s%s\n", line, got ? "" : " nothing");
+}
+
 int main(void)
 {
 	const struct krt_mem_range *m;
@@ -74,6 +115,8 @@ int main(void)
 		           (krt_tsc_at_main() - krt_tsc_at_entry()) * 1000000 / hz,
 		           (now - krt_tsc_at_main()) * 1000000 / hz, hz / 1000000);
 	}
+	print_cpuid();
+	read_keyboard();
 	/* sleep=MS keeps the VM running a while (benchmarks read the VMM's RSS,
 	 * the quickstart pauses and resumes it) */
 	uint64_t sleep_ms = krt_param_u64("sleep", 0);

@@ -1,0 +1,104 @@
+// SPDX-License-Identifier: Apache-2.0
+/* tests/integration/api_test.c: shared steps of the API integration tests. */
+#include "api_test.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct kproc kp, kp2;
+char sock[64];
+char *tmp[4];
+
+static void no_sanitizer_report(struct kproc *p)
+{
+	if (!p->pid)
+		return;
+	kh_wait_for(p, "\x01", 50); /* collect what is left of its output */
+	cr_expect(!p->out || (!strstr(p->out, "Sanitizer") && !strstr(p->out, "runtime error")),
+	          "kiln reported a sanitizer error:\n%s", p->out);
+}
+
+void api_test_cleanup(void)
+{
+	no_sanitizer_report(&kp);
+	no_sanitizer_report(&kp2);
+	kh_kill(&kp);
+	kh_kill(&kp2);
+	unlink(sock);
+	for (size_t i = 0; i < sizeof(tmp) / sizeof(tmp[0]); i++) {
+		if (tmp[i])
+			unlink(tmp[i]);
+		free(tmp[i]);
+		tmp[i] = NULL;
+	}
+}
+
+void api_test_init(void)
+{
+	snprintf(sock, sizeof(sock), "/tmp/kiln-it-api-%d.sock", getpid());
+	unlink(sock);
+}
+
+/* starts kiln on `sock` and waits until the socket accepts */
+void start_kiln(struct kproc *p)
+{
+	const char *argv[] = {"kiln", "--api-sock", sock, "--id", "api_test", NULL};
+
+	cr_assert_eq(kh_spawn(p, argv), 0);
+	for (int i = 0; i < 500; i++) {
+		int fd = ac_connect(sock);
+		if (fd >= 0) {
+			close(fd);
+			return;
+		}
+		cr_assert_eq(kh_wait_exit(p, 10), -1, "kiln exited early:\n%s", p->out);
+	}
+	cr_assert_fail("kiln's API socket never accepted:\n%s", kp.out);
+}
+
+/* one request; asserts the status; returns the parsed body (or NULL) */
+json_t *call(const char *method, const char *path, const char *body, int status)
+{
+	struct ac_resp r;
+	int got = ac_request(sock, method, path, body, &r);
+	json_t *j = NULL;
+
+	if (got != status)
+		kh_wait_for(&kp, "\x01", 100); /* collect kiln's output for the message */
+	cr_assert_eq(got, status, "%s %s %s: status %d, wanted %d; body: %s\nkiln said:\n%s",
+	             method, path, body ? body : "", got, status, r.body ? r.body : "",
+	             kp.out ? kp.out : "");
+	if (r.body_len)
+		j = json_loads(r.body, 0, NULL);
+	cr_assert(r.body_len == 0 || j, "%s %s: body is not JSON: %s", method, path, r.body);
+	ac_resp_free(&r);
+	return j;
+}
+
+void call_ok(const char *method, const char *path, const char *body)
+{
+	json_decref(call(method, path, body, 204));
+}
+
+/* expects a 4xx answer whose fault_message contains `msg` */
+void call_fault(const char *method, const char *path, const char *body, int status, const char *msg)
+{
+	json_t *j = call(method, path, body, status);
+	const char *m = json_string_value(json_object_get(j, "fault_message"));
+
+	cr_assert(m, "%s %s: no fault_message", method, path);
+	cr_assert(strstr(m, msg), "%s %s: \"%s\" lacks \"%s\"", method, path, m, msg);
+	json_decref(j);
+}
+
+const char *state(void)
+{
+	static char buf[32];
+	json_t *j = call("GET", "/", NULL, 200);
+	snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(j, "state")));
+	json_decref(j);
+	return buf;
+}

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tests/integration/api_test: the steps every API integration test takes --
+ * start `kiln --api-sock`, call an endpoint and assert the status, read the
+ * state -- over api_client. One kiln per test (kp; kp2 for a second one),
+ * on the socket path `sock`; api_test_cleanup() kills them, checks that no
+ * sanitizer spoke, and removes the files named in tmp[].
+ */
+#ifndef KILN_TEST_API_TEST_H
+#define KILN_TEST_API_TEST_H
+
+#include "api_client.h"
+#include "harness.h"
+
+#include <jansson.h>
+
+#define PRE_BOOT  "The requested operation is not supported before starting the microVM."
+#define POST_BOOT "The requested operation is not supported after starting the microVM."
+
+extern struct kproc kp, kp2;
+extern char sock[64];
+extern char *tmp[4];
+
+/* criterion .init / .fini of the API suites */
+void api_test_init(void);
+void api_test_cleanup(void);
+
+/* starts kiln on `sock` and waits until the socket accepts */
+void start_kiln(struct kproc *p);
+/* one request; asserts the status; returns the parsed body (or NULL) */
+json_t *call(const char *method, const char *path, const char *body, int status);
+/* expects 204 */
+void call_ok(const char *method, const char *path, const char *body);
+/* expects a 4xx answer whose fault_message contains `msg` */
+void call_fault(const char *method, const char *path, const char *body, int status,
+                const char *msg);
+/* GET / "state" (a static buffer) */
+const char *state(void);
+
+#endif

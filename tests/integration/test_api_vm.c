@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * The API acting on a running VM: PUT /cpu-config reaching the guest's
+ * CPUID (and a bad MSR refused at InstanceStart), SendCtrlAltDel arriving
+ * as keyboard scancodes, FlushMetrics writing what happened, and the pause /
+ * resume rules while the guest runs.
+ */
+#include "api_test.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+TestSuite(api_vm, .init = api_test_init, .fini = api_test_cleanup, .timeout = 120);
+
+/* PUT /boot-source with the hello guest and `args`, 1 vCPU, 64 MiB */
+static void configure_hello(const char *args)
+{
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"%s\"}",
+	                    kh_guest("hello"), args);
+	call_ok("PUT", "/boot-source", body);
+	free(body);
+	call_ok("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}");
+}
+
+static void start_instance(void)
+{
+	call_ok("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+}
+
+Test(api_vm, cpu_config_modifies_the_guests_cpuid)
+{
+	start_kiln(&kp);
+	configure_hello("cpuid=0x40000000");
+	/* KVM's signature leaf: ebx "KVMK" becomes "KKKK" (0x4b4b4b4b) */
+	call_ok("PUT", "/cpu-config",
+	        "{\"cpuid_modifiers\": [{\"leaf\": \"0x40000000\", \"subleaf\": \"0x0\", "
+	        "\"flags\": 0, \"modifiers\": [{\"register\": \"ebx\", "
+	        "\"bitmap\": \"0b01001011010010110100101101001011\"}]}]}");
+	start_instance();
+	cr_assert(kh_wait_for(&kp, "cpuid 0x40000000: 40000001 4b4b4b4b", 30000),
+	          "the guest did not see the modified leaf:\n%s", kp.out);
+}
+
+Test(api_vm, cpu_config_with_an_unknown_msr_is_refused_at_start)
+{
+	start_kiln(&kp);
+	configure_hello("");
+	call_ok("PUT", "/cpu-config",
+	        "{\"msr_modifiers\": [{\"addr\": \"0xdeadbeef\", \"bitmap\": "
+	        "\"0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx1\"}]}");
+	call_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, "0xdeadbeef");
+	cr_assert_str_eq(state(), "Not started");
+}
+
+Test(api_vm, send_ctrl_alt_del_reaches_the_guest_keyboard)
+{
+	start_kiln(&kp);
+	configure_hello("kbd=20000");
+	start_instance();
+	cr_assert(kh_wait_for(&kp, "kbd: waiting", 30000), "guest output:\n%s", kp.out);
+	call_ok("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
+	/* set-1 make codes: Ctrl 1d, Alt 38, Del e0 53; then the breaks */
+	cr_assert(kh_wait_for(&kp, "kbd: 1d 38 e0 53", 30000), "guest output:\n%s", kp.out);
+}
+
+Test(api_vm, flush_metrics_reports_requests_exits_and_latencies)
+{
+	tmp[0] = kh_write_temp("", ".metrics");
+	start_kiln(&kp);
+	char *body = kh_fmt("{\"metrics_path\": \"%s\"}", tmp[0]);
+	call_ok("PUT", "/metrics", body);
+	free(body);
+	call_fault("PUT", "/metrics", "{\"metrics_path\": \"/tmp/x\"}", 400, "Reinitialization");
+	configure_hello("sleep=5000");
+	start_instance();
+	cr_assert(kh_wait_for(&kp, "sleeping", 30000), "guest output:\n%s", kp.out);
+	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+
+	json_error_t err;
+	json_t *m = json_load_file(tmp[0], JSON_DISABLE_EOF_CHECK, &err);
+	cr_assert(m, "metrics file: %s", err.text);
+	json_t *starts = json_object_get(json_object_get(m, "api_requests"), "PUT /actions InstanceStart");
+	cr_expect_eq(json_integer_value(json_object_get(starts, "count")), 1);
+	cr_expect_eq(json_integer_value(json_object_get(starts, "fails")), 0);
+	json_t *vcpu = json_object_get(m, "vcpu");
+	cr_expect_gt(json_integer_value(json_object_get(vcpu, "exit_io")), 10);
+	cr_expect_gt(json_integer_value(json_object_get(json_object_get(m, "uart"), "tx_bytes")),
+	             50);
+	cr_expect_gt(
+	        json_integer_value(json_object_get(json_object_get(m, "latencies_us"), "boot")), 0);
+	json_decref(m);
+}
+
+Test(api_vm, pause_and_resume_rules_while_running)
+{
+	start_kiln(&kp);
+	configure_hello("sleep=5000");
+	start_instance();
+	cr_assert(kh_wait_for(&kp, "sleeping", 30000), "guest output:\n%s", kp.out);
+	call_fault("PATCH", "/vm", "{\"state\": \"Resumed\"}", 400, "not paused");
+	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
+	cr_assert_str_eq(state(), "Paused");
+	call_fault("PATCH", "/vm", "{\"state\": \"Paused\"}", 400, "already paused");
+	call_ok("PATCH", "/vm", "{\"state\": \"Resumed\"}");
+	cr_assert_str_eq(state(), "Running");
+	cr_assert(kh_wait_for(&kp, "bye", 60000), "guest output:\n%s", kp.out);
+}
