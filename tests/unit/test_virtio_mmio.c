@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * The virtio-mmio transport (virtio/mmio.c, mmio_setup.c) and the I/O
- * thread (virtio/iothread.c), driven as a guest driver would drive them:
+ * The virtio-mmio transport (virtio/mmio.c, mmio_setup.c), driven as a
+ * guest driver would drive it:
  * register accesses through the bus callbacks, rings in a real guest_mem,
  * a fake device type, and fake hypervisor ops that record the KVM wiring.
  * Interrupts arrive as writes to the transport's irq_fd.
@@ -11,10 +11,13 @@
 #include "virtio/virtio.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #define QSZ       8
@@ -205,6 +208,14 @@ static void wr(uint64_t off, uint32_t v)
 #define S_FOK  VIRTIO_STATUS_FEATURES_OK
 #define S_DOK  VIRTIO_STATUS_DRIVER_OK
 #define S_NEED VIRTIO_STATUS_DEVICE_NEEDS_RESET
+
+static void negotiate_on(struct virtio_mmio *t)
+{
+	wr_on(t, VIRTIO_MMIO_STATUS, S_ACK | S_DRV);
+	wr_on(t, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	wr_on(t, VIRTIO_MMIO_DRIVER_FEATURES, 1);
+	wr_on(t, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK);
+}
 
 static void negotiate(uint64_t features)
 {
@@ -682,129 +693,61 @@ Test(mmio, cmdline)
 	cr_assert_str_eq(buf, "");
 }
 
-/* ------------------------------------------------------- the I/O thread */
-
-struct counter {
-	int fd;
-	int calls;
-	struct iothread *t;
-	bool del_self;
-};
-
-static void count_cb(void *opaque, uint32_t events)
+/* the real KVM_IOEVENTFD / KVM_IRQFD calls, on a VM with an in-kernel irqchip */
+Test(mmio, kvm_wiring)
 {
-	struct counter *c = opaque;
-	uint64_t v;
-	cr_assert(events & EPOLLIN);
-	if (read(c->fd, &v, 8) != 8)
-		return;
-	__atomic_fetch_add(&c->calls, 1, __ATOMIC_SEQ_CST);
-	if (c->del_self)
-		cr_assert_eq(iothread_del_fd(c->t, c->fd), 0);
-	cr_assert_eq(iothread_pause(c->t), -EDEADLK, "pausing oneself");
-}
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (kvm < 0)
+		cr_skip_test("no /dev/kvm");
+	int vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	cr_assert_geq(vm, 0);
+	cr_assert_eq(ioctl(vm, KVM_CREATE_IRQCHIP, 0), 0);
 
-static void wait_calls(struct counter *c, int want)
-{
-	for (int i = 0; i < 2000 && __atomic_load_n(&c->calls, __ATOMIC_SEQ_CST) < want; i++)
-		usleep(1000);
-	cr_assert_eq(__atomic_load_n(&c->calls, __ATOMIC_SEQ_CST), want);
-}
+	struct fake f;
+	struct virtio_mmio *t;
+	struct errbuf e = {{0}};
+	memset(&f, 0, sizeof(f));
+	f.dev.ops = &fake_ops;
+	strcpy(f.dev.id, "kvm0");
+	f.dev.priv = &f;
+	struct virtio_mmio_params p = {
+	        .base = BASE, .gsi = GSI, .gm = &gm, .hv = &virtio_kvm_hv_ops, .hv_opaque = &vm};
+	cr_assert_eq(virtio_mmio_create(&t, &f.dev, &p, &e), 0, "%s", e.msg);
+	cr_assert(t->irqfd_on);
+	/* the same eventfd on the same GSI twice is refused: it is assigned */
+	cr_assert_eq(virtio_kvm_hv_ops.irqfd(&vm, t->irq_fd, GSI, true), -EBUSY);
 
-static void signal_fd(int fd)
-{
-	uint64_t one = 1;
-	cr_assert_eq(write(fd, &one, 8), 8);
-}
-
-Test(iothread, fds_pause_resume_and_names)
-{
-	struct iothread *t;
-	struct errbuf e;
-	cr_assert_eq(iothread_create(&t, "verylongname", &e), 0, "%s", e.msg);
-	cr_assert_not(iothread_is_current(t));
-	struct counter c = {.fd = eventfd(0, EFD_NONBLOCK), .t = t};
-	cr_assert_eq(iothread_add_fd(t, c.fd, EPOLLIN, count_cb, &c), 0);
-	cr_assert_eq(iothread_add_fd(t, c.fd, EPOLLIN, count_cb, &c), -EEXIST);
-	signal_fd(c.fd);
-	wait_calls(&c, 1);
-
-	/* nested pauses: runs again only after both resumes */
-	cr_assert_eq(iothread_pause(t), 0);
-	cr_assert_eq(iothread_pause(t), 0);
-	signal_fd(c.fd);
-	usleep(50000);
-	cr_assert_eq(c.calls, 1);
-	iothread_resume(t);
-	usleep(50000);
-	cr_assert_eq(c.calls, 1);
-	iothread_resume(t);
-	wait_calls(&c, 2);
-
-	/* deleted while paused: never called again */
-	cr_assert_eq(iothread_pause(t), 0);
-	cr_assert_eq(iothread_del_fd(t, c.fd), 0);
-	cr_assert_eq(iothread_del_fd(t, c.fd), -ENOENT);
-	cr_assert_eq(iothread_mod_fd(t, c.fd, EPOLLIN), -ENOENT);
-	iothread_resume(t);
-	signal_fd(c.fd);
-	usleep(50000);
-	cr_assert_eq(c.calls, 2);
-
-	/* a callback may remove its own fd */
-	uint64_t v;
-	cr_assert_eq(read(c.fd, &v, 8), 8);
-	c.del_self = true;
-	cr_assert_eq(iothread_add_fd(t, c.fd, EPOLLIN, count_cb, &c), 0);
-	signal_fd(c.fd);
-	wait_calls(&c, 3);
-	signal_fd(c.fd);
-	usleep(50000);
-	cr_assert_eq(c.calls, 3);
-
-	iothread_destroy(t);
-	iothread_destroy(NULL);
-	close(c.fd);
-}
-
-static char thread_name[16];
-static int named;
-
-static void name_cb(void *opaque, uint32_t events)
-{
-	(void)opaque;
-	(void)events;
-	pthread_getname_np(pthread_self(), thread_name, sizeof(thread_name));
-	__atomic_store_n(&named, 1, __ATOMIC_RELEASE);
-}
-
-Test(iothread, thread_is_named_after_the_device)
-{
-	struct iothread *t;
-	struct errbuf e;
-	int fd = eventfd(1, EFD_NONBLOCK);
-	cr_assert_eq(iothread_create(&t, "rootfs", &e), 0);
-	cr_assert_eq(iothread_add_fd(t, fd, EPOLLIN | EPOLLONESHOT, name_cb, NULL), 0);
-	for (int i = 0; i < 2000 && !__atomic_load_n(&named, __ATOMIC_ACQUIRE); i++)
-		usleep(1000);
-	iothread_destroy(t);
-	cr_assert_str_eq(thread_name, "kiln_io_rootfs");
-	close(fd);
-}
-
-Test(iothread, slots_run_out)
-{
-	struct iothread *t;
-	struct errbuf e;
-	int fds[IOTHREAD_MAX_FDS + 1];
-	struct counter c = {0};
-	cr_assert_eq(iothread_create(&t, "many", &e), 0);
-	for (int i = 0; i <= IOTHREAD_MAX_FDS; i++) {
-		fds[i] = eventfd(0, EFD_NONBLOCK);
-		int r = iothread_add_fd(t, fds[i], EPOLLIN, count_cb, &c);
-		cr_assert_eq(r, i < IOTHREAD_MAX_FDS ? 0 : -ENOSPC);
+	negotiate_on(t);
+	for (uint16_t q = 0; q < 2; q++) {
+		wr_on(t, VIRTIO_MMIO_QUEUE_SEL, q);
+		wr_on(t, VIRTIO_MMIO_QUEUE_NUM, QSZ);
+		wr_on(t, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)(DESC_GPA + 0x4000 * q));
+		wr_on(t, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(AVAIL_GPA + 0x4000 * q));
+		wr_on(t, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(USED_GPA + 0x4000 * q));
+		wr_on(t, VIRTIO_MMIO_QUEUE_READY, 1);
 	}
-	iothread_destroy(t);
-	for (int i = 0; i <= IOTHREAD_MAX_FDS; i++)
-		close(fds[i]);
+	wr_on(t, VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+	cr_assert_eq(rd_on(t, VIRTIO_MMIO_STATUS), S_ACK | S_DRV | S_FOK | S_DOK);
+	cr_assert(t->ioeventfd_on[0] && t->ioeventfd_on[1]);
+	/* assigned: a second identical registration is refused by KVM */
+	cr_assert_eq(virtio_kvm_hv_ops.ioeventfd(&vm, t->kick_fd[1],
+	                                         BASE + VIRTIO_MMIO_QUEUE_NOTIFY, 1, true),
+	             -EEXIST);
+	wr_on(t, VIRTIO_MMIO_STATUS, 0);
+	cr_assert_not(t->ioeventfd_on[0] || t->ioeventfd_on[1]);
+	/* deassigned: so it can be assigned again (and removed) */
+	cr_assert_eq(virtio_kvm_hv_ops.ioeventfd(&vm, t->kick_fd[1],
+	                                         BASE + VIRTIO_MMIO_QUEUE_NOTIFY, 1, true),
+	             0);
+	cr_assert_eq(virtio_kvm_hv_ops.ioeventfd(&vm, t->kick_fd[1],
+	                                         BASE + VIRTIO_MMIO_QUEUE_NOTIFY, 1, false),
+	             0);
+	int irq_fd = dup(t->irq_fd);
+	virtio_mmio_destroy(t);
+	/* the irqfd was removed with the transport: it can be assigned anew */
+	cr_assert_eq(virtio_kvm_hv_ops.irqfd(&vm, irq_fd, GSI, true), 0);
+	cr_assert_eq(virtio_kvm_hv_ops.irqfd(&vm, irq_fd, GSI, false), 0);
+	close(irq_fd);
+	close(vm);
+	close(kvm);
 }
