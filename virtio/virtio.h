@@ -121,7 +121,9 @@ struct virtq {
 	uint8_t *desc;  /* host view of the rings */
 	uint8_t *avail;
 	uint8_t *used;
-	uint64_t max_chain_len; /* byte cap of one chain: 2^32 (s2.7.5.1) unless lowered */
+	/* byte cap of one chain: 2^32 (s2.7.5.1); a device may lower it in
+	 * activate (vq_reset clears it) */
+	uint64_t max_chain_len;
 
 	/* device-side indices (saved and restored) */
 	uint16_t last_avail_idx; /* next avail ring entry to take */
@@ -468,9 +470,10 @@ int virtio_mmio_create(struct virtio_mmio **out, struct virtio_dev *dev,
 int virtio_mmio_attach(struct virtio_mmio *m, struct bus *mmio);
 
 /*
- * Resets the device (ops->reset), stops its I/O thread, unregisters it
- * from the bus, removes the KVM wiring, closes the fds and frees `m`.
- * Safe on NULL. VMM thread, vCPUs stopped or paused.
+ * Unregisters it from the bus, resets the device (ops->reset), stops its
+ * I/O thread, removes the KVM wiring, closes the fds and frees `m`. Call
+ * it before the bus, the VM fd or the device itself go away. Safe on NULL.
+ * VMM thread, vCPUs stopped or paused.
  */
 void virtio_mmio_destroy(struct virtio_mmio *m);
 
