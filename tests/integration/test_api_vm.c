@@ -82,7 +82,8 @@ Test(api_vm, flush_metrics_reports_requests_exits_and_latencies)
 	json_error_t err;
 	json_t *m = json_load_file(tmp[0], JSON_DISABLE_EOF_CHECK, &err);
 	cr_assert(m, "metrics file: %s", err.text);
-	json_t *starts = json_object_get(json_object_get(m, "api_requests"), "PUT /actions InstanceStart");
+	json_t *starts =
+	        json_object_get(json_object_get(m, "api_requests"), "PUT /actions InstanceStart");
 	cr_expect_eq(json_integer_value(json_object_get(starts, "count")), 1);
 	cr_expect_eq(json_integer_value(json_object_get(starts, "fails")), 0);
 	json_t *vcpu = json_object_get(m, "vcpu");
