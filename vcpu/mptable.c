@@ -96,7 +96,7 @@ enum { MP_INT = 0, MP_NMI = 1, MP_SMI = 2, MP_EXTINT = 3 }; /* s4.3.4 table 4-9 
 #define MP_APIC_VERSION   0x14 /* an integrated local APIC (xAPIC) */
 #define MP_IOAPIC_VERSION 0x11 /* what KVM's IOAPIC reports */
 #define MP_ISA_BUS_ID     0
-#define MP_LEGACY_IRQS    16
+#define MP_IOAPIC_PINS    24
 /* family 6 signature, FPU + APIC features: enough for a guest to trust the entry */
 #define MP_CPU_SIGNATURE ((6u << 8) | (1u << 4) | 3u)
 #define MP_CPU_FEATURES  ((1u << 0) | (1u << 9))
@@ -104,20 +104,20 @@ enum { MP_INT = 0, MP_NMI = 1, MP_SMI = 2, MP_EXTINT = 3 }; /* s4.3.4 table 4-9 
 /* the entries after the header, in the order s4.3 asks for (by type) */
 static size_t mpc_entries(unsigned nr_vcpus)
 {
-	return nr_vcpus + 1 /* bus */ + 1 /* ioapic */ + MP_LEGACY_IRQS + 2 /* LINT0, LINT1 */;
+	return nr_vcpus + 1 /* bus */ + 1 /* ioapic */ + MP_IOAPIC_PINS + 2 /* LINT0, LINT1 */;
 }
 
 size_t boot_mptable_size(unsigned nr_vcpus)
 {
 	return sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
 	       nr_vcpus * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +
-	       sizeof(struct mpc_ioapic) + (MP_LEGACY_IRQS + 2) * sizeof(struct mpc_intsrc);
+	       sizeof(struct mpc_ioapic) + (MP_IOAPIC_PINS + 2) * sizeof(struct mpc_intsrc);
 }
 
 /* the whole table for VM_MAX_VCPUS must fit between the EBDA and 640 KiB */
 _Static_assert(sizeof(struct mpf_intel) + sizeof(struct mpc_table) +
                                VM_MAX_VCPUS * sizeof(struct mpc_cpu) + 8 + 8 +
-                               (MP_LEGACY_IRQS + 2) * 8 <=
+                               (MP_IOAPIC_PINS + 2) * 8 <=
                        0xa0000 - GM_EBDA_START,
                "the MP table for VM_MAX_VCPUS fits in the EBDA");
 
@@ -191,8 +191,9 @@ int boot_mptable_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus)
 	memcpy(p, &ioapic, sizeof(ioapic));
 	p += sizeof(ioapic);
 
-	/* ISA IRQ n -> IOAPIC pin n, the routing KVM's in-kernel irqchip uses */
-	for (unsigned irq = 0; irq < MP_LEGACY_IRQS; irq++)
+	/* IRQ n -> IOAPIC pin n for all 24 pins, the routing KVM's in-kernel irqchip uses:
+	 * 0-15 the ISA lines, 5 and up also the virtio-mmio devices' own lines (as Firecracker) */
+	for (unsigned irq = 0; irq < MP_IOAPIC_PINS; irq++)
 		p = put_intsrc(p, MP_INTSRC, MP_INT, (uint8_t)irq, ioapic_id, (uint8_t)irq);
 	/* s5.1 virtual wire mode: the 8259 through LINT0 of the BSP, NMI to LINT1 of all */
 	p = put_intsrc(p, MP_LINTSRC, MP_EXTINT, 0, 0, 0);

@@ -489,7 +489,7 @@ static void check_mptable(unsigned nr)
 	cr_assert_eq(memcmp(t, "PCMP", 4), 0);
 	cr_assert_eq(16 + length, n);
 	cr_assert_eq(sum(t, length), 0, "configuration table checksum");
-	cr_assert_eq(count, nr + 1 + 1 + 16 + 2);
+	cr_assert_eq(count, nr + 1 + 1 + 24 + 2);
 
 	unsigned cpus = 0, buses = 0, ioapics = 0, irqs = 0, lints = 0;
 	uint8_t *p = t + 44;
@@ -530,7 +530,7 @@ static void check_mptable(unsigned nr)
 		p += 8;
 	}
 	cr_assert_eq(p - t, length);
-	cr_assert(cpus == nr && buses == 1 && ioapics == 1 && irqs == 16 && lints == 2);
+	cr_assert(cpus == nr && buses == 1 && ioapics == 1 && irqs == 24 && lints == 2);
 }
 
 Test(boot, mptable_1_2_32_vcpus)
