@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysinfo.h>
 #include <unistd.h>
@@ -98,6 +99,25 @@ static int open_backing(uint64_t ram_size, enum gm_backing backing, const char *
 			            path, (unsigned long long)ram_size, strerror(errno));
 		return 0;
 	}
+	case GM_BACKING_SNAPSHOT: {
+		struct stat st;
+		if (!path || !*path)
+			return errf(e, EINVAL, "snapshot-backed guest memory needs a path");
+		*fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (*fd < 0)
+			return errf(e, errno, "cannot open the memory file %s: %s", path,
+			            strerror(errno));
+		if (fstat(*fd, &st) < 0)
+			return errf(e, errno, "cannot stat the memory file %s: %s", path,
+			            strerror(errno));
+		if ((uint64_t)st.st_size != ram_size)
+			return errf(
+			        e, EINVAL,
+			        "the memory file %s is %llu bytes; the snapshot's guest has %llu "
+			        "bytes of RAM",
+			        path, (unsigned long long)st.st_size, (unsigned long long)ram_size);
+		return 0;
+	}
 	}
 	return errf(e, EINVAL, "unknown guest memory backing %d", (int)backing);
 }
@@ -133,6 +153,8 @@ int gm_init(struct guest_mem *gm, uint64_t ram_size, enum gm_backing backing, co
 
 	/* never MAP_POPULATE or touch: the guest faults pages in as it uses them */
 	int flags = fd < 0 ? MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE : MAP_SHARED;
+	if (backing == GM_BACKING_SNAPSHOT)
+		flags = MAP_PRIVATE | MAP_NORESERVE; /* copy-on-write over the file */
 	void *base = mmap(NULL, ram_size, PROT_READ | PROT_WRITE, flags, fd, 0);
 	if (base == MAP_FAILED) {
 		ret = errf(e, errno, "cannot map %llu MiB of guest memory: %s",

@@ -26,9 +26,12 @@
 
 /* where guest RAM lives on the host */
 enum gm_backing {
-	GM_BACKING_ANON,  /* private anonymous mapping (the default) */
-	GM_BACKING_MEMFD, /* memfd_create, shareable with another process */
-	GM_BACKING_FILE,  /* a file at `path`, MAP_SHARED (created/truncated) */
+	GM_BACKING_ANON,     /* private anonymous mapping (the default) */
+	GM_BACKING_MEMFD,    /* memfd_create, shareable with another process */
+	GM_BACKING_FILE,     /* a file at `path`, MAP_SHARED (created/truncated) */
+	GM_BACKING_SNAPSHOT, /* an existing memory file at `path` of exactly ram_size
+	                      * bytes, MAP_PRIVATE: pages come in from the file on first
+	                      * touch and the guest's writes never reach it */
 };
 
 struct gm_region {
@@ -91,6 +94,21 @@ void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 /* copy helpers over gm_ptr() (same range rules, len 0 checks one byte); 0 or -EFAULT */
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);
+
+/* ------------------------------------------------------------ dirty log */
+
+/*
+ * Fetches and clears KVM's dirty log of every region (KVM_GET_DIRTY_LOG;
+ * the slots must have been registered with log_dirty) into `bitmap`, one
+ * bit per 4 KiB page of the host mapping (bit n = the page at byte offset
+ * n * 4 KiB of gm->base), gm_dirty_bitmap_words() 64-bit words long. Bits
+ * are OR-ed in, so the caller zeroes the bitmap first. 0 / -errno.
+ */
+int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap);
+static inline size_t gm_dirty_bitmap_words(const struct guest_mem *gm)
+{
+	return (size_t)((gm->ram_size / GM_PAGE_SIZE + 63) / 64);
+}
 
 /* ------------------------------------------------------------------ e820 */
 

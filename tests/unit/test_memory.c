@@ -467,3 +467,35 @@ Test(kvm, register_slots_and_dirty_logging)
 	close(kvm);
 	gm_destroy(&gm);
 }
+
+Test(backing, snapshot_file_is_copy_on_write_and_size_checked)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/mem", tmpdir);
+	int fd = open(path, O_CREAT | O_WRONLY | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)MIB(4)), 0);
+	cr_assert_eq(pwrite(fd, "saved", 5, 0x3000), 5);
+	close(fd);
+
+	struct guest_mem gm;
+	struct errbuf e = {0};
+	cr_assert_eq(gm_init(&gm, MIB(4), GM_BACKING_SNAPSHOT, path, &e), 0, "%s", e.msg);
+	char buf[8] = {0};
+	cr_assert_eq(gm_read(&gm, 0x3000, buf, 5), 0);
+	cr_expect_eq(memcmp(buf, "saved", 5), 0, "the guest sees the file's bytes");
+	cr_assert_eq(gm_write(&gm, 0x3000, "WRITE", 5), 0);
+	gm_destroy(&gm);
+
+	fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	cr_expect_eq(pread(fd, buf, 5, 0x3000), 5);
+	close(fd);
+	cr_expect_eq(memcmp(buf, "saved", 5), 0, "the guest's writes must not reach the file");
+
+	cr_expect_eq(gm_init(&gm, MIB(8), GM_BACKING_SNAPSHOT, path, &e), -EINVAL);
+	cr_expect(strstr(e.msg, "is 4194304 bytes"), "msg: %s", e.msg);
+	snprintf(path, sizeof(path), "%s/missing", tmpdir);
+	cr_expect_eq(gm_init(&gm, MIB(4), GM_BACKING_SNAPSHOT, path, &e), -ENOENT);
+	cr_expect(strstr(e.msg, path), "msg: %s", e.msg);
+}

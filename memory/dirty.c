@@ -1,0 +1,38 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * memory/dirty.c: KVM's dirty page log, per region, gathered into one
+ * bitmap over the host mapping (diff snapshots, live migration).
+ */
+#include "memory.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap)
+{
+	for (unsigned i = 0; i < gm->nr_regions; i++) {
+		const struct gm_region *r = &gm->regions[i];
+		uint64_t pages = r->size / GM_PAGE_SIZE;
+		/* api.rst KVM_GET_DIRTY_LOG: one bit per page of the slot, in longs */
+		size_t words = (size_t)((pages + 63) / 64);
+		uint64_t *slot_map = calloc(words ? words : 1, sizeof(uint64_t));
+		if (!slot_map)
+			return -ENOMEM;
+		struct kvm_dirty_log log = {.slot = i, .dirty_bitmap = slot_map};
+		if (ioctl(vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+			int err = errno;
+			free(slot_map);
+			return -err;
+		}
+		/* the region's pages start at bit offset / 4 KiB of the host bitmap */
+		uint64_t first = r->offset / GM_PAGE_SIZE;
+		for (uint64_t p = 0; p < pages; p++)
+			if (slot_map[p / 64] & (1ull << (p % 64)))
+				bitmap[(first + p) / 64] |= 1ull << ((first + p) % 64);
+		free(slot_map);
+	}
+	return 0;
+}
