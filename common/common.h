@@ -90,6 +90,9 @@ extern uint64_t kiln_start_ns;
  */
 int read_file(const char *path, size_t max, char **out, size_t *len, struct errbuf *e);
 
+/* CRC-32 (IEEE): start with crc 0, feed the pieces in order */
+uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
+
 /* write all of buf, retrying on EINTR and short writes; 0 / -errno */
 int write_all(int fd, const void *buf, size_t len);
 

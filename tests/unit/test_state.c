@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Unit tests for common/state: versioned sections, sticky errors. */
+#include "common/common.h"
 #include "common/state.h"
 
 #include <criterion/criterion.h>
@@ -121,4 +122,13 @@ Test(state, writer_rejects_nesting_bad_ids_and_unclosed_sections)
 	sw_end(&w);
 	cr_assert_eq(sw_error(&w), 0);
 	sw_free(&w);
+}
+
+Test(crc32, check_value_and_pieces)
+{
+	/* the standard check value of CRC-32/IEEE */
+	cr_assert_eq(crc32_update(0, "123456789", 9), 0xcbf43926u);
+	uint32_t c = crc32_update(0, "1234", 4);
+	cr_assert_eq(crc32_update(c, "56789", 5), 0xcbf43926u);
+	cr_assert_eq(crc32_update(0, "", 0), 0);
 }
