@@ -112,6 +112,8 @@ struct api_action {
 		struct entropy_cfg entropy;
 		struct logger_cfg logger;
 		struct metrics_cfg metrics;
+		struct snapshot_create_req snapshot_create;
+		struct snapshot_load_req snapshot_load;
 	} u;
 
 	/* result, written by the VMM thread before done() */
