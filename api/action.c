@@ -33,6 +33,8 @@ static const char *const names[API_ACTION_COUNT] = {
         [API_FLUSH_METRICS] = "PUT /actions FlushMetrics",
         [API_PAUSE] = "PATCH /vm Paused",
         [API_RESUME] = "PATCH /vm Resumed",
+        [API_SNAPSHOT_CREATE] = "PUT /snapshot/create",
+        [API_SNAPSHOT_LOAD] = "PUT /snapshot/load",
 };
 
 const char *api_action_name(enum api_action_kind k)
@@ -67,6 +69,12 @@ void api_action_release(struct api_action *a)
 		break;
 	case API_PUT_METRICS:
 		metrics_cfg_free(&a->u.metrics);
+		break;
+	case API_SNAPSHOT_CREATE:
+		api_snapshot_create_free(&a->u.snapshot_create);
+		break;
+	case API_SNAPSHOT_LOAD:
+		api_snapshot_load_free(&a->u.snapshot_load);
 		break;
 	default: /* no strings */
 		break;

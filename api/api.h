@@ -41,6 +41,8 @@ enum api_action_kind {
 	API_FLUSH_METRICS,        /* PUT /actions FlushMetrics */
 	API_PAUSE,                /* PATCH /vm {"state": "Paused"} */
 	API_RESUME,               /* PATCH /vm {"state": "Resumed"} */
+	API_SNAPSHOT_CREATE,      /* PUT /snapshot/create */
+	API_SNAPSHOT_LOAD,        /* PUT /snapshot/load */
 	API_ACTION_COUNT
 };
 
@@ -87,6 +89,47 @@ struct cpu_config {
 	struct cpuid_modifier cpuid[CPU_CFG_MAX_MODIFIERS];
 	struct msr_modifier msr[CPU_CFG_MAX_MODIFIERS];
 };
+
+/*
+ * PUT /snapshot/create (Firecracker's SnapshotCreateParams). The values of
+ * `type` are those of daemon/snapshot.h's enum snap_type.
+ */
+enum api_snapshot_type { API_SNAPSHOT_FULL = 0, API_SNAPSHOT_DIFF = 1 };
+struct snapshot_create_req {
+	enum api_snapshot_type type; /* "snapshot_type", Full when not given */
+	char *snapshot_path;         /* the state file to write; never NULL or "" */
+	char *mem_file_path;         /* the memory file to write; never NULL or "" */
+};
+
+/* PUT /snapshot/load (Firecracker's SnapshotLoadParams) */
+#define SNAP_MAX_NET_OVERRIDES CFG_MAX_NETS
+enum api_mem_backend { API_MEM_BACKEND_FILE = 0, API_MEM_BACKEND_UFFD = 1 };
+struct snapshot_net_override {
+	char iface_id[CFG_ID_MAX + 1]; /* valid id, unique in the request */
+	char *host_dev_name;           /* a valid interface name, unique in the request */
+};
+struct snapshot_load_req {
+	char *snapshot_path; /* the state file; never NULL or "" */
+	/*
+	 * mem_backend {backend_type, backend_path}, or the deprecated
+	 * mem_file_path, which means File: the memory file to map (File) or
+	 * the unix socket of the page server to hand the userfaultfd to (Uffd,
+	 * a path that fits sun_path). Never NULL or "".
+	 */
+	enum api_mem_backend backend_type;
+	char *backend_path;
+	bool track_dirty_pages; /* track_dirty_pages || enable_diff_snapshots */
+	bool resume_vm;         /* default false */
+	/* mem_file_path or enable_diff_snapshots was used (Firecracker: a Deprecation header) */
+	bool deprecated;
+	unsigned nr_net_overrides;
+	struct snapshot_net_override net_overrides[SNAP_MAX_NET_OVERRIDES];
+	char *vsock_uds_path; /* vsock_override.uds_path, NULL when not given */
+};
+
+/* free the strings of a request and NULL them; idempotent (api_action_release calls them) */
+void api_snapshot_create_free(struct snapshot_create_req *r);
+void api_snapshot_load_free(struct snapshot_load_req *r);
 
 struct api_action;
 /*

@@ -37,6 +37,10 @@ int api_parse_entropy(json_t *body, const char *id, struct api_action *a, struct
 /* parse_cpu.c: Firecracker's custom CPU template (x86_64) */
 int api_parse_cpu_config(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
 
+/* parse_snapshot.c: PUT /snapshot/create and /snapshot/load */
+int api_parse_snapshot_create(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+int api_parse_snapshot_load(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+
 /* a field a body sets: present and not null (null means absent, as Option<> in serde) */
 static inline bool api_json_present(json_t *obj, const char *key)
 {

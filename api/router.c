@@ -7,7 +7,7 @@
  * request.", checked_id()). Unlike Firecracker, an unknown path is 404 and
  * a known path with the wrong method 405, as kiln's issue asks.
  *
- * Snapshot, migration, balloon, mmds, pmem, serial and hotplug paths are not
+ * Migration, balloon, mmds, pmem, serial and hotplug paths are not
  * in the table: they answer 404 until their features exist.
  */
 #include "api/parse_int.h"
@@ -42,6 +42,8 @@ static const struct route routes[] = {
         {"PUT", "/metrics", false, API_PUT_METRICS, api_parse_metrics},
         {"PUT", "/actions", false, API_ACTION_COUNT, api_parse_actions},
         {"PATCH", "/vm", false, API_ACTION_COUNT, api_parse_vm_state},
+        {"PUT", "/snapshot/create", false, API_SNAPSHOT_CREATE, api_parse_snapshot_create},
+        {"PUT", "/snapshot/load", false, API_SNAPSHOT_LOAD, api_parse_snapshot_load},
 };
 
 /*

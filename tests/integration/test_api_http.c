@@ -47,7 +47,8 @@ Test(api_http, unknown_paths_and_wrong_methods)
 	char allow[32];
 
 	start_kiln(&kp);
-	call_fault("GET", "/snapshot/create", NULL, 404, "Invalid request method and/or path");
+	call_fault("GET", "/balloon/statistics", NULL, 404, "Invalid request method and/or path");
+	call_fault("GET", "/snapshot/create", NULL, 405, "allowed: PUT");
 	call_fault("PUT", "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": true}", 404,
 	           "/balloon");
 	call_fault("PATCH", "/mmds", "{}", 404, "/mmds");

@@ -80,6 +80,10 @@ Test(router, every_endpoint)
 	expect_kind("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", API_FLUSH_METRICS);
 	expect_kind("PATCH", "/vm", "{\"state\": \"Paused\"}", API_PAUSE);
 	expect_kind("PATCH", "/vm", "{\"state\": \"Resumed\"}", API_RESUME);
+	expect_kind("PUT", "/snapshot/create",
+	            "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}", API_SNAPSHOT_CREATE);
+	expect_kind("PUT", "/snapshot/load",
+	            "{\"snapshot_path\": \"/s\", \"mem_file_path\": \"/m\"}", API_SNAPSHOT_LOAD);
 	/* one trailing slash is tolerated, as Firecracker's split does */
 	expect_kind("GET", "/machine-config/", NULL, API_GET_MACHINE_CONFIG);
 }
@@ -88,8 +92,8 @@ Test(router, unknown_paths_are_404)
 {
 	static const char *const paths[] = {"/nope",
 	                                    "",
-	                                    "/snapshot/create",
-	                                    "/snapshot/load",
+	                                    "/snapshot",
+	                                    "/snapshot/x",
 	                                    "/balloon",
 	                                    "/mmds",
 	                                    "/mmds/config",
@@ -107,7 +111,7 @@ Test(router, unknown_paths_are_404)
 		cr_assert_eq(act.kind, API_ACTION_COUNT);
 		cr_assert_eq(api_route_status(-ENOENT), 404);
 	}
-	expect("PUT", "/snapshot/create", "{}", -ENOENT, "PUT /snapshot/create");
+	expect("PUT", "/balloon", "{}", -ENOENT, "PUT /balloon");
 }
 
 Test(router, wrong_method_is_405_with_the_allowed_ones)
