@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * Host unit tests of the guest runtime's pure text code (rt/text.c):
- * formatting against the C library's snprintf, number parsing and the
- * command-line parameters.
+ * Host unit tests of the guest runtime's pure text code (rt/text.c,
+ * rt/virtio_cmdline.c): formatting against the C library's snprintf,
+ * number parsing, the command-line parameters and the virtio_mmio.device=
+ * entries.
  */
 #include "rt/krt.h"
+#include "rt/virtio.h"
 
 #include <criterion/criterion.h>
 #include <stdio.h>
@@ -121,4 +123,54 @@ Test(text, cmdline_params)
 	expect_param("  x=a=b  ", "x", "a=b");
 	expect_param("", "x", NULL);
 	expect_param("x=", "x", "");
+}
+
+Test(text, virtio_mmio_devices_qemu_and_kiln_syntax)
+{
+	struct virtio_mmio_slot s[4];
+	unsigned bad = 99;
+	/* what QEMU microvm appends (seen under QEMU 7.2), in its order */
+	unsigned n = virtio_mmio_parse("foo=1 virtio_mmio.device=512@0xfeb00e00:12 "
+	                               "virtio_mmio.device=512@0xfeb00c00:11",
+	                               s, 4, &bad);
+	cr_assert_eq(n, 2);
+	cr_expect_eq(bad, 0);
+	cr_expect_eq(s[0].base, 0xfeb00c00); /* sorted by base */
+	cr_expect_eq(s[0].size, 512);
+	cr_expect_eq(s[0].irq, 11);
+	cr_expect_eq(s[1].base, 0xfeb00e00);
+	cr_expect_eq(s[1].irq, 12);
+	/* kiln's: a K suffix; an optional platform device id */
+	n = virtio_mmio_parse(
+	        "virtio_mmio.device=4K@0xd0000000:5 virtio_mmio.device=1M@0xd0001000:6:3", s, 4,
+	        &bad);
+	cr_assert_eq(n, 2);
+	cr_expect_eq(s[0].size, 4096);
+	cr_expect_eq(s[0].base, 0xd0000000);
+	cr_expect_eq(s[0].irq, 5);
+	cr_expect_eq(s[1].size, 1u << 20);
+	cr_expect_eq(s[1].irq, 6);
+}
+
+Test(text, virtio_mmio_devices_malformed_and_too_many)
+{
+	struct virtio_mmio_slot s[2];
+	unsigned bad = 0;
+	unsigned n =
+	        virtio_mmio_parse("virtio_mmio.device= virtio_mmio.device=4K "
+	                          "virtio_mmio.device=4K@0xd0000000 virtio_mmio.device=0@0x1:5 "
+	                          "virtio_mmio.device=4K@0xd0000000:5x "
+	                          "virtio_mmio.device=4X@0x1000:5 "
+	                          "virtio_mmio.device=16G@0xfffffffc00000000:5 "
+	                          "xvirtio_mmio.device=4K@0x1000:5",
+	                          s, 2, &bad);
+	cr_expect_eq(n, 0);
+	cr_expect_eq(bad, 7);
+	n = virtio_mmio_parse("virtio_mmio.device=4K@0x3000:1 virtio_mmio.device=4K@0x2000:2 "
+	                      "virtio_mmio.device=4K@0x1000:3",
+	                      s, 2, &bad);
+	cr_expect_eq(n, 2);
+	cr_expect_eq(bad, 1);
+	cr_expect_eq(s[0].base, 0x2000);
+	cr_expect_eq(virtio_mmio_parse("", s, 2, NULL), 0);
 }
