@@ -98,6 +98,7 @@ struct vnet {
 	uint8_t *rx_bufs;  /* rx.size buffers of rx_buf_size */
 	uint8_t *tx_bufs;  /* tx.size slots: header + frame */
 	uint16_t *tx_free; /* free tx slot stack */
+	size_t buf_pages;  /* of rx_bufs, tx_bufs and tx_free together */
 	uint16_t nr_tx_free;
 	uint16_t rx_to_kick; /* buffers re-posted since the last rx kick */
 	uint64_t rx_dropped; /* frames that did not fit the caller's buffer */

@@ -27,14 +27,18 @@ static int post_rx(struct vnet *n, uint8_t *buf)
 	return ret < 0 ? ret : 0;
 }
 
-static int alloc_buffers(struct vnet *n)
+/* the buffers, or those of an earlier open (`old`) when they are large enough */
+static int alloc_buffers(struct vnet *n, const struct vnet *old)
 {
 	size_t rx = (size_t)n->rx.size * n->rx_buf_size, tx = (size_t)n->tx.size * TX_SLOT;
 	size_t pages =
 	        (rx + tx + n->tx.size * sizeof(uint16_t) + KRT_PAGE_SIZE - 1) / KRT_PAGE_SIZE;
-	uint8_t *m = krt_alloc_pages(pages, KRT_PAGE_SIZE);
+	uint8_t *m = old->rx_bufs;
+	if (!m || pages > old->buf_pages)
+		m = krt_alloc_pages(pages, KRT_PAGE_SIZE);
 	if (!m)
 		return -KRT_ENOMEM;
+	n->buf_pages = m == old->rx_bufs ? old->buf_pages : pages;
 	n->rx_bufs = m;
 	n->tx_bufs = m + rx;
 	n->tx_free = (uint16_t *)(m + rx + tx);
@@ -58,7 +62,9 @@ int vnet_open(struct vnet *n, unsigned nth, bool mrg, uint32_t rx_buf_size)
 	                (mrg ? VIRTIO_BIT(VIRTIO_NET_F_MRG_RXBUF) : 0);
 	int ret;
 
-	*n = (struct vnet){.rx_buf_size = rx_buf_size ? rx_buf_size : RX_BUF_DEFAULT};
+	struct vnet old = *n; /* the memory of an earlier open is used again */
+	*n = (struct vnet){.rx = old.rx, .tx = old.tx};
+	n->rx_buf_size = rx_buf_size ? rx_buf_size : RX_BUF_DEFAULT;
 	if ((ret = virtio_find(&n->dev, VIRTIO_ID_NET, nth)) < 0)
 		return ret;
 	if ((ret = virtio_start(&n->dev, want)) < 0)
@@ -70,7 +76,8 @@ int vnet_open(struct vnet *n, unsigned nth, bool mrg, uint32_t rx_buf_size)
 	}
 	read_mac(n);
 	if ((ret = virtio_queue_setup(&n->dev, &n->rx, 0, 0)) < 0 ||
-	    (ret = virtio_queue_setup(&n->dev, &n->tx, 1, 0)) < 0 || (ret = alloc_buffers(n)) < 0)
+	    (ret = virtio_queue_setup(&n->dev, &n->tx, 1, 0)) < 0 ||
+	    (ret = alloc_buffers(n, &old)) < 0)
 		goto err_failed;
 	for (uint16_t i = 0; i < n->tx.size; i++)
 		n->tx_free[i] = i;
