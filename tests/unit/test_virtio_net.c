@@ -1,0 +1,363 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Unit tests for virtio/net on a real tap. Each test runs in its own
+ * process (criterion forks), which moves into a new network namespace and
+ * creates the tap "kt0" there, so nothing reaches the machine's network.
+ * The host side is an AF_PACKET socket on kt0 (a local experimental
+ * EtherType); the guest side is a small virtio-mmio driver in the test,
+ * through the transport's bus callbacks, without KVM. Needs root (skipped
+ * otherwise).
+ */
+#include "net_rig.h"
+
+Test(net, offers_features_and_config)
+{
+	struct rig g;
+	rig_up(&g, NULL, 0);
+	uint64_t f = g.offered;
+	uint64_t want = NF(MAC) | NF(STATUS) | NF(MRG_RXBUF) | NF(CSUM) | NF(HOST_TSO4) |
+	                NF(HOST_TSO6) | NF(GUEST_CSUM) | NF(GUEST_TSO4) | NF(GUEST_TSO6);
+	cr_assert_eq(f & want, want, "offered 0x%llx", (unsigned long long)f);
+	cr_assert_not(f & (NF(GUEST_ECN) | NF(HOST_ECN)), "ECN is not offered");
+	uint8_t cfg[VIRTIO_NET_CONFIG_SIZE];
+	for (unsigned i = 0; i < sizeof(cfg); i++)
+		cfg[i] = (uint8_t)reg_read_n(&g, VIRTIO_MMIO_CONFIG + i, 1);
+	cr_assert_arr_eq(cfg, guest_mac, 6);
+	cr_assert_eq(cfg[6] | cfg[7] << 8, VIRTIO_NET_S_LINK_UP);
+	cr_assert_eq(cfg[8] | cfg[9] << 8, 1, "max_virtqueue_pairs");
+	rig_down(&g);
+
+	/* without guest_mac, no VIRTIO_NET_F_MAC */
+	struct rig_opts o = {.no_mac = true};
+	rig_up(&g, &o, 0);
+	cr_assert_not(g.offered & NF(MAC));
+	rig_down(&g);
+}
+
+Test(net, transmitted_frames_reach_the_tap)
+{
+	struct rig g;
+	uint8_t f1[60], f2[1514], f3[200], got[2048];
+	rig_up(&g, NULL, 0);
+	make_frame(f1, sizeof(f1), 1);
+	make_frame(f2, sizeof(f2), 2);
+	make_frame(f3, sizeof(f3), 3);
+	tx_send(&g, f1, sizeof(f1), NULL, 0);   /* header and frame in one buffer */
+	tx_send(&g, f2, sizeof(f2), NULL, 12);  /* header alone, then the frame */
+	tx_send(&g, f3, sizeof(f3), NULL, 100); /* split inside the frame */
+	cr_assert(wait_used(&g, TXQ, 3, 2000));
+	for (uint16_t i = 0; i < 3; i++) {
+		uint32_t id, len;
+		used_elem(&g, TXQ, i, &id, &len);
+		cr_assert_eq(len, 0, "s5.1.6.2: nothing written to transmit buffers");
+	}
+	cr_assert_eq(host_recv(&g, got, sizeof(got), 2000), (ssize_t)sizeof(f1));
+	cr_assert_arr_eq(got, f1, sizeof(f1));
+	cr_assert_eq(host_recv(&g, got, sizeof(got), 2000), (ssize_t)sizeof(f2));
+	cr_assert_arr_eq(got, f2, sizeof(f2));
+	cr_assert_eq(host_recv(&g, got, sizeof(got), 2000), (ssize_t)sizeof(f3));
+	cr_assert_arr_eq(got, f3, sizeof(f3));
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_eq(m.tx_packets, 3);
+	cr_assert_eq(m.tx_bytes, sizeof(f1) + sizeof(f2) + sizeof(f3));
+	cr_assert_eq(m.tx_dropped, 0);
+	rig_down(&g);
+}
+
+Test(net, received_frames_fill_single_buffers)
+{
+	struct rig g;
+	uint8_t f[3][1514], got[4096];
+	size_t sizes[3] = {60, 1514, 333};
+	rig_up(&g, NULL, 0); /* no MRG_RXBUF: one buffer per frame */
+	rx_post(&g, 4, 1526);
+	for (int i = 0; i < 3; i++) {
+		make_frame(f[i], sizes[i], 10 + i);
+		host_send(&g, f[i], sizes[i]);
+	}
+	for (int i = 0; i < 3; i++) {
+		uint8_t hdr[12];
+		unsigned nb;
+		size_t n = rx_take(&g, got, sizeof(got), hdr, &nb, 2000);
+		cr_assert_eq(n, sizes[i]);
+		cr_assert_arr_eq(got, f[i], sizes[i]);
+		cr_assert_eq(nb, 1, "s5.1.6.4.1: num_buffers 1 without MRG_RXBUF");
+		cr_assert_eq(hdr[0], 0, "flags 0 without GUEST_CSUM");
+		cr_assert_eq(hdr[1], VIRTIO_NET_HDR_GSO_NONE);
+	}
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_eq(m.rx_packets, 3);
+	cr_assert_eq(m.rx_bytes, 60 + 1514 + 333);
+	rig_down(&g);
+}
+
+Test(net, mergeable_buffers_hold_one_frame_over_several)
+{
+	struct rig g;
+	uint8_t f1[1000], f2[60], got[4096], hdr[12];
+	unsigned nb;
+	rig_up(&g, NULL, NF(MRG_RXBUF));
+	rx_post(&g, 16, 256);
+	make_frame(f1, sizeof(f1), 21);
+	make_frame(f2, sizeof(f2), 22);
+	host_send(&g, f1, sizeof(f1));
+	host_send(&g, f2, sizeof(f2));
+	cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 2000), sizeof(f1));
+	cr_assert_arr_eq(got, f1, sizeof(f1));
+	cr_assert_eq(nb, 4, "1012 bytes over 256-byte buffers");
+	uint32_t id, len;
+	for (uint16_t i = 0; i < 3; i++) {
+		used_elem(&g, RXQ, i, &id, &len);
+		cr_assert_eq(id, i, "buffers used in ring order");
+		cr_assert_eq(len, 256, "s5.1.6.4.1: all but the last buffer full");
+	}
+	used_elem(&g, RXQ, 3, &id, &len);
+	cr_assert_eq(len, 1012 - 3 * 256);
+	cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 2000), sizeof(f2));
+	cr_assert_arr_eq(got, f2, sizeof(f2));
+	cr_assert_eq(nb, 1);
+	used_elem(&g, RXQ, 4, &id, &len);
+	cr_assert_eq(id, 4, "the next frame starts in the next buffer");
+	rig_down(&g);
+}
+
+Test(net, without_buffers_frames_wait_in_the_tap)
+{
+	struct rig g;
+	uint8_t f[5][100], got[2048], hdr[12];
+	unsigned nb;
+	rig_up(&g, NULL, NF(MRG_RXBUF));
+	for (int i = 0; i < 5; i++) {
+		make_frame(f[i], sizeof(f[i]), 30 + i);
+		host_send(&g, f[i], sizeof(f[i]));
+	}
+	double cpu0 = cpu_seconds();
+	usleep(300 * 1000);
+	double cpu = cpu_seconds() - cpu0;
+	cr_assert_lt(cpu, 0.1, "the device waits without spinning (%.3f s of CPU in 0.3 s)", cpu);
+	cr_assert_eq(used_idx(&g, RXQ), 0);
+	rx_post(&g, 8, 1526);
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 2000), sizeof(f[i]));
+		cr_assert_arr_eq(got, f[i], sizeof(f[i]), "frame %d in order", i);
+	}
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_eq(m.rx_dropped, 0);
+	cr_assert_eq(m.rx_packets, 5);
+	rig_down(&g);
+}
+
+Test(net, a_frame_larger_than_the_buffer_is_dropped)
+{
+	struct rig g;
+	uint8_t big[1000], small[80], got[2048], hdr[12];
+	unsigned nb;
+	rig_up(&g, NULL, 0);
+	rx_post(&g, 1, 512);
+	make_frame(big, sizeof(big), 40);
+	make_frame(small, sizeof(small), 41);
+	host_send(&g, big, sizeof(big));
+	host_send(&g, small, sizeof(small));
+	/* the buffer that could not hold the first frame takes the second */
+	cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 2000), sizeof(small));
+	cr_assert_arr_eq(got, small, sizeof(small));
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_eq(m.rx_dropped, 1);
+	cr_assert_not(virtio_dev_broken(virtio_net_dev(g.net)));
+	rig_down(&g);
+}
+
+Test(net, a_deleted_tap_drops_frames_and_the_device_goes_on)
+{
+	struct rig g;
+	uint8_t f[100];
+	rig_up(&g, NULL, 0);
+	rx_post(&g, 4, 1526);
+	uint32_t gen = reg_read_n(&g, VIRTIO_MMIO_CONFIG_GENERATION, 4);
+	cr_assert_eq(system("ip link del " TAP), 0);
+	make_frame(f, sizeof(f), 50);
+	tx_send(&g, f, sizeof(f), NULL, 0);
+	tx_send(&g, f, sizeof(f), NULL, 0);
+	cr_assert(wait_used(&g, TXQ, 2, 2000), "transmit buffers are still given back");
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_eq(m.tx_dropped, 2);
+	cr_assert_eq(m.tx_packets, 0);
+	cr_assert_geq(m.tap_errors, 1);
+	cr_assert_not(virtio_dev_broken(virtio_net_dev(g.net)));
+	cr_assert_eq(reg_read_n(&g, VIRTIO_MMIO_CONFIG + 6, 2) & VIRTIO_NET_S_LINK_UP, 0,
+	             "the link is down");
+	cr_assert_neq(reg_read_n(&g, VIRTIO_MMIO_CONFIG_GENERATION, 4), gen);
+	cr_assert(reg_read_n(&g, VIRTIO_MMIO_INTERRUPT_STATUS, 4) & VIRTIO_MMIO_INT_CONFIG);
+	rig_down(&g);
+}
+
+Test(net, a_tap_that_is_down_drops_until_it_is_up)
+{
+	struct rig g;
+	uint8_t f[100], got[256];
+	rig_up(&g, NULL, 0);
+	make_frame(f, sizeof(f), 60);
+	link_set_up(false);
+	tx_send(&g, f, sizeof(f), NULL, 0);
+	cr_assert(wait_used(&g, TXQ, 1, 2000));
+	link_set_up(true);
+	tx_send(&g, f, sizeof(f), NULL, 0);
+	cr_assert(wait_used(&g, TXQ, 2, 2000));
+	cr_assert_eq(host_recv(&g, got, sizeof(got), 2000), (ssize_t)sizeof(f));
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_eq(m.tx_dropped, 1);
+	cr_assert_eq(m.tx_packets, 1);
+	cr_assert_eq(reg_read_n(&g, VIRTIO_MMIO_CONFIG + 6, 2), VIRTIO_NET_S_LINK_UP);
+	rig_down(&g);
+}
+
+Test(net, rx_bandwidth_limit_with_a_fake_clock)
+{
+	struct rig g;
+	struct rl_bucket_cfg bw = {.size = 1000, .refill_time_ms = 1000};
+	struct rig_opts o = {.rx_bw = &bw};
+	uint8_t f[400], got[2048], hdr[12];
+	unsigned nb;
+	rig_up(&g, &o, 0);
+	rx_post(&g, 8, 1526);
+	for (int i = 0; i < 4; i++) {
+		make_frame(f, sizeof(f), 70 + i);
+		host_send(&g, f, sizeof(f));
+	}
+	/* 1000 bytes admit two 400-byte frames; the clock stands still */
+	cr_assert(wait_used(&g, RXQ, 2, 2000));
+	usleep(400 * 1000);
+	cr_assert_eq(used_idx(&g, RXQ), 2, "no third frame while the clock stands still");
+	/* 200 ms of refill make 200 bytes: with the 200 left, the third fits */
+	clock_advance(&g, 200);
+	cr_assert(wait_used(&g, RXQ, 3, 3000));
+	usleep(300 * 1000);
+	cr_assert_eq(used_idx(&g, RXQ), 3);
+	clock_advance(&g, 400);
+	cr_assert(wait_used(&g, RXQ, 4, 3000));
+	for (int i = 0; i < 4; i++) {
+		make_frame(f, sizeof(f), 70 + i);
+		cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 100), sizeof(f));
+		cr_assert_arr_eq(got, f, sizeof(f), "frame %d", i);
+	}
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_geq(m.rx_throttled, 2);
+	cr_assert_eq(m.rx_dropped, 0);
+	rig_down(&g);
+}
+
+Test(net, tx_ops_limit_with_a_fake_clock)
+{
+	struct rig g;
+	struct rl_bucket_cfg ops = {.size = 2, .refill_time_ms = 1000};
+	struct rig_opts o = {.tx_ops = &ops};
+	uint8_t f[5][64], got[256];
+	rig_up(&g, &o, 0);
+	for (int i = 0; i < 5; i++) {
+		make_frame(f[i], sizeof(f[i]), 80 + i);
+		tx_send(&g, f[i], sizeof(f[i]), NULL, 0);
+	}
+	cr_assert(wait_used(&g, TXQ, 2, 2000));
+	usleep(300 * 1000);
+	cr_assert_eq(used_idx(&g, TXQ), 2, "two frames per second, and the clock stands still");
+	clock_advance(&g, 1000);
+	cr_assert(wait_used(&g, TXQ, 4, 3000));
+	clock_advance(&g, 500);
+	cr_assert(wait_used(&g, TXQ, 5, 3000));
+	for (int i = 0; i < 5; i++) {
+		cr_assert_eq(host_recv(&g, got, sizeof(got), 2000), (ssize_t)sizeof(f[i]));
+		cr_assert_arr_eq(got, f[i], sizeof(f[i]), "frame %d in order", i);
+	}
+	struct virtio_net_metrics m;
+	virtio_net_metrics(g.net, &m);
+	cr_assert_geq(m.tx_throttled, 2);
+	rig_down(&g);
+}
+
+/* s5.1.6.2.1 violations and short chains: NEEDS_RESET, the process lives on */
+Test(net, protocol_violations_break_the_device)
+{
+	static const struct {
+		const char *what;
+		uint8_t hdr[12];
+		uint64_t feat;
+		size_t split; /* SIZE_MAX: an 8-byte chain */
+	} cases[] = {
+	        {"NEEDS_CSUM without CSUM", {1, 0, 0, 0, 0, 0, 14, 0, 16, 0}, 0, 0},
+	        {"TSO4 without HOST_TSO4", {1, 1, 54, 0, 200, 5, 34, 0, 16, 0}, NF(CSUM), 0},
+	        {"GSO without NEEDS_CSUM", {0, 1, 54, 0, 200, 5}, NF(CSUM) | NF(HOST_TSO4), 0},
+	        {"GSO with gso_size 0",
+	         {1, 4, 54, 0, 0, 0, 54, 0, 16, 0},
+	         NF(CSUM) | NF(HOST_TSO6),
+	         0},
+	        {"unknown gso_type",
+	         {1, 9, 54, 0, 200, 5, 34, 0, 16, 0},
+	         NF(CSUM) | NF(HOST_TSO4),
+	         0},
+	        {"ECN not offered",
+	         {1, 0x81, 54, 0, 200, 5, 34, 0, 16, 0},
+	         NF(CSUM) | NF(HOST_TSO4),
+	         0},
+	        {"short chain", {0}, 0, SIZE_MAX},
+	};
+	struct rig g;
+	uint8_t f[100];
+	make_frame(f, sizeof(f), 90);
+	rig_up(&g, NULL, 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		driver_init(&g, cases[i].feat);
+		if (cases[i].split == SIZE_MAX)
+			tx_send_raw(&g, f, 8);
+		else
+			tx_send(&g, f, sizeof(f), cases[i].hdr, 0);
+		cr_assert(wait_status(&g, VIRTIO_STATUS_DEVICE_NEEDS_RESET, 2000), "%s",
+		          cases[i].what);
+		cr_assert_eq(used_idx(&g, TXQ), 0, "%s", cases[i].what);
+	}
+	/* a reset brings it back */
+	driver_init(&g, 0);
+	uint8_t got[256];
+	tx_send(&g, f, sizeof(f), NULL, 0);
+	cr_assert(wait_used(&g, TXQ, 1, 2000));
+	cr_assert_eq(host_recv(&g, got, sizeof(got), 2000), (ssize_t)sizeof(f));
+	rig_down(&g);
+}
+
+Test(net, bad_receive_buffers_break_the_device)
+{
+	struct rig g;
+	uint8_t f[100];
+	make_frame(f, sizeof(f), 95);
+	rig_up(&g, NULL, NF(MRG_RXBUF));
+	rx_post(&g, 1, 8); /* s5.1.6.3.1: smaller than the header */
+	cr_assert(wait_status(&g, VIRTIO_STATUS_DEVICE_NEEDS_RESET, 2000));
+	driver_init(&g, 0);
+	rx_post_readable(&g, 1526); /* receive buffers are device-writable */
+	cr_assert(wait_status(&g, VIRTIO_STATUS_DEVICE_NEEDS_RESET, 2000));
+	driver_init(&g, 0);
+	rx_post(&g, 1, 1526);
+	host_send(&g, f, sizeof(f));
+	cr_assert(wait_used(&g, RXQ, 1, 2000), "works again after a reset");
+	rig_down(&g);
+}
+
+Test(net, tap_offloads_follow_the_driver)
+{
+	struct rig g;
+	rig_up(&g, NULL, NF(GUEST_CSUM) | NF(GUEST_TSO4) | NF(GUEST_TSO6));
+	cr_assert_eq(ethtool_get(ETHTOOL_GTXCSUM), 1, "the tap may hand over partial checksums");
+	cr_assert_eq(ethtool_get(ETHTOOL_GTSO), 1, "and TSO frames");
+	driver_init(&g, NF(GUEST_CSUM));
+	cr_assert_eq(ethtool_get(ETHTOOL_GTXCSUM), 1);
+	cr_assert_eq(ethtool_get(ETHTOOL_GTSO), 0, "no TSO for a driver without GUEST_TSO");
+	driver_init(&g, 0);
+	cr_assert_eq(ethtool_get(ETHTOOL_GTXCSUM), 0, "full checksums for this driver");
+	rig_down(&g);
+}

@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * virtio/net.c: the network device (virtio 1.2 s5.1) on a tap.
+ *
+ * Receive (s5.1.6.3, s5.1.6.4): the device takes receive buffers from the
+ * ring and keeps them, in ring order, until they are enough for the largest
+ * frame the tap can hand over (with MRG_RXBUF; without it, one buffer is one
+ * frame), then readv()s the next frame from the tap straight into them,
+ * plus one probe byte of its own: a frame that reaches the probe byte did not
+ * fit and is dropped. The buffers the frame filled are used, the rest are
+ * kept for the next frame. With no buffers, the tap's EPOLLIN is turned off
+ * until the driver adds some (its notification turns it on again): frames
+ * wait in the tap's queue, nothing is dropped while the guest is just slow.
+ * The RX limiter is charged after the read, when the size is known; a frame
+ * it holds back stays in its buffers, unused, until the limiter's timer.
+ *
+ * Transmit (s5.1.6.2): each chain is a virtio_net_hdr and a frame. The header
+ * is copied once and checked against the negotiated features (a driver that
+ * breaks s5.1.6.2.1 breaks the device); the copy and the chain's buffers
+ * after it go to the tap in one writev(). A chain the TX limiter holds back
+ * is put back on the ring and taken again when the timer fires.
+ *
+ * Everything here runs on the device's I/O thread except create/destroy,
+ * update (which pauses the thread) and the parked callbacks.
+ */
+#define LOG_MODULE "virtio-net"
+#include "net_int.h"
+
+#include <errno.h>
+#include <linux/if_tun.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+static void count(uint64_t *counter, uint64_t n)
+{
+	__atomic_store_n(counter, *counter + n, __ATOMIC_RELAXED);
+}
+
+/* copies between a buffer and the bytes [off, off + len) of an iovec array */
+static void iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf, size_t len,
+                     bool to_iov)
+{
+	for (unsigned i = 0; i < n && len; i++) {
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		size_t k = iov[i].iov_len - off < len ? iov[i].iov_len - off : len;
+		uint8_t *p = (uint8_t *)iov[i].iov_base + off;
+		if (to_iov)
+			memcpy(p, buf, k);
+		else
+			memcpy(buf, p, k);
+		buf = (uint8_t *)buf + k;
+		len -= k;
+		off = 0;
+	}
+}
+
+/* ------------------------------------------------------------ the tap */
+
+static void tap_watch(struct virtio_net *n, bool rx)
+{
+	uint32_t ev = (rx ? EPOLLIN : 0) | (n->tx_wait_out ? EPOLLOUT : 0);
+	if (n->tap_watched && ev != n->tap_events && iothread_mod_fd(n->dev.io, n->tap_fd, ev) == 0)
+		n->tap_events = ev;
+}
+
+void net_tap_gone(struct virtio_net *n, const char *what, int err)
+{
+	count(&n->m.tap_errors, 1);
+	if (n->tap_gone)
+		return;
+	n->tap_gone = true;
+	log_err("%s: tap %s: %s: %s; the link is down, frames are dropped from now on", n->dev.id,
+	        n->tap_name, what, strerror(-err));
+	if (n->tap_watched)
+		iothread_del_fd(n->dev.io, n->tap_fd);
+	n->tap_watched = false;
+	__atomic_and_fetch(&n->status, (uint16_t)~VIRTIO_NET_S_LINK_UP, __ATOMIC_SEQ_CST);
+	virtio_dev_config_changed(&n->dev);
+}
+
+/* ------------------------------------------------------------- receive */
+
+/*
+ * Takes receive buffers from the ring until they can hold the next frame.
+ * 1: ready; 0: not enough, the ring is empty (the driver will notify);
+ * -1: the device is broken.
+ */
+static int rx_fill(struct virtio_net *n)
+{
+	struct virtio_dev *d = &n->dev;
+	const struct vq_chain *c = &n->chain;
+	uint16_t qsize = d->vq[VIRTIO_NET_RXQ].size;
+	bool full = false;
+
+	while (!full && (n->mrg ? n->rx_cap < n->rx_target && n->rx_nr < qsize : n->rx_nr == 0)) {
+		int r = virtio_dev_pop(d, VIRTIO_NET_RXQ, &n->chain);
+		if (r <= 0)
+			return r < 0 ? -1 : 0; /* MRG_RXBUF: too few yet; the driver will notify */
+		if (c->nr_readable) {
+			virtio_dev_fail(
+			        d, "receive buffer %u has device-readable descriptors (s5.1.6.3)",
+			        c->head);
+			return -1;
+		}
+		/* s5.1.6.3.1: every buffer holds at least the header */
+		if (c->writable_len < NET_HDR_LEN) {
+			virtio_dev_fail(d,
+			                "receive buffer %u of %llu bytes is shorter than the "
+			                "%d-byte virtio_net_hdr (s5.1.6.3.1)",
+			                c->head, (unsigned long long)c->writable_len, NET_HDR_LEN);
+			return -1;
+		}
+		unsigned nio = c->nr_segs;
+		uint64_t len = c->writable_len;
+		if (nio > NET_RX_IOV_MAX - n->rx_iov_nr) {
+			full = true;
+			if (n->rx_nr > 0) { /* no room for its iovecs: back on the ring */
+				d->vq[VIRTIO_NET_RXQ].last_avail_idx--;
+				break;
+			}
+			nio = NET_RX_IOV_MAX; /* one buffer of more pieces than readv takes */
+			len = 0;
+			for (unsigned i = 0; i < nio; i++)
+				len += c->iov[i].iov_len;
+		}
+		memcpy(&n->rx_iov[n->rx_iov_nr], c->iov, nio * sizeof(struct iovec));
+		n->rx_buf[n->rx_nr++] =
+		        (struct net_rx_buf){.head = c->head, .nr_iov = (uint16_t)nio, .len = len};
+		n->rx_iov_nr += nio;
+		n->rx_cap += len;
+	}
+	return 1;
+}
+
+/* uses the buffers of the held frame (s5.1.6.4.1: all but the last one full) */
+static int rx_complete(struct virtio_net *n)
+{
+	struct virtio_dev *d = &n->dev;
+	uint64_t left = n->rx_held_len, freed = 0;
+	unsigned k = n->rx_held_bufs, iovs = 0;
+
+	for (unsigned i = 0; i < k; i++) {
+		const struct net_rx_buf *b = &n->rx_buf[i];
+		uint64_t w = b->len < left ? b->len : left;
+		if (virtio_dev_push(d, VIRTIO_NET_RXQ, b->head, (uint32_t)w) < 0)
+			return -1;
+		left -= w;
+		iovs += b->nr_iov;
+		freed += b->len;
+	}
+	n->rx_nr -= k;
+	memmove(n->rx_buf, n->rx_buf + k, n->rx_nr * sizeof(n->rx_buf[0]));
+	n->rx_iov_nr -= iovs;
+	memmove(n->rx_iov, n->rx_iov + iovs, n->rx_iov_nr * sizeof(n->rx_iov[0]));
+	n->rx_cap -= freed;
+	n->rx_held = false;
+	count(&n->m.rx_packets, 1);
+	count(&n->m.rx_bytes, n->rx_held_len - NET_HDR_LEN);
+	return 1;
+}
+
+/*
+ * s5.1.6.4.1: only what the driver negotiated reaches it. Fixes the header
+ * the tap wrote (flags, num_buffers); false: drop the frame (one the tap
+ * queued before the driver turned offloads off).
+ */
+static bool rx_fix_header(struct virtio_net *n, unsigned niov, unsigned nbufs)
+{
+	uint8_t h[2];
+	iov_copy(n->rx_iov, niov, 0, h, 2, false);
+	unsigned gso = h[1];
+	if (gso >= 32 || !(n->rx_gso_ok & (1u << gso)))
+		return false;
+	if (!n->guest_csum) {
+		if (h[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM)
+			return false;
+		h[0] = 0;
+		iov_copy(n->rx_iov, niov, 0, h, 1, true);
+	}
+	uint8_t nb[2] = {(uint8_t)nbufs, (uint8_t)(nbufs >> 8)}; /* le16 num_buffers */
+	iov_copy(n->rx_iov, niov, 10, nb, 2, true);
+	return true;
+}
+
+/*
+ * Reads one frame into the held buffers. 1: a frame was handled (used,
+ * dropped); 0: the tap is empty; -1: stop (held by the limiter, tap gone,
+ * device broken).
+ */
+static int rx_read(struct virtio_net *n)
+{
+	unsigned niov = n->mrg ? n->rx_iov_nr : n->rx_buf[0].nr_iov;
+	uint64_t cap = n->mrg ? n->rx_cap : n->rx_buf[0].len;
+	ssize_t got;
+
+	n->rx_iov[niov] = (struct iovec){.iov_base = &n->rx_probe, .iov_len = 1};
+	do
+		got = readv(n->tap_fd, n->rx_iov, (int)niov + 1);
+	while (got < 0 && errno == EINTR);
+	if (got < 0) {
+		if (errno == EAGAIN)
+			return 0;
+		net_tap_gone(n, "read", -errno);
+		return -1;
+	}
+	if ((uint64_t)got > cap) {
+		/* larger than the buffers: the MTU grew, or the driver gave small buffers */
+		count(&n->m.rx_dropped, 1);
+		if (n->mrg)
+			n->rx_target = NET_HDR_LEN + VIRTIO_NET_MAX_FRAME;
+		return 1;
+	}
+	unsigned k = 1;
+	for (uint64_t acc = n->rx_buf[0].len; acc < (uint64_t)got; k++)
+		acc += n->rx_buf[k].len;
+	if ((uint64_t)got < NET_HDR_LEN + NET_ETH_HLEN || !rx_fix_header(n, niov, k)) {
+		count(&n->m.rx_dropped, 1);
+		return 1;
+	}
+	n->rx_held = true;
+	n->rx_held_len = (uint64_t)got;
+	n->rx_held_bufs = k;
+	if (!rl_consume_both(&n->rl_rx, (uint64_t)got - NET_HDR_LEN, 1)) {
+		count(&n->m.rx_throttled, 1);
+		return -1;
+	}
+	return rx_complete(n);
+}
+
+/* moves frames from the tap to the guest until something says wait */
+static void rx_process(struct virtio_net *n)
+{
+	struct virtio_dev *d = &n->dev;
+	bool listen = true; /* keep EPOLLIN: the tap is empty, or the batch ended */
+	unsigned done = 0;
+
+	for (unsigned i = 0; i < NET_RX_BATCH; i++) {
+		if (virtio_dev_broken(d) || n->tap_gone) {
+			listen = false;
+			break;
+		}
+		if (n->rx_held) {
+			if (!rl_consume_both(&n->rl_rx, n->rx_held_len - NET_HDR_LEN, 1)) {
+				count(&n->m.rx_throttled, 1);
+				listen = false;
+				break;
+			}
+			if (rx_complete(n) < 0) {
+				listen = false;
+				break;
+			}
+			done++;
+			continue;
+		}
+		if (rl_is_blocked(&n->rl_rx) || rx_fill(n) <= 0) {
+			listen = false;
+			break;
+		}
+		int r = rx_read(n);
+		if (r <= 0) {
+			listen = r == 0;
+			break;
+		}
+		done++;
+	}
+	tap_watch(n, listen);
+	if (done)
+		virtio_dev_notify_used(d, VIRTIO_NET_RXQ);
+}
+
+/* ------------------------------------------------------------ transmit */
+
+/* s5.1.6.2.1: what a driver must not send, given the negotiated features */
+static const char *tx_hdr_error(uint64_t f, const uint8_t *h)
+{
+	uint8_t flags = h[0], gso = h[1];
+	uint16_t gso_size = (uint16_t)(h[4] | h[5] << 8);
+
+	if ((flags & VIRTIO_NET_HDR_F_NEEDS_CSUM) && !(f & NET_F(CSUM)))
+		return "NEEDS_CSUM without VIRTIO_NET_F_CSUM";
+	if (gso == VIRTIO_NET_HDR_GSO_NONE)
+		return NULL;
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV4 && !(f & NET_F(HOST_TSO4)))
+		return "gso_type TCPV4 without VIRTIO_NET_F_HOST_TSO4";
+	if (gso == VIRTIO_NET_HDR_GSO_TCPV6 && !(f & NET_F(HOST_TSO6)))
+		return "gso_type TCPV6 without VIRTIO_NET_F_HOST_TSO6";
+	if (gso == VIRTIO_NET_HDR_GSO_UDP && !(f & NET_F(HOST_UFO)))
+		return "gso_type UDP without VIRTIO_NET_F_HOST_UFO";
+	if (gso != VIRTIO_NET_HDR_GSO_TCPV4 && gso != VIRTIO_NET_HDR_GSO_TCPV6 &&
+	    gso != VIRTIO_NET_HDR_GSO_UDP)
+		return "an unknown gso_type (or ECN, not offered)";
+	if (!(flags & VIRTIO_NET_HDR_F_NEEDS_CSUM))
+		return "a GSO frame without NEEDS_CSUM";
+	if (gso_size == 0)
+		return "a GSO frame with gso_size 0";
+	return NULL;
+}
+
+/* the header copy, then the chain's readable bytes after the header; -1: too many pieces */
+static int tx_iovecs(struct virtio_net *n)
+{
+	const struct vq_chain *c = &n->chain;
+	uint64_t skip = NET_HDR_LEN;
+	int k = 1;
+
+	n->tx_iov[0] = (struct iovec){.iov_base = n->tx_hdr, .iov_len = NET_HDR_LEN};
+	for (unsigned i = 0; i < c->nr_readable; i++) {
+		if (skip >= c->iov[i].iov_len) {
+			skip -= c->iov[i].iov_len;
+			continue;
+		}
+		if (k == NET_IOV_MAX)
+			return -1;
+		n->tx_iov[k++] = (struct iovec){.iov_base = (uint8_t *)c->iov[i].iov_base + skip,
+		                                .iov_len = c->iov[i].iov_len - skip};
+		skip = 0;
+	}
+	return k;
+}
+
+/* a write failed with `err`: 1 the frame is dropped, 0 wait for EPOLLOUT */
+static int tx_write_failed(struct virtio_net *n, int err, uint64_t len)
+{
+	if (err == EAGAIN) {
+		rl_replenish(&n->rl_tx, len, RL_BYTES);
+		rl_replenish(&n->rl_tx, 1, RL_OPS);
+		n->tx_wait_out = true;
+		tap_watch(n, n->tap_events & EPOLLIN);
+		return 0;
+	}
+	count(&n->m.tx_dropped, 1);
+	if (err == EINVAL || err == EFAULT || err == ENOMEM || err == ENOBUFS || err == EMSGSIZE)
+		return 1; /* the tap refused this frame (its headers), not the tap's fault */
+	if (err != EIO) {
+		net_tap_gone(n, "write", -err);
+		return 1;
+	}
+	count(&n->m.tap_errors, 1);
+	if (!n->tap_down)
+		log_warn("%s: tap %s is down: dropping transmitted frames until it is up",
+		         n->dev.id, n->tap_name);
+	n->tap_down = true;
+	return 1;
+}
+
+/* 1: the chain is done (sent or dropped); 0: back on the ring for later; -1: broken */
+static int tx_frame(struct virtio_net *n)
+{
+	struct virtio_dev *d = &n->dev;
+	const struct vq_chain *c = &n->chain;
+
+	if (c->readable_len < NET_HDR_LEN) {
+		virtio_dev_fail(d,
+		                "transmit chain %u of %llu bytes has no room for the %d-byte "
+		                "virtio_net_hdr (s5.1.6.2)",
+		                c->head, (unsigned long long)c->readable_len, NET_HDR_LEN);
+		return -1;
+	}
+	vq_chain_read(c, 0, n->tx_hdr, NET_HDR_LEN);
+	const char *bad = tx_hdr_error(d->driver_features, n->tx_hdr);
+	if (bad) {
+		virtio_dev_fail(d, "transmit chain %u: %s (s5.1.6.2.1)", c->head, bad);
+		return -1;
+	}
+	/* s5.1.6.2: flags the device does not use are ignored; num_buffers is unused */
+	n->tx_hdr[0] &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
+	n->tx_hdr[10] = n->tx_hdr[11] = 0;
+	uint64_t len = c->readable_len - NET_HDR_LEN;
+	int niov = tx_iovecs(n);
+	if (len < NET_ETH_HLEN || len > VIRTIO_NET_MAX_FRAME || niov < 0 || n->tap_gone) {
+		count(&n->m.tx_dropped, 1);
+		return 1;
+	}
+	if (!rl_consume_both(&n->rl_tx, len, 1)) {
+		d->vq[VIRTIO_NET_TXQ].last_avail_idx--; /* taken again after the timer */
+		count(&n->m.tx_throttled, 1);
+		return 0;
+	}
+	ssize_t w;
+	do
+		w = writev(n->tap_fd, n->tx_iov, niov);
+	while (w < 0 && errno == EINTR);
+	if (w < 0) {
+		int r = tx_write_failed(n, errno, len);
+		if (r == 0)
+			d->vq[VIRTIO_NET_TXQ].last_avail_idx--;
+		return r;
+	}
+	if (n->tap_down)
+		log_info("%s: tap %s is up again", d->id, n->tap_name);
+	n->tap_down = false;
+	count(&n->m.tx_packets, 1);
+	count(&n->m.tx_bytes, len);
+	return 1;
+}
+
+static void tx_process(struct virtio_net *n)
+{
+	struct virtio_dev *d = &n->dev;
+	unsigned i, done = 0;
+
+	for (i = 0; i < NET_TX_BATCH; i++) {
+		if (n->tx_wait_out || rl_is_blocked(&n->rl_tx) ||
+		    virtio_dev_pop(d, VIRTIO_NET_TXQ, &n->chain) <= 0)
+			break;
+		if (tx_frame(n) <= 0 || virtio_dev_push(d, VIRTIO_NET_TXQ, n->chain.head, 0) <
+		                                0) /* s5.1.6.2: nothing written */
+			break;
+		done++;
+	}
+	/* more may wait: come back after the other fds had their turn */
+	if (i == NET_TX_BATCH)
+		eventfd_write(d->transport->kick_fd[VIRTIO_NET_TXQ], 1);
+	if (done)
+		virtio_dev_notify_used(d, VIRTIO_NET_TXQ);
+}
+
+/* ------------------------------------------------------ event sources */
+
+void net_queue_notify(struct virtio_dev *d, uint16_t q)
+{
+	if (q == VIRTIO_NET_RXQ)
+		rx_process(d->priv); /* new receive buffers */
+	else
+		tx_process(d->priv);
+}
+
+void net_tap_event(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+
+	/* tun reports EPOLLERR once the interface is deleted */
+	if (events & (EPOLLERR | EPOLLHUP)) {
+		int r = tap_check(n->tap_fd);
+		net_tap_gone(n, "poll", r < 0 ? r : -EIO);
+		return;
+	}
+	if (events & EPOLLOUT) {
+		n->tx_wait_out = false;
+		tap_watch(n, n->tap_events & EPOLLIN);
+		tx_process(n);
+	}
+	if (events & EPOLLIN)
+		rx_process(n);
+}
+
+void net_rx_timer(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+	(void)events;
+	if (rl_timer_expired(&n->rl_rx) == 0)
+		rx_process(n);
+}
+
+void net_tx_timer(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+	(void)events;
+	if (rl_timer_expired(&n->rl_tx) == 0)
+		tx_process(n);
+}

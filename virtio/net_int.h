@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio/net_int.h: what net.c (the data path) shares with net_setup.c (the
+ * device's life cycle), not for other modules.
+ */
+#ifndef KILN_VIRTIO_NET_INT_H
+#define KILN_VIRTIO_NET_INT_H
+
+#include "net.h"
+#include "tap.h"
+
+#include <net/if.h>
+
+#define NET_HDR_LEN    VIRTIO_NET_HDR_LEN
+#define NET_ETH_HLEN   14
+#define NET_VLAN_HLEN  4
+#define NET_RX_BATCH   64                /* frames per callback before the other fds get a turn */
+#define NET_TX_BATCH   256               /* chains per callback, idem */
+#define NET_IOV_MAX    1024              /* readv/writev take at most UIO_MAXIOV iovecs */
+#define NET_RX_IOV_MAX (NET_IOV_MAX - 1) /* the last one is the probe byte */
+
+#define NET_F(b) VIRTIO_BIT(VIRTIO_NET_F_##b)
+
+/* a receive buffer taken from the ring and not used yet */
+struct net_rx_buf {
+	uint16_t head;
+	uint16_t nr_iov; /* its iovecs, next in rx_iov */
+	uint64_t len;
+};
+
+struct virtio_net {
+	struct virtio_dev dev;
+	char tap_name[IFNAMSIZ];
+	int tap_fd;
+	struct tap_info tap;
+	uint8_t mac[6];
+	uint16_t status; /* config space status (atomic): VIRTIO_NET_S_LINK_UP */
+	struct rate_limiter rl_rx, rl_tx;
+	pthread_mutex_t cfg_lock;    /* the limiters' settings: update vs limiter_cfg */
+	struct virtio_net_metrics m; /* written by the I/O thread only */
+
+	/* I/O thread (or parked) from here on */
+	bool tap_watched, timers_watched;
+	uint32_t tap_events; /* what the tap fd is watched for */
+	bool tap_gone;       /* the interface is gone: drop everything */
+	bool tap_down;       /* writes fail with EIO (interface down), logged */
+	bool mrg, guest_csum;
+	uint32_t rx_gso_ok; /* bit g: gso_type g may reach the driver */
+	uint64_t rx_target; /* bytes of buffers wanted before a read (MRG_RXBUF) */
+
+	unsigned rx_nr, rx_iov_nr;
+	uint64_t rx_cap; /* bytes of all held buffers */
+	struct net_rx_buf rx_buf[VIRTIO_NET_QUEUE_SIZE];
+	struct iovec rx_iov[NET_IOV_MAX];
+	uint8_t rx_probe;
+	bool rx_held;         /* a frame sits in the first rx_held_bufs, held by the limiter */
+	uint64_t rx_held_len; /* its length, virtio header included */
+	unsigned rx_held_bufs;
+
+	bool tx_wait_out; /* the tap said EAGAIN: wait for EPOLLOUT */
+	uint8_t tx_hdr[NET_HDR_LEN];
+	struct iovec tx_iov[NET_IOV_MAX];
+	struct vq_chain chain;
+};
+
+/* the interface is gone for good: stop watching it, link down, drop from now on */
+void net_tap_gone(struct virtio_net *n, const char *what, int err);
+
+/* the I/O thread's callbacks (opaque = struct virtio_net *) */
+void net_queue_notify(struct virtio_dev *d, uint16_t q);
+void net_tap_event(void *opaque, uint32_t events);
+void net_rx_timer(void *opaque, uint32_t events);
+void net_tx_timer(void *opaque, uint32_t events);
+
+#endif
