@@ -100,16 +100,16 @@ static void expect_pages(const char *path, int (*fill)(int))
 	close(fd);
 }
 
-/* runs the script; its exit status, with its output in log_path */
-static int run(const char *args)
+/* runs the script on BASE DIFF [OUT] (NULLs left out); its exit status, its output in log_path */
+static int run(const char *a, const char *b, const char *c)
 {
 	const char *root = getenv("KILN_SOURCE_ROOT");
 	char cmd[1024];
 	int st;
 
 	cr_assert_not_null(root, "KILN_SOURCE_ROOT is not set (run through meson test)");
-	snprintf(cmd, sizeof(cmd), "python3 %s/scripts/merge-snapshot-mem.py %s >%s 2>&1", root,
-	         args, log_path);
+	snprintf(cmd, sizeof(cmd), "python3 %s/scripts/merge-snapshot-mem.py %s %s %s >%s 2>&1",
+	         root, a, b ? b : "", c ? c : "", log_path);
 	st = system(cmd);
 	cr_assert(WIFEXITED(st), "the script did not exit normally");
 	return WEXITSTATUS(st);
@@ -126,20 +126,13 @@ static void expect_log(const char *text)
 	cr_assert(strstr(buf, text), "the output lacks \"%s\":\n%s", text, buf);
 }
 
-static void args3(char *buf, size_t len, const char *a, const char *b, const char *c)
-{
-	snprintf(buf, len, "%s %s %s", a, b, c ? c : "");
-}
-
 Test(merge, into_a_copy)
 {
-	char args[512];
 	struct stat st;
 
 	make_file(base, NPAGES, base_fill);
 	make_file(diff, NPAGES, diff_fill);
-	args3(args, sizeof(args), base, diff, out);
-	cr_assert_eq(run(args), 0);
+	cr_assert_eq(run(base, diff, out), 0);
 	expect_log("3 extent(s), 12288 bytes");
 	expect_pages(out, merged_fill);
 	expect_pages(base, base_fill); /* untouched */
@@ -151,40 +144,30 @@ Test(merge, into_a_copy)
 
 Test(merge, in_place)
 {
-	char args[512];
-
 	make_file(base, NPAGES, base_fill);
 	make_file(diff, NPAGES, diff_fill);
-	args3(args, sizeof(args), base, diff, NULL);
-	cr_assert_eq(run(args), 0);
+	cr_assert_eq(run(base, diff, NULL), 0);
 	expect_pages(base, merged_fill);
 	/* OUT naming BASE is in place too */
 	make_file(base, NPAGES, base_fill);
-	args3(args, sizeof(args), base, diff, base);
-	cr_assert_eq(run(args), 0);
+	cr_assert_eq(run(base, diff, base), 0);
 	expect_pages(base, merged_fill);
 }
 
 Test(merge, an_empty_diff_changes_nothing)
 {
-	char args[512];
-
 	make_file(base, NPAGES, base_fill);
 	make_file(diff, NPAGES, no_page);
-	args3(args, sizeof(args), base, diff, out);
-	cr_assert_eq(run(args), 0);
+	cr_assert_eq(run(base, diff, out), 0);
 	expect_log("0 extent(s), 0 bytes");
 	expect_pages(out, base_fill);
 }
 
 Test(merge, sizes_must_match)
 {
-	char args[512];
-
 	make_file(base, NPAGES, base_fill);
 	make_file(diff, NPAGES - 1, diff_fill);
-	args3(args, sizeof(args), base, diff, out);
-	cr_assert_eq(run(args), 1);
+	cr_assert_eq(run(base, diff, out), 1);
 	expect_log("has 65536 bytes but DIFF");
 	cr_assert_neq(access(out, F_OK), 0, "OUT was written after an error");
 	expect_pages(base, base_fill);
@@ -192,24 +175,20 @@ Test(merge, sizes_must_match)
 
 Test(merge, bad_arguments)
 {
-	char args[512], missing[160];
+	char missing[160];
 
 	make_file(base, NPAGES, base_fill);
 	make_file(diff, NPAGES, diff_fill);
 	snprintf(missing, sizeof(missing), "%s/nope.mem", dir);
-	args3(args, sizeof(args), base, missing, out);
-	cr_assert_eq(run(args), 1);
+	cr_assert_eq(run(base, missing, out), 1);
 	expect_log("No such file or directory");
-	args3(args, sizeof(args), dir, diff, out);
-	cr_assert_eq(run(args), 1);
+	cr_assert_eq(run(dir, diff, out), 1);
 	expect_log("is not a regular file");
-	args3(args, sizeof(args), base, base, out);
-	cr_assert_eq(run(args), 1);
+	cr_assert_eq(run(base, base, out), 1);
 	expect_log("the same file");
-	args3(args, sizeof(args), base, diff, diff);
-	cr_assert_eq(run(args), 1);
+	cr_assert_eq(run(base, diff, diff), 1);
 	expect_log("OUT must not be DIFF");
-	cr_assert_eq(run(base), 2); /* argparse: DIFF missing */
+	cr_assert_eq(run(base, NULL, NULL), 2); /* argparse: DIFF missing */
 	expect_pages(base, base_fill);
 	expect_pages(diff, diff_fill);
 }

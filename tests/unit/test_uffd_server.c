@@ -189,9 +189,17 @@ static void send_handshake(int conn, const char *json, int uffd)
 	send_part(conn, json, strlen(json), uffd);
 }
 
-static void region_json(char *buf, size_t len, const char *entries)
+/* the message for one region of 4 KiB pages; `size` is JSON text, `extra` more keys */
+static const char *one_region(const void *base, const char *size, unsigned long offset,
+                              const char *extra)
 {
-	snprintf(buf, len, "[%s]", entries);
+	static char buf[256];
+
+	snprintf(buf, sizeof(buf),
+	         "[{\"base_host_virt_addr\": %lu, \"size\": %s, \"offset\": %lu, "
+	         "\"page_size\": 4096%s}]",
+	         (unsigned long)(uintptr_t)base, size, offset, extra);
+	return buf;
 }
 
 /* page `pg` of the mapping must hold page `file_pg` of the memory file */
@@ -231,17 +239,16 @@ Test(uffd_server, pages_come_from_the_file_at_each_regions_offset)
 {
 	int conn, uffd = new_uffd(0);
 	uint8_t *p = map_registered(uffd, NPAGES);
-	char json[512], entries[400];
+	char json[512];
 	unsigned long base = (uintptr_t)p, half = NPAGES / 2 * PAGE;
 
 	make_memfile(NPAGES);
 	/* the mapping's first half is the file's second half, and the reverse */
-	snprintf(entries, sizeof(entries),
-	         "{\"base_host_virt_addr\": %lu, \"size\": %lu, \"offset\": %lu, "
+	snprintf(json, sizeof(json),
+	         "[{\"base_host_virt_addr\": %lu, \"size\": %lu, \"offset\": %lu, "
 	         "\"page_size\": 4096},\n {\"base_host_virt_addr\": %lu, \"size\": %lu, "
-	         "\"offset\": 0, \"page_size\": 4096}",
+	         "\"offset\": 0, \"page_size\": 4096}]",
 	         base, half, half, base + half, half);
-	region_json(json, sizeof(json), entries);
 	conn = start_server(false);
 	send_handshake(conn, json, uffd);
 
@@ -285,14 +292,10 @@ Test(uffd_server, a_message_in_two_pieces_is_joined)
 {
 	int conn, uffd = new_uffd(0);
 	uint8_t *p = map_registered(uffd, 2);
-	char json[256];
+	const char *json = one_region(p, "8192", 0, "");
 	size_t cut;
 
 	make_memfile(2);
-	snprintf(json, sizeof(json),
-	         "[{\"base_host_virt_addr\": %lu, \"size\": 8192, \"offset\": 0, "
-	         "\"page_size\": 4096}]",
-	         (unsigned long)(uintptr_t)p);
 	cut = strlen(json) / 2;
 	conn = start_server(false);
 	send_part(conn, json, cut, uffd);
@@ -308,15 +311,10 @@ Test(uffd_server, removed_pages_read_as_zero)
 {
 	int conn, uffd = new_uffd(UFFD_FEATURE_EVENT_REMOVE);
 	uint8_t *p = map_registered(uffd, 8);
-	char json[256];
 
 	make_memfile(8);
-	snprintf(json, sizeof(json),
-	         "[{\"base_host_virt_addr\": %lu, \"size\": 32768, \"offset\": 0, "
-	         "\"page_size\": 4096}]",
-	         (unsigned long)(uintptr_t)p);
 	conn = start_server(false);
-	send_handshake(conn, json, uffd);
+	send_handshake(conn, one_region(p, "32768", 0, ""), uffd);
 	expect_file_page(p, 2, 2);
 	/* as a balloon does: give pages 2 (present) and 3 (never touched) back */
 	cr_assert_eq(madvise(p + 2 * PAGE, 2 * PAGE, MADV_DONTNEED), 0);
@@ -331,7 +329,6 @@ Test(uffd_server, fork_mode_serves_every_connection)
 {
 	int conn[2], uffd[2];
 	uint8_t *p[2];
-	char json[256];
 
 	make_memfile(8);
 	conn[0] = start_server(true);
@@ -340,11 +337,8 @@ Test(uffd_server, fork_mode_serves_every_connection)
 	for (int k = 0; k < 2; k++) {
 		uffd[k] = new_uffd(0);
 		p[k] = map_registered(uffd[k], 4);
-		snprintf(json, sizeof(json),
-		         "[{\"base_host_virt_addr\": %lu, \"size\": 16384, \"offset\": %d, "
-		         "\"page_size\": 4096}]",
-		         (unsigned long)(uintptr_t)p[k], k * 16384);
-		send_handshake(conn[k], json, uffd[k]);
+		send_handshake(conn[k], one_region(p[k], "16384", (unsigned long)k * 16384, ""),
+		               uffd[k]);
 	}
 	for (int k = 1; k >= 0; k--)
 		for (unsigned long i = 0; i < 4; i++)
@@ -384,31 +378,11 @@ Test(uffd_server, bad_messages_are_refused)
 	expect_refused("not json", uffd, "JSON array");
 	expect_refused("[{\"size\": 4096", uffd, "not a complete JSON array");
 	expect_refused("[]", uffd, "no regions");
-	snprintf(json, sizeof(json),
-	         "[{\"base_host_virt_addr\": %lu, \"size\": 16384, \"offset\": 0, "
-	         "\"page_size\": 4096}]",
-	         a);
-	expect_refused(json, -1, "carries no userfaultfd");
-	snprintf(json, sizeof(json),
-	         "[{\"base_host_virt_addr\": %lu, \"size\": 16384, \"offset\": 4096, "
-	         "\"page_size\": 4096}]",
-	         a);
-	expect_refused(json, uffd, "beyond the memory file");
-	snprintf(json, sizeof(json),
-	         "[{\"base_host_virt_addr\": %lu, \"size\": 100, \"offset\": 0, "
-	         "\"page_size\": 4096}]",
-	         a);
-	expect_refused(json, uffd, "multiples of its page size");
-	snprintf(json, sizeof(json),
-	         "[{\"base_host_virt_addr\": %lu, \"size\": 16384, \"offset\": 0, "
-	         "\"page_size\": 4096, \"page_size_kib\": 8}]",
-	         a);
-	expect_refused(json, uffd, "disagree");
-	snprintf(json, sizeof(json),
-	         "[{\"base_host_virt_addr\": %lu, \"size\": -4096, \"offset\": 0, "
-	         "\"page_size\": 4096}]",
-	         a);
-	expect_refused(json, uffd, "\"size\" must be an unsigned integer");
+	expect_refused(one_region(p, "16384", 0, ""), -1, "carries no userfaultfd");
+	expect_refused(one_region(p, "16384", 4096, ""), uffd, "beyond the memory file");
+	expect_refused(one_region(p, "100", 0, ""), uffd, "multiples of its page size");
+	expect_refused(one_region(p, "16384", 0, ", \"page_size_kib\": 8"), uffd, "disagree");
+	expect_refused(one_region(p, "-4096", 0, ""), uffd, "\"size\" must be an unsigned integer");
 	snprintf(json, sizeof(json),
 	         "[{\"base_host_virt_addr\": %lu, \"size\": 8192, \"offset\": 0, "
 	         "\"page_size\": 4096}, {\"base_host_virt_addr\": %lu, \"size\": 8192, "
