@@ -1,0 +1,318 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * A tiny virtio-blk driver for the unit tests of virtio/blk (included by
+ * test_virtio_blk*.c): it drives the device through the virtio-mmio
+ * transport's bus callbacks, without KVM (interrupts arrive as writes to
+ * the transport's irq_fd), over a temporary backing file.
+ */
+#ifndef KILN_TEST_VIRTIO_BLK_RIG_H
+#define KILN_TEST_VIRTIO_BLK_RIG_H
+
+#include "virtio/blk.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define QSZ       128
+#define DESC_GPA  0x10000ull
+#define AVAIL_GPA 0x11000ull
+#define USED_GPA  0x12000ull
+#define REQ_GPA   0x100000ull /* request i: header, status at +0x800, data at +0x1000 */
+#define REQ_STEP  0x40000ull  /* 256 KiB per request */
+#define MMIO_BASE 0xd0000000ull
+#define SECTOR    512u
+
+/* s5.2.3 / s5.2.6 */
+#define F_SEG_MAX  2
+#define F_RO       5
+#define F_BLK_SIZE 6
+#define F_FLUSH    9
+#define F_DISCARD  13
+#define F_WZ       14
+#define T_IN       0
+#define T_OUT      1
+#define T_FLUSH    4
+#define T_GET_ID   8
+#define T_DISCARD  11
+#define T_WZ       13
+#define S_OK       0
+#define S_IOERR    1
+#define S_UNSUPP   2
+
+struct rig {
+	struct guest_mem gm;
+	struct virtio_blk *blk;
+	struct virtio_mmio *m;
+	char path[64];
+	int fd; /* the test's own view of the backing file */
+	uint16_t avail_idx, next_desc, used_seen;
+	uint64_t dev_features;
+};
+
+static inline uint32_t reg_read(struct rig *g, uint64_t off)
+{
+	uint32_t v = 0;
+	virtio_mmio_bus_ops.read(g->m, off, &v, 4);
+	return v;
+}
+
+static inline void reg_write(struct rig *g, uint64_t off, uint32_t v)
+{
+	virtio_mmio_bus_ops.write(g->m, off, &v, 4);
+}
+
+static inline uint64_t cfg_read64(struct rig *g, uint32_t off)
+{
+	return reg_read(g, VIRTIO_MMIO_CONFIG + off) |
+	       (uint64_t)reg_read(g, VIRTIO_MMIO_CONFIG + off + 4) << 32;
+}
+
+/* s3.1.1: the driver takes every offered feature except those in `drop` */
+static inline void driver_init(struct rig *g, uint64_t drop)
+{
+	reg_write(g, VIRTIO_MMIO_STATUS, 0);
+	memset(gm_ptr(&g->gm, DESC_GPA, 0x3000), 0, 0x3000); /* fresh rings */
+	g->avail_idx = g->next_desc = g->used_seen = 0;
+	cr_assert_eq(reg_read(g, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
+	reg_write(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	reg_write(g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
+	uint64_t f = reg_read(g, VIRTIO_MMIO_DEVICE_FEATURES);
+	reg_write(g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
+	f |= (uint64_t)reg_read(g, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
+	g->dev_features = f;
+	f &= ~drop;
+	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
+	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
+	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
+	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
+	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
+	reg_write(g, VIRTIO_MMIO_STATUS, st);
+	cr_assert(reg_read(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	reg_write(g, VIRTIO_MMIO_QUEUE_SEL, 0);
+	cr_assert_eq(reg_read(g, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
+	reg_write(g, VIRTIO_MMIO_QUEUE_NUM, QSZ);
+	reg_write(g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC_GPA);
+	reg_write(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL_GPA);
+	reg_write(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED_GPA);
+	reg_write(g, VIRTIO_MMIO_QUEUE_READY, 1);
+	reg_write(g, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+	cr_assert_eq(reg_read(g, VIRTIO_MMIO_STATUS), st | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* a temporary file of `size` bytes, every byte `fill`, in `dir` */
+static inline void make_file(char *path, size_t len, const char *dir, uint64_t size, int fill)
+{
+	snprintf(path, len, "%s/kiln-blk-XXXXXX", dir);
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	static uint8_t buf[65536];
+	memset(buf, fill, sizeof(buf));
+	for (uint64_t off = 0; off < size; off += sizeof(buf)) {
+		size_t n = size - off < sizeof(buf) ? size - off : sizeof(buf);
+		cr_assert_eq(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+	}
+	close(fd);
+}
+
+struct rig_opts {
+	uint64_t size; /* default 1 MiB */
+	int fill;
+	bool ro, writeback, async;
+	const char *dir; /* default /tmp */
+	const struct rl_bucket_cfg *bw, *ops;
+	const struct rl_clock *clock;
+	uint64_t drop_features;
+};
+
+static inline void rig_up(struct rig *g, const struct rig_opts *o)
+{
+	struct errbuf e = {{0}};
+	memset(g, 0, sizeof(*g));
+	make_file(g->path, sizeof(g->path), o->dir ? o->dir : "/tmp", o->size ? o->size : MIB(1),
+	          o->fill);
+	g->fd = open(g->path, O_RDWR);
+	cr_assert_geq(g->fd, 0);
+	cr_assert_eq(gm_init(&g->gm, MIB(64), GM_BACKING_ANON, NULL, &e), 0, "%s", e.msg);
+	struct virtio_blk_params p = {.id = "drive0",
+	                              .path = g->path,
+	                              .read_only = o->ro,
+	                              .writeback = o->writeback,
+	                              .async = o->async,
+	                              .bw = o->bw,
+	                              .ops = o->ops,
+	                              .clock = o->clock};
+	cr_assert_eq(virtio_blk_create(&g->blk, &p, &e), 0, "%s", e.msg);
+	struct virtio_mmio_params mp = {.base = MMIO_BASE, .gsi = 5, .gm = &g->gm};
+	cr_assert_eq(virtio_mmio_create(&g->m, virtio_blk_dev(g->blk), &mp, &e), 0, "%s", e.msg);
+	driver_init(g, o->drop_features);
+}
+
+static inline void rig_down(struct rig *g)
+{
+	virtio_mmio_destroy(g->m);
+	virtio_blk_destroy(g->blk);
+	gm_destroy(&g->gm);
+	close(g->fd);
+	unlink(g->path);
+}
+
+/* ------------------------------------------------------------- requests */
+
+struct seg {
+	uint64_t gpa;
+	uint32_t len;
+	bool writable;
+};
+
+/* s2.7.5: writes the chain's descriptors and makes it available; returns its head */
+static inline uint16_t offer_chain(struct rig *g, const struct seg *s, unsigned n, bool kick)
+{
+	uint16_t head = g->next_desc;
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t idx = (uint16_t)((head + i) % QSZ);
+		uint16_t flags = (s[i].writable ? VIRTQ_DESC_F_WRITE : 0) |
+		                 (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
+		uint16_t next = (uint16_t)((idx + 1) % QSZ);
+		uint8_t d[16];
+		memcpy(d, &s[i].gpa, 8);
+		memcpy(d + 8, &s[i].len, 4);
+		memcpy(d + 12, &flags, 2);
+		memcpy(d + 14, &next, 2);
+		cr_assert_eq(gm_write(&g->gm, DESC_GPA + 16ull * idx, d, 16), 0);
+	}
+	g->next_desc = (uint16_t)((head + n) % QSZ);
+	cr_assert_eq(gm_write(&g->gm, AVAIL_GPA + 4 + 2ull * (g->avail_idx % QSZ), &head, 2), 0);
+	g->avail_idx++;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	cr_assert_eq(gm_write(&g->gm, AVAIL_GPA + 2, &g->avail_idx, 2), 0);
+	if (kick)
+		reg_write(g, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	return head;
+}
+
+static inline uint16_t used_idx(struct rig *g)
+{
+	uint16_t v;
+	cr_assert_eq(gm_read(&g->gm, USED_GPA + 2, &v, 2), 0);
+	return v;
+}
+
+static inline void used_elem(struct rig *g, uint16_t n, uint32_t *id, uint32_t *len)
+{
+	cr_assert_eq(gm_read(&g->gm, USED_GPA + 4 + 8ull * (n % QSZ), id, 4), 0);
+	cr_assert_eq(gm_read(&g->gm, USED_GPA + 8 + 8ull * (n % QSZ), len, 4), 0);
+}
+
+static inline bool wait_used(struct rig *g, uint16_t want, int ms)
+{
+	for (int i = 0; i < ms && used_idx(g) != want; i++)
+		usleep(1000);
+	return used_idx(g) == want;
+}
+
+static inline uint64_t req_gpa(unsigned slot)
+{
+	return REQ_GPA + REQ_STEP * slot;
+}
+
+/* writes a request header for slot `slot` and resets its status to 0xff */
+static inline void put_header(struct rig *g, unsigned slot, uint32_t type, uint64_t sector)
+{
+	uint8_t h[16] = {0};
+	memcpy(h, &type, 4);
+	memcpy(h + 8, &sector, 8);
+	cr_assert_eq(gm_write(&g->gm, req_gpa(slot), h, 16), 0);
+	uint8_t ff = 0xff;
+	cr_assert_eq(gm_write(&g->gm, req_gpa(slot) + 0x800, &ff, 1), 0);
+}
+
+static inline uint8_t status_of(struct rig *g, unsigned slot)
+{
+	uint8_t st;
+	cr_assert_eq(gm_read(&g->gm, req_gpa(slot) + 0x800, &st, 1), 0);
+	return st;
+}
+
+/*
+ * Offers the usual three-part request in slot `slot`: header, `len` data
+ * bytes at +0x1000 (device-writable when `dev_writes`), status; no kick.
+ */
+static inline uint16_t offer_req(struct rig *g, unsigned slot, uint32_t type, uint64_t sector,
+                                 uint32_t len, bool dev_writes, bool kick)
+{
+	put_header(g, slot, type, sector);
+	struct seg s[3] = {{req_gpa(slot), 16, false}};
+	unsigned n = 1;
+	if (len)
+		s[n++] = (struct seg){req_gpa(slot) + 0x1000, len, dev_writes};
+	s[n++] = (struct seg){req_gpa(slot) + 0x800, 1, true};
+	return offer_chain(g, s, n, kick);
+}
+
+/* one request, waited for; returns its status byte; *used_len if wanted */
+static inline uint8_t do_req(struct rig *g, uint32_t type, uint64_t sector, void *data,
+                             uint32_t len, bool dev_writes, uint32_t *used_len)
+{
+	if (len) /* what the device does not write stays as it was */
+		cr_assert_eq(gm_write(&g->gm, req_gpa(0) + 0x1000, data, len), 0);
+	uint16_t head = offer_req(g, 0, type, sector, len, dev_writes, true);
+	g->used_seen++;
+	cr_assert(wait_used(g, g->used_seen, 5000), "request type %u was not answered", type);
+	uint32_t id, ulen;
+	used_elem(g, (uint16_t)(g->used_seen - 1), &id, &ulen);
+	cr_assert_eq(id, head);
+	if (used_len)
+		*used_len = ulen;
+	if (len && dev_writes)
+		cr_assert_eq(gm_read(&g->gm, req_gpa(0) + 0x1000, data, len), 0);
+	return status_of(g, 0);
+}
+
+/* DISCARD / WRITE_ZEROES with one segment */
+static inline uint8_t do_dz(struct rig *g, uint32_t type, uint64_t sector, uint32_t n,
+                            uint32_t flags)
+{
+	uint8_t seg[16];
+	memcpy(seg, &sector, 8);
+	memcpy(seg + 8, &n, 4);
+	memcpy(seg + 12, &flags, 4);
+	return do_req(g, type, 0, seg, 16, false, NULL);
+}
+
+static inline bool needs_reset(struct rig *g)
+{
+	return reg_read(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_DEVICE_NEEDS_RESET;
+}
+
+static inline void fill_pattern(uint8_t *p, size_t len, unsigned seed)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)(i * 7 + seed * 13 + (i >> 9));
+}
+
+static inline bool file_is(struct rig *g, uint64_t off, const void *want, size_t len)
+{
+	uint8_t *buf = malloc(len);
+	cr_assert_not_null(buf);
+	bool ok = pread(g->fd, buf, len, (off_t)off) == (ssize_t)len && !memcmp(buf, want, len);
+	free(buf);
+	return ok;
+}
+
+static inline bool file_all(struct rig *g, uint64_t off, size_t len, int byte)
+{
+	uint8_t *want = malloc(len);
+	cr_assert_not_null(want);
+	memset(want, byte, len);
+	bool ok = file_is(g, off, want, len);
+	free(want);
+	return ok;
+}
+
+#endif
