@@ -180,6 +180,7 @@ struct vvsock {
 	uint8_t *tx_bufs; /* tx.size slots of header + VSOCK_TX_MAX */
 	uint16_t *tx_free, nr_tx_free;
 	uint32_t *ev_bufs;
+	uint8_t *conn_bufs; /* VSOCK_MAX_CONNS receive rings of VSOCK_BUF_ALLOC */
 	struct vsock_conn *conns[VSOCK_MAX_CONNS];
 	uint16_t rx_to_kick;
 	uint64_t events; /* transport reset events seen */
@@ -193,8 +194,13 @@ int vsock_open(struct vvsock *v, unsigned nth);
  */
 int vsock_connect(struct vvsock *v, struct vsock_conn *c, uint64_t cid, uint32_t port,
                   uint32_t local_port, uint64_t timeout_us);
-/* waits for a peer's OP_REQUEST to `port` and answers OP_RESPONSE */
-int vsock_accept(struct vvsock *v, struct vsock_conn *c, uint32_t port, uint64_t timeout_us);
+/*
+ * Starts listening on `port`: from now on a peer's OP_REQUEST to it is
+ * answered with OP_RESPONSE whenever the driver polls (one connection).
+ */
+int vsock_listen(struct vvsock *v, struct vsock_conn *c, uint32_t port);
+/* waits until the listening c is connected; 0, -KRT_ETIMEDOUT (still listening), -errno */
+int vsock_accept(struct vvsock *v, struct vsock_conn *c, uint64_t timeout_us);
 /*
  * Sends len bytes as OP_RW packets within the peer's credit (asks for
  * credit with OP_CREDIT_REQUEST when there is none). 0 or -errno.
