@@ -278,11 +278,57 @@ static int do_resume(struct vmm *v, struct api_action *a, struct errbuf *e)
 	return vmm_resume(v, e);
 }
 
-static int do_runtime_unsupported(struct vmm *v, struct api_action *a, struct errbuf *e)
+static struct drive_cfg *find_drive(struct vmm *v, const char *id)
 {
-	(void)v;
-	return errf(e, ENOTSUP, "%s: no device of this kind is attached in this kiln build",
-	            api_action_name(a->kind));
+	for (unsigned i = 0; i < v->cfg.nr_drives; i++)
+		if (strcmp(v->cfg.drives[i].drive_id, id) == 0)
+			return &v->cfg.drives[i];
+	return NULL;
+}
+
+static struct net_cfg *find_net(struct vmm *v, const char *id)
+{
+	for (unsigned i = 0; i < v->cfg.nr_nets; i++)
+		if (strcmp(v->cfg.nets[i].iface_id, id) == 0)
+			return &v->cfg.nets[i];
+	return NULL;
+}
+
+/* PATCH /drives/{id}: a new backing file and/or rate limiter, kept in the config too */
+static int do_patch_drive(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	struct drive_patch *p = &a->u.drive_patch;
+	struct drive_cfg *d = find_drive(v, p->drive_id);
+	if (!d)
+		return errf(e, ENOENT, "no drive with id %s", p->drive_id);
+	int ret = vmm_devices_patch_drive(v, p, e);
+	if (ret < 0)
+		return ret;
+	if (p->path_on_host) {
+		free(d->path_on_host);
+		d->path_on_host = p->path_on_host;
+		p->path_on_host = NULL;
+	}
+	if (p->has_rate_limiter)
+		d->rate_limiter = p->rate_limiter;
+	return 0;
+}
+
+/* PATCH /network-interfaces/{id}: new rate limiters, kept in the config too */
+static int do_patch_net(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	const struct net_patch *p = &a->u.net_patch;
+	struct net_cfg *n = find_net(v, p->iface_id);
+	if (!n)
+		return errf(e, ENOENT, "no network interface with id %s", p->iface_id);
+	int ret = vmm_devices_patch_net(v, p, e);
+	if (ret < 0)
+		return ret;
+	if (p->has_rx)
+		n->rx_rate_limiter = p->rx_rate_limiter;
+	if (p->has_tx)
+		n->tx_rate_limiter = p->tx_rate_limiter;
+	return 0;
 }
 
 static const struct action_rule rules[API_ACTION_COUNT] = {
@@ -295,9 +341,9 @@ static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_PATCH_MACHINE_CONFIG] = {S_PRE, do_patch_machine_config},
         [API_PUT_CPU_CONFIG] = {S_PRE, do_put_cpu_config},
         [API_PUT_DRIVE] = {S_PRE, do_put_drive},
-        [API_PATCH_DRIVE] = {S_BOOTED, do_runtime_unsupported},
+        [API_PATCH_DRIVE] = {S_BOOTED, do_patch_drive},
         [API_PUT_NET] = {S_PRE, do_put_net},
-        [API_PATCH_NET] = {S_BOOTED, do_runtime_unsupported},
+        [API_PATCH_NET] = {S_BOOTED, do_patch_net},
         [API_PUT_VSOCK] = {S_PRE, do_put_vsock},
         [API_PUT_ENTROPY] = {S_PRE, do_put_entropy},
         [API_PUT_LOGGER] = {S_ANY, do_put_logger},

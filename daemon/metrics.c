@@ -151,6 +151,7 @@ int vmm_metrics_flush(struct vmm *v, struct errbuf *e)
 	        "resume_vm", (json_int_t)v->lat_resume_us);
 	if (!m)
 		return errf(e, ENOMEM, "cannot build the metrics");
+	json_object_set_new(m, "devices", vmm_devices_metrics(v));
 	char *line = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	if (!line)

@@ -274,6 +274,7 @@ static void vmm_teardown(struct vmm *v)
 {
 	if (v->vm_created) {
 		vm_stop_vcpus(&v->vm);
+		vmm_devices_destroy(v);
 		vm_destroy(&v->vm);
 		v->vm_created = false;
 	}
@@ -313,10 +314,22 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 	if ((ret = vmm_attach_legacy(v, e)) < 0 || (ret = vmm_create_vcpus(v, e)) < 0)
 		goto err;
 
+	/* the guest's command line: the configured one plus the devices' parameters */
+	const char *args = c->boot_source.boot_args ? c->boot_source.boot_args : DEFAULT_CMDLINE;
+	char cmdline[BOOT_CMDLINE_MAX];
+	if (strlen(args) >= sizeof(cmdline)) {
+		ret = errf(e, E2BIG, "the kernel command line is %zu bytes; at most %zu fit",
+		           strlen(args), sizeof(cmdline) - 1);
+		goto err;
+	}
+	snprintf(cmdline, sizeof(cmdline), "%s", args);
+	if ((ret = vmm_devices_attach(v, cmdline, sizeof(cmdline), e)) < 0)
+		goto err;
+
 	struct boot_config bc = {
 	        .kernel_path = c->boot_source.kernel_image_path,
 	        .initrd_path = c->boot_source.initrd_path,
-	        .cmdline = c->boot_source.boot_args ? c->boot_source.boot_args : DEFAULT_CMDLINE,
+	        .cmdline = cmdline,
 	        .nr_vcpus = c->machine.vcpu_count,
 	};
 	log_debug("start: vCPUs created at %llu us", since_start_us());
@@ -354,6 +367,11 @@ int vmm_pause(struct vmm *v, struct errbuf *e)
 	int ret = vm_pause_vcpus(&v->vm);
 	if (ret < 0)
 		return errf(e, -ret, "cannot pause the vCPUs: %s", strerror(-ret));
+	/* then the devices: nothing touches guest memory once this returns */
+	if ((ret = vmm_devices_pause(v, e)) < 0) {
+		vm_resume_vcpus(&v->vm);
+		return ret;
+	}
 	v->state = VMM_PAUSED;
 	return 0;
 }
@@ -363,6 +381,7 @@ int vmm_resume(struct vmm *v, struct errbuf *e)
 	if (v->state != VMM_PAUSED)
 		return errf(e, EINVAL, "the microVM is not paused (state: %s)",
 		            vmm_state_name(v->state));
+	vmm_devices_resume(v);
 	int ret = vm_resume_vcpus(&v->vm);
 	if (ret < 0)
 		return errf(e, -ret, "cannot resume the vCPUs: %s", strerror(-ret));

@@ -52,6 +52,26 @@ int el_del(struct event_loop *l, int fd);
 int el_run(struct event_loop *l);
 void el_quit(struct event_loop *l);
 
+/* ------------------------------------------------------ virtio devices */
+
+struct virtio_mmio;
+
+enum vmm_dev_kind { VDEV_BLK, VDEV_NET, VDEV_VSOCK, VDEV_RNG };
+
+/* one virtio device of the VM and where it sits */
+struct vmm_dev {
+	enum vmm_dev_kind kind;
+	char id[CFG_ID_MAX + 1];
+	void *impl;               /* struct virtio_blk / _net / _vsock / _rng */
+	struct virtio_mmio *mmio; /* its transport */
+	uint64_t base;            /* MMIO window */
+	uint32_t gsi;             /* interrupt line */
+};
+
+#define VMM_VIRTIO_BASE 0xd0000000ull
+#define VMM_VIRTIO_GSI0 5
+#define VMM_MAX_DEVS    19 /* GSIs 5 .. 23 */
+
 /* ----------------------------------------------------------------- VMM */
 
 /* the states GET / reports, in Firecracker's words */
@@ -81,6 +101,9 @@ struct vmm {
 	struct vm vm;
 	struct boot_info boot;
 	bool kvm_open, mem_init, vm_created;
+
+	struct vmm_dev devs[VMM_MAX_DEVS];
+	unsigned nr_devs;
 
 	struct serial serial;
 	struct i8042 i8042;
@@ -166,6 +189,25 @@ int vmm_metrics_open(struct vmm *v, const char *path, struct errbuf *e);
 int vmm_metrics_flush(struct vmm *v, struct errbuf *e);
 void vmm_metrics_close(struct vmm *v);
 void vmm_record_latency(struct vmm *v, int kind, uint64_t ns);
+
+/* ------------------------------------------------------------- devices */
+
+/*
+ * Creates every configured virtio device, places it on the MMIO bus and
+ * appends its "virtio_mmio.device=" (and the root drive's "root=")
+ * parameters to `cmdline` (`size` bytes). 0 / -errno with a message; on
+ * failure the devices made so far stay for vmm_devices_destroy. VMM thread.
+ */
+int vmm_devices_attach(struct vmm *v, char *cmdline, size_t size, struct errbuf *e);
+void vmm_devices_destroy(struct vmm *v);
+/* parks / restarts every device's I/O thread (after / before the vCPUs) */
+int vmm_devices_pause(struct vmm *v, struct errbuf *e);
+void vmm_devices_resume(struct vmm *v);
+/* PATCH /drives/{id} and /network-interfaces/{id} on the running devices */
+int vmm_devices_patch_drive(struct vmm *v, const struct drive_patch *p, struct errbuf *e);
+int vmm_devices_patch_net(struct vmm *v, const struct net_patch *p, struct errbuf *e);
+/* the devices' counters for the metrics line (new reference) */
+json_t *vmm_devices_metrics(const struct vmm *v);
 
 /* applies PUT /cpu-config's modifiers to a created vCPU (before it runs) */
 int vmm_apply_cpu_config(struct vcpu *vc, const struct cpu_config *c, struct errbuf *e);
