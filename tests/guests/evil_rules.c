@@ -160,13 +160,42 @@ static int rule_order(struct evil_ctx *c, struct virtq *vq, uint16_t q)
 	return 0;
 }
 
-/* s2.7.5.1: a chain longer than 2^32 bytes (three of 1.5 GiB) */
+/* the size of the largest power-of-2 buffer of RAM at HUGE_AT, 0 when none */
+#define HUGE_AT KRT_MIB(32) /* above what the guest allocates */
+static uint64_t huge_len(void)
+{
+	const struct krt_mem_range *m;
+	unsigned n = krt_memmap(&m);
+	for (unsigned i = 0; i < n; i++) {
+		if (m[i].type != KRT_MEM_RAM || m[i].addr > HUGE_AT ||
+		    m[i].addr + m[i].size <= HUGE_AT + KRT_MIB(1))
+			continue;
+		uint64_t len = KRT_GIB(1), room = m[i].addr + m[i].size - HUGE_AT;
+		while (len > room)
+			len >>= 1;
+		return len;
+	}
+	return 0;
+}
+
+/*
+ * s2.7.5.1: a chain longer than 2^32 bytes, every buffer in RAM (the same
+ * one, 4 GiB / len + 1 times), so that only the total is wrong; without
+ * enough RAM or descriptors, three buffers of 1.5 GiB (then also outside RAM)
+ */
 static int rule_huge(struct evil_ctx *c, struct virtq *vq, uint16_t q)
 {
 	(void)q;
-	for (uint16_t i = 0; i < 3; i++)
-		vq_raw_desc(vq, i, SCRATCH(c), 0x60000000u,
-		            (uint16_t)(wflag(c) | (i < 2 ? VIRTQ_DESC_F_NEXT : 0)),
+	uint64_t len = huge_len(), n = len ? KRT_GIB(4) / len + 1 : 0;
+	uint64_t addr = HUGE_AT;
+	if (n == 0 || n > vq->size) {
+		n = 3;
+		len = 0x60000000u;
+		addr = SCRATCH(c);
+	}
+	for (uint16_t i = 0; i < n; i++)
+		vq_raw_desc(vq, i, addr, (uint32_t)len,
+		            (uint16_t)(wflag(c) | (i + 1u < n ? VIRTQ_DESC_F_NEXT : 0)),
 		            (uint16_t)(i + 1));
 	vq_raw_publish(vq, 0);
 	return 0;
