@@ -131,4 +131,39 @@ struct boot_timer {
  */
 int boot_timer_attach(struct boot_timer *t, struct bus *pio);
 
+/* ---------------------------------------------------------- saved state */
+
+/*
+ * Saved state of the legacy devices (devices/state.c), one common/state.h
+ * section each, written field by field: "serial" (every UART register, the
+ * THRE interrupt owed, the line level and the receive FIFO's bytes),
+ * "i8042" (status, control byte, commands awaiting their data byte, output
+ * port, line level and the output buffer's bytes) and "boot-timer" (whether
+ * and when, after its process started, the guest reported its boot).
+ * Save with the vCPUs paused. Restore into a device set up by *_init and
+ * attached as for a fresh VM, after the VM's "irqchip" section (vcpu.h):
+ * the restore re-drives the device's interrupt line through its callback so
+ * that the irqchip and the device agree. A restore checks every value
+ * before it changes the device; the host wiring (out_fd, callbacks) and the
+ * metrics counters are not part of the state. 0 / -errno with a message.
+ * VMM thread.
+ */
+#define SERIAL_STATE_ID          "serial"
+#define SERIAL_STATE_VERSION     1
+#define I8042_STATE_ID           "i8042"
+#define I8042_STATE_VERSION      1
+#define BOOT_TIMER_STATE_ID      "boot-timer"
+#define BOOT_TIMER_STATE_VERSION 1
+
+struct state_writer;
+struct state_reader;
+
+int serial_save(struct serial *s, struct state_writer *w, struct errbuf *e);
+int serial_restore(struct serial *s, struct state_reader *r, uint16_t version, struct errbuf *e);
+int i8042_save(struct i8042 *k, struct state_writer *w, struct errbuf *e);
+int i8042_restore(struct i8042 *k, struct state_reader *r, uint16_t version, struct errbuf *e);
+int boot_timer_save(struct boot_timer *t, struct state_writer *w, struct errbuf *e);
+int boot_timer_restore(struct boot_timer *t, struct state_reader *r, uint16_t version,
+                       struct errbuf *e);
+
 #endif

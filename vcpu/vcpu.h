@@ -236,6 +236,107 @@ int vm_resume_vcpus(struct vm *vm);
 /* Stops and joins every vCPU thread (idempotent). VMM thread. */
 void vm_stop_vcpus(struct vm *vm);
 
+/* ---------------------------------------------------------- saved state */
+
+/*
+ * Snapshots and live migration (vcpu/state_vcpu.c, state_cpu.c, state_vm.c):
+ * each vCPU, the in-kernel irqchip, the PIT and kvmclock as versioned
+ * common/state.h sections, written field by field. A restorer accepts every
+ * section version from VCPU_STATE_MIN_VERSION (etc.) to the current one.
+ *
+ * Section ids and order as vm_save() writes them: "vcpu.0" .. "vcpu.<n-1>",
+ * "irqchip", "pit", "clock". Restore them in that order, and the devices
+ * (devices.h) after "irqchip", so that their re-driven interrupt lines meet
+ * the restored PIC/IOAPIC.
+ *
+ * Guest time across save and restore (the "clock" section): KVM_GET_CLOCK
+ * reads kvmclock (and, when the host clocksource is the TSC, the flags
+ * KVM_CLOCK_REALTIME | KVM_CLOCK_HOST_TSC with a realtime/host TSC pair);
+ * each vCPU's IA32_TSC is saved among its MSRs. By default a restore sets
+ * kvmclock back to the saved value (KVM_SET_CLOCK, flags 0) and each TSC to
+ * its saved value, as Firecracker does: the guest sees no time pass while it
+ * sat in the snapshot, and its clocks never go backwards. With
+ * VM_RESTORE_CLOCK_REALTIME (live migration), kvmclock is advanced by the
+ * wall-clock time elapsed since the save (KVM_CLOCK_REALTIME when the saving
+ * host reported it, else kiln's own CLOCK_REALTIME reading); the TSC is not
+ * advanced (TSC_CONTROL is absent here), so only kvmclock users see the gap.
+ * Every vCPU whose guest enabled kvmclock gets KVM_KVMCLOCK_CTRL at restore,
+ * so the guest's soft-lockup watchdog forgives the pause.
+ */
+#define VCPU_STATE_VERSION     1
+#define VCPU_STATE_MIN_VERSION 1
+#define VM_STATE_VERSION       1 /* "irqchip", "pit" and "clock" */
+#define VM_STATE_MIN_VERSION   1
+
+struct state_writer;
+struct state_reader;
+
+/*
+ * Appends the section "vcpu.<id>": CPUID table, REGS, SREGS (SREGS2 when
+ * KVM has it), XSAVE (KVM_GET_XSAVE2 size, or 4 KiB; the FPU without
+ * XSAVE), XCRs, every MSR KVM_GET_MSRS can read (KVM's save list plus APIC
+ * base, EFER, PAT, MTRRs), LAPIC, VCPU_EVENTS, DEBUGREGS, MP_STATE. `v`
+ * must be out of KVM_RUN (created, paused or stopped): -EBUSY otherwise.
+ * 0 / -errno with a message. VMM thread.
+ */
+int vcpu_save(struct vcpu *v, struct state_writer *w, struct errbuf *e);
+
+/*
+ * Loads a "vcpu.<id>" payload of `version` into `v`, created by
+ * vcpu_create() and not running (-EBUSY otherwise). The whole section is
+ * read and checked before anything is set, and its CPUID is checked
+ * (cpuid_check_compat) against the one vcpu_create() gave `v`, as KVM
+ * reports it back: that is what this host offers a vCPU (under nested PVM
+ * it has host features KVM_GET_SUPPORTED_CPUID leaves out). Then CPUID,
+ * SREGS, REGS, MSRs, XSAVE/FPU, XCRs, MP_STATE, LAPIC, TSC_DEADLINE,
+ * VCPU_EVENTS, DEBUGREGS are set in that order. An MSR this host's KVM
+ * refuses is skipped when its saved value is 0, else refused. 0 / -errno with a message; after a
+ * failure past the checks the vCPU is half restored and should be
+ * destroyed. VMM thread.
+ */
+int vcpu_restore(struct vcpu *v, struct state_reader *r, uint16_t version, struct errbuf *e);
+
+/*
+ * Can a guest that ran with CPUID table `saved` continue on a host that
+ * offers a vCPU the table `host` (KVM_GET_CPUID2 of a vCPU created here, or
+ * KVM_GET_SUPPORTED_CPUID)? Refuses (-ENOTSUP, a message saying
+ * what differs) another vendor, family, model or stepping, and any feature
+ * bit of leaves 0x1, 0x7, 0xd, 0x80000001, 0x80000007, 0x80000008 and
+ * 0x40000001 the host lacks (bits KVM or kiln set per vCPU, such as
+ * OSXSAVE or the hypervisor bit, are not compared). Pure.
+ */
+int cpuid_check_compat(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *host,
+                       struct errbuf *e);
+
+/*
+ * Appends every vCPU's section (vcpu_save, id order), then "irqchip" (PIC
+ * master, PIC slave, IOAPIC), "pit" (KVM_GET_PIT2) and "clock"
+ * (KVM_GET_CLOCK). Every vCPU must be out of KVM_RUN. 0 / -errno with a
+ * message. VMM thread.
+ */
+int vm_save(struct vm *vm, struct state_writer *w, struct errbuf *e);
+
+/* vm_restore flags */
+#define VM_RESTORE_CLOCK_REALTIME 0x1u /* advance kvmclock by the wall time since the save */
+
+/*
+ * Restores one section that vm_save() wrote: "vcpu.<n>" into vm->vcpus[n]
+ * (vcpu_restore), "irqchip", "pit" or "clock". `r` reads exactly the
+ * section's payload (sr_next's sub-reader). Returns -ENOENT, without a
+ * message, for an id that is not the VM's, so a caller can offer each
+ * section to every module in turn; other failures are -errno with a
+ * message. VMM thread, vCPUs not running.
+ */
+int vm_restore_section(struct vm *vm, const char *id, uint16_t version, struct state_reader *r,
+                       unsigned flags, struct errbuf *e);
+
+/*
+ * Restores every section of `r` with vm_restore_section(), refusing an id
+ * that is not the VM's, and checks that each vCPU, "irqchip", "pit" and
+ * "clock" came exactly once. 0 / -errno with a message. VMM thread.
+ */
+int vm_restore(struct vm *vm, struct state_reader *r, unsigned flags, struct errbuf *e);
+
 /* ----------------------------------------------------------------- boot */
 
 struct boot_config {
