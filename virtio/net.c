@@ -241,10 +241,11 @@ static void rx_process(struct virtio_net *n)
 	unsigned done = 0;
 
 	for (unsigned i = 0; i < NET_RX_BATCH; i++) {
-		if (virtio_dev_broken(d) || n->tap_gone) {
+		if (virtio_dev_broken(d)) {
 			listen = false;
 			break;
 		}
+		/* a frame already in the guest's buffers needs no tap */
 		if (n->rx_held) {
 			if (!rl_consume_both(&n->rl_rx, n->rx_held_len - NET_HDR_LEN, 1)) {
 				count(&n->m.rx_throttled, 1);
@@ -258,7 +259,7 @@ static void rx_process(struct virtio_net *n)
 			done++;
 			continue;
 		}
-		if (rl_is_blocked(&n->rl_rx) || rx_fill(n) <= 0) {
+		if (n->tap_gone || rl_is_blocked(&n->rl_rx) || rx_fill(n) <= 0) {
 			listen = false;
 			break;
 		}
