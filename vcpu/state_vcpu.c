@@ -410,8 +410,9 @@ static int set_kvm_debugregs(struct vcpu *v, const struct vcpu_snap *s, struct e
 /*
  * The order follows what KVM derives from what: CPUID first (it decides
  * which MSRs and XSAVE features are valid), SREGS before the MSRs and the
- * LAPIC (APIC base, EFER, CR4), the LAPIC before TSC_DEADLINE (ignored
- * unless LVTT is in TSC-deadline mode), events and MP state last.
+ * LAPIC (APIC base, EFER, CR4), MP state before the LAPIC and the LAPIC
+ * before TSC_DEADLINE (ignored unless LVTT is in TSC-deadline mode), as
+ * QEMU does; pending events and debug registers last.
  */
 static int snap_to_kvm(struct vcpu *v, const struct vcpu_snap *s, struct errbuf *e)
 {
