@@ -137,6 +137,15 @@ static int report(const char *what, struct io_job *j, int ret)
 	return 1;
 }
 
+/* one run_job() of `type` and `kind`; 0, or 1 after reporting the failure */
+static int pass(struct io_job *j, uint8_t *bufs, uint32_t type, enum io_kind kind, const char *what)
+{
+	j->type = type;
+	j->kind = kind;
+	int ret = run_job(j, bufs);
+	return ret ? report(what, j, ret) : 0;
+}
+
 static void print_id(void)
 {
 	char id[VIRTIO_BLK_ID_LEN + 1] = {0};
@@ -159,12 +168,9 @@ static int zero_and_discard(struct io_job *j, uint8_t *bufs)
 		if (st != VIRTIO_BLK_S_OK)
 			return report("write-zeroes", j, st);
 		struct io_job z = *j;
-		z.type = VIRTIO_BLK_T_IN;
-		z.kind = IO_ZERO_CHECK;
 		z.count = half;
-		int ret = run_job(&z, bufs);
-		if (ret)
-			return report("write-zeroes", &z, ret);
+		if (pass(&z, bufs, VIRTIO_BLK_T_IN, IO_ZERO_CHECK, "write-zeroes"))
+			return 1;
 		krt_printf("blk: write-zeroes %lu sectors, read back zeroes ok\n", half);
 	}
 	if (!vblk_has(&b, VIRTIO_BLK_F_DISCARD)) {
@@ -182,22 +188,16 @@ static int zero_and_discard(struct io_job *j, uint8_t *bufs)
 /* blk.mode=check: reads and compares only (the host wrote the pattern) */
 static int check_only(struct io_job *j, uint8_t *bufs)
 {
-	j->type = VIRTIO_BLK_T_IN;
-	j->kind = IO_CHECK;
-	int ret = run_job(j, bufs);
-	if (ret)
-		return report("read", j, ret);
+	if (pass(j, bufs, VIRTIO_BLK_T_IN, IO_CHECK, "read"))
+		return 1;
 	krt_printf("blk: read %lu sectors, verified ok\n", j->count);
 	return 0;
 }
 
 static int verify(struct io_job *j, uint8_t *bufs)
 {
-	j->type = VIRTIO_BLK_T_OUT;
-	j->kind = IO_FILL;
-	int ret = run_job(j, bufs);
-	if (ret)
-		return report("write", j, ret);
+	if (pass(j, bufs, VIRTIO_BLK_T_OUT, IO_FILL, "write"))
+		return 1;
 	if (vblk_has(&b, VIRTIO_BLK_F_FLUSH)) {
 		int st = vblk_do(&b, VIRTIO_BLK_T_FLUSH, 0, NULL, 0, false, TIMEOUT_US);
 		if (st != VIRTIO_BLK_S_OK)
@@ -206,10 +206,8 @@ static int verify(struct io_job *j, uint8_t *bufs)
 		krt_printf("blk: flush not offered\n");
 	}
 	memset(bufs, 0xa5, (size_t)j->depth * j->req_sectors * VIRTIO_BLK_SECTOR);
-	j->type = VIRTIO_BLK_T_IN;
-	j->kind = IO_CHECK;
-	if ((ret = run_job(j, bufs)) != 0)
-		return report("read", j, ret);
+	if (pass(j, bufs, VIRTIO_BLK_T_IN, IO_CHECK, "read"))
+		return 1;
 	krt_printf("blk: wrote %lu sectors, verified ok\n", j->count);
 	if (krt_param_u64("blk.zero", 0))
 		return zero_and_discard(j, bufs);

@@ -109,45 +109,45 @@ static int rule_indirect(struct evil_ctx *c, struct virtq *vq, uint16_t q)
 	return 0;
 }
 
+/*
+ * Ring descriptor 0 points at an indirect table holding one good buffer;
+ * `table_len` and `flags` carry the fault (with NEXT, descriptor 1 follows).
+ */
+static int one_indirect(struct evil_ctx *c, struct virtq *vq, uint32_t table_len, uint16_t flags)
+{
+	put_table(TABLE(c), 0, SCRATCH(c), 64, wflag(c), 0);
+	vq_raw_desc(vq, 0, TABLE(c), table_len, VIRTQ_DESC_F_INDIRECT | flags, 1);
+	vq_raw_desc(vq, 1, SCRATCH(c) + 64, 64, wflag(c), 0);
+	vq_raw_publish(vq, 0);
+	return 0;
+}
+
 /* s2.7.5.3: an indirect table of length 0 */
 static int rule_zerolen(struct evil_ctx *c, struct virtq *vq, uint16_t q)
 {
 	(void)q;
-	put_table(TABLE(c), 0, SCRATCH(c), 64, wflag(c), 0);
-	vq_raw_desc(vq, 0, TABLE(c), 0, VIRTQ_DESC_F_INDIRECT, 0);
-	vq_raw_publish(vq, 0);
-	return 0;
+	return one_indirect(c, vq, 0, 0);
 }
 
 /* s2.7.5.3: an indirect table whose length is not a multiple of 16 */
 static int rule_indlen(struct evil_ctx *c, struct virtq *vq, uint16_t q)
 {
 	(void)q;
-	put_table(TABLE(c), 0, SCRATCH(c), 64, wflag(c), 0);
-	vq_raw_desc(vq, 0, TABLE(c), 24, VIRTQ_DESC_F_INDIRECT, 0);
-	vq_raw_publish(vq, 0);
-	return 0;
+	return one_indirect(c, vq, 24, 0);
 }
 
 /* s2.7.5.3.1: INDIRECT and NEXT together */
 static int rule_indnext(struct evil_ctx *c, struct virtq *vq, uint16_t q)
 {
 	(void)q;
-	put_table(TABLE(c), 0, SCRATCH(c), 64, wflag(c), 0);
-	vq_raw_desc(vq, 0, TABLE(c), 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 1);
-	vq_raw_desc(vq, 1, SCRATCH(c) + 64, 64, wflag(c), 0);
-	vq_raw_publish(vq, 0);
-	return 0;
+	return one_indirect(c, vq, 16, VIRTQ_DESC_F_NEXT);
 }
 
 /* s2.7.5.3: an indirect descriptor when INDIRECT_DESC was not negotiated */
 static int rule_noind(struct evil_ctx *c, struct virtq *vq, uint16_t q)
 {
 	(void)q;
-	put_table(TABLE(c), 0, SCRATCH(c), 64, wflag(c), 0);
-	vq_raw_desc(vq, 0, TABLE(c), 16, VIRTQ_DESC_F_INDIRECT, 0);
-	vq_raw_publish(vq, 0);
-	return 0;
+	return one_indirect(c, vq, 16, 0);
 }
 
 /* s2.7.4.2: a device-readable buffer after a device-writable one */
