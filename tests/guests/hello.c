@@ -2,9 +2,11 @@
 /*
  * hello: what the guest learnt from the VMM -- command line, memory map,
  * RAM size, CPU count -- and, with touch=1, a write/read-back in the first
- * and last page of every RAM range. Ends with "bye".
+ * and last page of every RAM range; with virtio=1, the virtio-mmio devices
+ * the command line announces ("virtio: <base> irq <n> <kind>"). Ends with
+ * "bye".
  */
-#include "rt/krt.h"
+#include "rt/virtio.h"
 
 /* writes a pattern to the first 8 bytes of page `pa`, reads it back, restores them */
 static bool touch_page(uint64_t pa)
@@ -116,6 +118,8 @@ int main(void)
 		           (now - krt_tsc_at_main()) * 1000000 / hz, hz / 1000000);
 	}
 	print_cpuid();
+	if (krt_param_is("virtio", "1"))
+		virtio_print_devices(); /* the command line's virtio_mmio.device= entries, probed */
 	read_keyboard();
 	/* sleep=MS keeps the VM running a while (benchmarks read the VMM's RSS,
 	 * the quickstart pauses and resumes it) */
