@@ -89,11 +89,12 @@ void virtio_blk_limiter_cfg(const struct virtio_blk *b, struct rl_bucket_cfg *bw
 
 /* counters for the metrics sink; updated by the I/O thread, read from any */
 struct virtio_blk_metrics {
-	uint64_t read_ops, write_ops, flush_ops; /* requests completed OK */
-	uint64_t read_bytes, write_bytes;        /* payload moved OK */
-	uint64_t io_errors;                      /* host I/O failures (answered IOERR) */
-	uint64_t throttled;                      /* times the rate limiter held a request back */
-	uint64_t bad_requests;                   /* invalid or unsupported requests refused */
+	uint64_t read_ops, write_ops,
+	        flush_ops;                /* completed OK; DISCARD, WRITE_ZEROES are writes */
+	uint64_t read_bytes, write_bytes; /* payload moved OK */
+	uint64_t io_errors;               /* host I/O failures (answered IOERR) */
+	uint64_t throttled;               /* times the rate limiter held a request back */
+	uint64_t bad_requests;            /* invalid or unsupported requests refused */
 };
 void virtio_blk_metrics(const struct virtio_blk *b, struct virtio_blk_metrics *out);
 

@@ -405,3 +405,65 @@ Test(blk, write_with_writable_data_is_refused)
 	cr_assert_not(needs_reset(&g));
 	rig_down(&g);
 }
+
+/* ------------------------------------------------------ random requests */
+
+/*
+ * Random chains (types, sectors, segment counts, lengths, directions):
+ * every one is answered or breaks the device, which a reset revives; the
+ * process never falls over (run under ASan/UBSan in CI).
+ */
+static void random_requests(bool async)
+{
+	struct rig g;
+	rig_up(&g, &(struct rig_opts){.async = async, .size = KIB(64), .fill = 0x42});
+	static const uint32_t types[] = {T_IN, T_OUT, T_FLUSH, T_GET_ID, T_DISCARD, T_WZ, 10, 77};
+	unsigned answered = 0, broken = 0;
+	srand(1234);
+	for (unsigned n = 0; n < 600; n++) {
+		uint32_t type = types[rand() % 8];
+		uint64_t sector = rand() % 4 ? (uint64_t)(rand() % 160) : (uint64_t)rand() << 40;
+		put_header(&g, 0, type, sector);
+		/* random segment payloads for DISCARD / WRITE_ZEROES */
+		uint8_t junk[64];
+		for (unsigned i = 0; i < sizeof(junk); i++)
+			junk[i] = (uint8_t)(rand() % 3 ? rand() % 8 : rand());
+		cr_assert_eq(gm_write(&g.gm, req_gpa(0) + 16, junk, sizeof(junk)), 0);
+		struct seg s[5];
+		unsigned nseg = 1 + (unsigned)(rand() % 5);
+		uint64_t at = req_gpa(0);
+		for (unsigned i = 0; i < nseg; i++) {
+			uint32_t len = rand() % 3 ? (uint32_t)(rand() % 3) * SECTOR
+			                          : (uint32_t)(rand() % 1100);
+			bool w = i + 1 == nseg ? rand() % 8 != 0 : rand() % 2;
+			s[i] = (struct seg){at, len, w};
+			at += len;
+		}
+		s[0].len = rand() % 6 ? 16u + (uint32_t)(rand() % 2) * 16 : (uint32_t)(rand() % 16);
+		offer_chain(&g, s, nseg, true);
+		g.used_seen++;
+		for (int i = 0; i < 2000 && used_idx(&g) != g.used_seen && !needs_reset(&g); i++)
+			usleep(100);
+		if (needs_reset(&g)) {
+			broken++;
+			driver_init(&g, 0);
+		} else {
+			cr_assert_eq(used_idx(&g), g.used_seen, "request %u not answered", n);
+			answered++;
+		}
+	}
+	cr_assert_gt(answered, 100);
+	cr_assert_gt(broken, 10);
+	cr_assert_eq(do_req(&g, T_FLUSH, 0, NULL, 0, false, NULL), S_OK, "still serving");
+	rig_down(&g);
+}
+
+Test(blk, random_requests_sync)
+{
+	random_requests(false);
+}
+
+Test(blk, random_requests_async)
+{
+	random_requests(true);
+}
