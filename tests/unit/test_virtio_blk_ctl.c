@@ -7,8 +7,10 @@
  */
 #include "virtio_blk_rig.h"
 
+#include <linux/loop.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 
@@ -370,4 +372,64 @@ Test(blk_ctl, writes_are_synced_without_flush_negotiated)
 	cr_assert_eq(do_dz(&g, T_WZ, 5, 1, 0), S_OK);
 	cr_assert(file_all(&g, 5 * SECTOR, SECTOR, 0));
 	rig_down(&g);
+}
+
+/* ------------------------------------------------------- a block device */
+
+/* a loop device over `file`; -1 when there is none (not root, no loop driver) */
+static int loop_attach(char *dev, size_t len, const char *file)
+{
+	int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+	if (ctl < 0)
+		return -1;
+	int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+	close(ctl);
+	if (n < 0)
+		return -1;
+	snprintf(dev, len, "/dev/loop%d", n);
+	int lfd = open(dev, O_RDWR | O_CLOEXEC), ffd = open(file, O_RDWR | O_CLOEXEC);
+	int r = lfd >= 0 && ffd >= 0 ? ioctl(lfd, LOOP_SET_FD, ffd) : -1;
+	if (ffd >= 0)
+		close(ffd);
+	/* detached by the kernel once the last fd closes, even if the test dies */
+	struct loop_info64 info = {.lo_flags = LO_FLAGS_AUTOCLEAR};
+	if (r == 0 && ioctl(lfd, LOOP_SET_STATUS64, &info) < 0) {
+		ioctl(lfd, LOOP_CLR_FD, 0);
+		r = -1;
+	}
+	if (r < 0 && lfd >= 0)
+		close(lfd);
+	return r < 0 ? -1 : lfd;
+}
+
+Test(blk_ctl, loop_block_device)
+{
+	struct rig g;
+	struct rig_opts o = {.size = MIB(8), .fill = 0x5e, .writeback = true, .async = true};
+	char dev[32];
+	rig_file(&g, &o);
+	int lfd = loop_attach(dev, sizeof(dev), g.path);
+	if (lfd < 0) {
+		unlink(g.path);
+		cr_skip_test("no loop device (needs root)");
+	}
+	rig_start(&g, &o, dev);
+	cr_assert_eq(cfg_read64(&g, 0), MIB(8) / SECTOR, "BLKGETSIZE64");
+	cr_assert(g.dev_features & VIRTIO_BIT(F_DISCARD));
+	cr_assert(g.dev_features & VIRTIO_BIT(F_WZ));
+
+	static uint8_t buf[8 * SECTOR], got[8 * SECTOR];
+	fill_pattern(buf, sizeof(buf), 9);
+	cr_assert_eq(do_req(&g, T_OUT, 64, buf, sizeof(buf), false, NULL), S_OK);
+	cr_assert_eq(do_dz(&g, T_WZ, 66, 2, 0), S_OK);
+	cr_assert_eq(do_req(&g, T_FLUSH, 0, NULL, 0, false, NULL), S_OK);
+	cr_assert_eq(do_req(&g, T_IN, 64, got, sizeof(got), true, NULL), S_OK);
+	memset(buf + 2 * SECTOR, 0, 2 * SECTOR);
+	cr_assert_arr_eq(got, buf, sizeof(got));
+	cr_assert(file_is(&g, 64 * SECTOR, buf, sizeof(buf)), "through to the backing file");
+	cr_assert(file_all(&g, 0, 64 * SECTOR, 0x5e));
+	cr_assert_eq(do_dz(&g, T_DISCARD, 1024, 1024, 0), S_OK);
+	rig_down(&g);
+	ioctl(lfd, LOOP_CLR_FD, 0);
+	close(lfd);
 }

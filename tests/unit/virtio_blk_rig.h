@@ -130,17 +130,23 @@ struct rig_opts {
 	uint64_t drop_features;
 };
 
-static inline void rig_up(struct rig *g, const struct rig_opts *o)
+/* the rig's temporary file (g->path, g->fd) */
+static inline void rig_file(struct rig *g, const struct rig_opts *o)
 {
-	struct errbuf e = {{0}};
 	memset(g, 0, sizeof(*g));
 	make_file(g->path, sizeof(g->path), o->dir ? o->dir : "/tmp", o->size ? o->size : MIB(1),
 	          o->fill);
 	g->fd = open(g->path, O_RDWR);
 	cr_assert_geq(g->fd, 0);
+}
+
+/* guest memory, the device on `dev_path` (NULL: the rig's file), the transport, the driver */
+static inline void rig_start(struct rig *g, const struct rig_opts *o, const char *dev_path)
+{
+	struct errbuf e = {{0}};
 	cr_assert_eq(gm_init(&g->gm, MIB(64), GM_BACKING_ANON, NULL, &e), 0, "%s", e.msg);
 	struct virtio_blk_params p = {.id = "drive0",
-	                              .path = g->path,
+	                              .path = dev_path ? dev_path : g->path,
 	                              .read_only = o->ro,
 	                              .writeback = o->writeback,
 	                              .async = o->async,
@@ -151,6 +157,12 @@ static inline void rig_up(struct rig *g, const struct rig_opts *o)
 	struct virtio_mmio_params mp = {.base = MMIO_BASE, .gsi = 5, .gm = &g->gm};
 	cr_assert_eq(virtio_mmio_create(&g->m, virtio_blk_dev(g->blk), &mp, &e), 0, "%s", e.msg);
 	driver_init(g, o->drop_features);
+}
+
+static inline void rig_up(struct rig *g, const struct rig_opts *o)
+{
+	rig_file(g, o);
+	rig_start(g, o, NULL);
 }
 
 static inline void rig_down(struct rig *g)
