@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * virtio/vsock_conn.c: vsock connections -- the table, payload both ways
- * with credit-based flow control (virtio 1.2 s5.10.6.3), teardown
- * (s5.10.6.6) and the rx queue, where everything kiln owes the guest goes.
+ * virtio/vsock_conn.c: vsock connections -- the table, their state and
+ * sockets, guest payload to the host with credit-based flow control
+ * (virtio 1.2 s5.10.6.3) and teardown (s5.10.6.6). What goes to the guest
+ * is written by vsock_rx.c.
  *
  * Flow control, kiln as sender (host -> guest): at most
  * peer_buf_alloc - (tx_cnt - peer_fwd_cnt) bytes are ever read from the
@@ -163,36 +164,7 @@ void vsock_conn_deadline(struct virtio_vsock *v, struct vsock_conn *c, uint64_t 
 		vsock_timer_arm(v, c->deadline);
 }
 
-/* ------------------------------------------------------- state queries */
-
-/* s5.10.6.3: what the guest can still take */
-static uint32_t peer_credit(const struct vsock_conn *c)
-{
-	uint32_t used = c->tx_cnt - c->peer_fwd_cnt;
-	return used >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - used;
-}
-
-/* host bytes can go to the guest now */
-static bool data_ready(const struct vsock_conn *c)
-{
-	return c->state == VC_ESTABLISHED && c->host_readable && !c->host_eof &&
-	       !(c->peer_shut & VSOCK_SHUT_RCV) && peer_credit(c) > 0;
-}
-
-/* SHUTDOWN flags the guest should have heard by now: once the host's
- * stream ended, kiln sends no more; once the host closed, it takes no more */
-static uint32_t shut_due(const struct vsock_conn *c)
-{
-	if (!c->host_eof)
-		return 0;
-	return VSOCK_SHUT_SEND | (c->host_hup ? VSOCK_SHUT_RCV : 0);
-}
-
-static bool wants_rx(const struct vsock_conn *c)
-{
-	return !c->dead && c->state != VC_HELLO &&
-	       (c->pend || data_ready(c) || (shut_due(c) & ~c->shut_sent));
-}
+/* ------------------------------------------------------- state */
 
 /* the guest has used half its credit and enough of that was forwarded */
 static bool credit_update_due(const struct vsock_conn *c)
@@ -227,8 +199,7 @@ static void out_of_credit(struct virtio_vsock *v, struct vsock_conn *c)
 	}
 }
 
-/* the socket events c waits for */
-static void conn_ep_sync(struct virtio_vsock *v, struct vsock_conn *c)
+void vsock_conn_watch(struct virtio_vsock *v, struct vsock_conn *c)
 {
 	uint32_t want = 0;
 	if (c->dead || !c->in_ep)
@@ -257,15 +228,15 @@ void vsock_conn_sync(struct virtio_vsock *v, struct vsock_conn *c)
 		return;
 	if (c->state == VC_ESTABLISHED) {
 		if (c->host_readable && !c->host_eof && !(c->peer_shut & VSOCK_SHUT_RCV) &&
-		    peer_credit(c) == 0 && !c->credit_requested)
+		    vsock_peer_credit(c) == 0 && !c->credit_requested)
 			out_of_credit(v, c);
 		if (c->dead)
 			return;
 		if (credit_update_due(c))
 			c->pend |= VP_CREDIT_UPDATE;
 	}
-	conn_ep_sync(v, c);
-	if (wants_rx(c) && !c->on_rxq) {
+	vsock_conn_watch(v, c);
+	if (vsock_wants_rx(c) && !c->on_rxq) {
 		vsock_link_add_tail(&v->rxq, &c->rxq);
 		c->on_rxq = true;
 	}
@@ -273,9 +244,8 @@ void vsock_conn_sync(struct virtio_vsock *v, struct vsock_conn *c)
 
 /* ------------------------------------------------------- guest -> host */
 
-/* dst[] = the bytes [off, off + len) of iovecs src[0 .. n); returns the count */
-static int iov_slice(const struct iovec *src, unsigned n, uint64_t off, uint64_t len,
-                     struct iovec *dst)
+int vsock_iov_slice(const struct iovec *src, unsigned n, uint64_t off, uint64_t len,
+                    struct iovec *dst)
 {
 	int k = 0;
 	for (unsigned i = 0; i < n && len; i++) {
@@ -373,7 +343,8 @@ void vsock_conn_from_guest(struct virtio_vsock *v, struct vsock_conn *c, uint32_
 	c->rx_cnt += len;
 	uint32_t done = 0;
 	if (!c->buf_len) { /* straight from guest memory to the socket: the only copy */
-		int n = iov_slice(v->chain.iov, v->chain.nr_readable, VSOCK_HDR_LEN, len, v->iov);
+		int n = vsock_iov_slice(v->chain.iov, v->chain.nr_readable, VSOCK_HDR_LEN, len,
+		                        v->iov);
 		ssize_t w = sock_send(c->fd, v->iov, n);
 		if (w < 0) {
 			log_debug("%s: write to host port %u: %s; reset", v->dev.id, c->local_port,
@@ -441,165 +412,4 @@ void vsock_conn_event(struct virtio_vsock *v, struct vsock_conn *c, uint32_t eve
 		after_drain(v, c);
 	}
 	vsock_conn_sync(v, c);
-}
-
-/* ------------------------------------------------------ host -> guest */
-
-/* reads host bytes into v->chain after the header; bytes, 0 at EOF, -errno */
-static ssize_t read_to_chain(struct virtio_vsock *v, struct vsock_conn *c)
-{
-	const struct vq_chain *ch = &v->chain;
-	uint64_t room = ch->writable_len - VSOCK_HDR_LEN;
-	uint32_t credit = peer_credit(c);
-	if (room > credit)
-		room = credit;
-	if (room > VSOCK_MAX_PKT_PAYLOAD)
-		room = VSOCK_MAX_PKT_PAYLOAD;
-	if (!room)
-		return -ENOBUFS;
-	int n = iov_slice(ch->iov + ch->nr_readable, ch->nr_segs - ch->nr_readable, VSOCK_HDR_LEN,
-	                  room, v->iov);
-	ssize_t r;
-	do
-		r = readv(c->fd, v->iov, n);
-	while (r < 0 && errno == EINTR);
-	return r < 0 ? -errno : r;
-}
-
-/*
- * Writes c's next packet into v->chain: the bytes written (header and
- * payload), 0 when c has nothing to send now, -1 when c was closed.
- * Order: REQUEST/RESPONSE, data, credit, then SHUTDOWN (after all data).
- */
-static int conn_fill(struct virtio_vsock *v, struct vsock_conn *c)
-{
-	struct vsock_hdr h = {
-	        .src_cid = VSOCK_HOST_CID,
-	        .dst_cid = v->guest_cid,
-	        .src_port = c->local_port,
-	        .dst_port = c->peer_port,
-	        .type = VSOCK_TYPE_STREAM,
-	        .buf_alloc = BUF,
-	};
-	if (c->pend & VP_REQUEST) {
-		h.op = VSOCK_OP_REQUEST;
-		c->pend &= ~VP_REQUEST;
-		c->guest_knows = true;
-	} else if (c->pend & VP_RESPONSE) {
-		h.op = VSOCK_OP_RESPONSE;
-		c->pend &= ~VP_RESPONSE;
-	} else if (data_ready(c)) {
-		ssize_t n = read_to_chain(v, c);
-		if (n > 0) {
-			h.op = VSOCK_OP_RW;
-			h.len = (uint32_t)n;
-			c->tx_cnt += (uint32_t)n;
-			vsock_count(&v->m.rx_bytes, (uint64_t)n);
-		} else if (n == 0) {
-			c->host_eof = true;
-			c->host_readable = false;
-		} else if (n == -EAGAIN || n == -EWOULDBLOCK) {
-			c->host_readable = false;
-		} else if (n != -ENOBUFS) {
-			log_debug("%s: read from host port %u: %s; reset", v->dev.id, c->local_port,
-			          strerror((int)-n));
-			vsock_conn_close(v, c, true, true);
-			return -1;
-		}
-	}
-	if (!h.op && (c->pend & VP_CREDIT_UPDATE)) {
-		h.op = VSOCK_OP_CREDIT_UPDATE;
-	} else if (!h.op && (c->pend & VP_CREDIT_REQUEST)) {
-		h.op = VSOCK_OP_CREDIT_REQUEST;
-		c->pend &= ~VP_CREDIT_REQUEST;
-	} else if (!h.op && (shut_due(c) & ~c->shut_sent)) {
-		h.op = VSOCK_OP_SHUTDOWN;
-		h.flags = shut_due(c);
-		c->shut_sent |= h.flags;
-		/* s5.10.6.6: the guest answers RST, or kiln sends one after a while */
-		if (c->shut_sent == VSOCK_SHUT_BOTH)
-			vsock_conn_deadline(v, c, VIRTIO_VSOCK_SHUTDOWN_TIMEOUT_MS);
-	}
-	if (!h.op)
-		return 0;
-	h.fwd_cnt = c->fwd_cnt; /* every packet tells the guest our buffer state */
-	c->last_fwd_sent = c->fwd_cnt;
-	c->pend &= ~VP_CREDIT_UPDATE;
-	uint8_t raw[VSOCK_HDR_LEN];
-	vsock_hdr_encode(raw, &h);
-	vq_chain_write(&v->chain, 0, raw, sizeof(raw));
-	return VSOCK_HDR_LEN + (int)h.len;
-}
-
-/* the oldest queued RST into v->chain */
-static int rst_fill(struct virtio_vsock *v)
-{
-	const struct vsock_rst *r = &v->rst[v->rst_head];
-	struct vsock_hdr h = {
-	        .src_cid = r->src_cid,
-	        .dst_cid = v->guest_cid,
-	        .src_port = r->src_port,
-	        .dst_port = r->dst_port,
-	        .type = VSOCK_TYPE_STREAM,
-	        .op = VSOCK_OP_RST,
-	};
-	uint8_t raw[VSOCK_HDR_LEN];
-	vsock_hdr_encode(raw, &h);
-	vq_chain_write(&v->chain, 0, raw, sizeof(raw));
-	v->rst_head = (v->rst_head + 1) % VSOCK_RST_RING;
-	v->rst_len--;
-	return VSOCK_HDR_LEN;
-}
-
-/* the next connection with something for the guest (dropping those without) */
-static struct vsock_conn *rxq_first(struct virtio_vsock *v)
-{
-	while (!vsock_link_empty(&v->rxq)) {
-		struct vsock_conn *c = VSOCK_CONN_OF(v->rxq.next, rxq);
-		if (wants_rx(c))
-			return c;
-		vsock_link_del(&c->rxq);
-		c->on_rxq = false;
-	}
-	return NULL;
-}
-
-void vsock_rx_pump(struct virtio_vsock *v)
-{
-	struct virtio_dev *d = &v->dev;
-	for (;;) {
-		struct vsock_conn *c = v->rst_len ? NULL : rxq_first(v);
-		if (!c && !v->rst_len)
-			return;
-		if (virtio_dev_pop(d, VSOCK_RXQ, &v->chain) != 1)
-			return; /* a buffer added later notifies the rx queue */
-		if (v->chain.writable_len < VSOCK_HDR_LEN) {
-			virtio_dev_fail(d, "rx buffer of %llu bytes cannot hold a packet header",
-			                (unsigned long long)v->chain.writable_len);
-			return;
-		}
-		int n;
-		if (!c) {
-			n = rst_fill(v);
-		} else {
-			/* one packet per connection in turn */
-			vsock_link_del(&c->rxq);
-			c->on_rxq = false;
-			n = conn_fill(v, c);
-			if (n > 0)
-				vsock_conn_sync(v,
-				                c); /* to the back of the queue if more is owed */
-			else if (n == 0)
-				conn_ep_sync(v, c); /* only watch the socket again */
-		}
-		if (n <= 0) {
-			/* give the chain back: the next pop takes the same entry */
-			v->dev.vq[VSOCK_RXQ].last_avail_idx--;
-			continue;
-		}
-		if (virtio_dev_push(d, VSOCK_RXQ, v->chain.head, (uint32_t)n) < 0)
-			return;
-		vsock_count(&v->m.rx_packets, 1);
-		v->rx_pushed = true;
-	}
 }

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * virtio/vsock_int.h: what vsock.c (device, guest packets), vsock_conn.c
- * (connections, data both ways, the rx queue) and vsock_host.c (unix
- * sockets, timers) share. Everything here runs on the device's I/O thread,
- * or parked (activate/reset), or on the VMM thread before the transport
- * exists / after it is gone.
+ * (connections, guest payload to the host), vsock_rx.c (packets to the
+ * guest) and vsock_host.c (unix sockets, timers) share. Everything here runs on the device's I/O
+ * thread, or parked (activate/reset), or on the VMM thread before the transport exists / after it
+ * is gone.
  */
 #ifndef KILN_VIRTIO_VSOCK_INT_H
 #define KILN_VIRTIO_VSOCK_INT_H
@@ -145,6 +145,38 @@ struct vsock_conn {
 	uint8_t line_len;
 };
 
+/* ---- what a connection owes and can do (vsock_conn.c, vsock_rx.c) */
+
+/* s5.10.6.3: what the guest can still take */
+static inline uint32_t vsock_peer_credit(const struct vsock_conn *c)
+{
+	uint32_t used = c->tx_cnt - c->peer_fwd_cnt;
+	return used >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - used;
+}
+
+/* host bytes can go to the guest now */
+static inline bool vsock_data_ready(const struct vsock_conn *c)
+{
+	return c->state == VC_ESTABLISHED && c->host_readable && !c->host_eof &&
+	       !(c->peer_shut & VSOCK_SHUT_RCV) && vsock_peer_credit(c) > 0;
+}
+
+/* SHUTDOWN flags the guest should have heard by now: once the host's
+ * stream ended, kiln sends no more; once the host closed, it takes no more */
+static inline uint32_t vsock_shut_due(const struct vsock_conn *c)
+{
+	if (!c->host_eof)
+		return 0;
+	return VSOCK_SHUT_SEND | (c->host_hup ? VSOCK_SHUT_RCV : 0);
+}
+
+/* c has a packet for the guest now (it belongs on the rx queue) */
+static inline bool vsock_wants_rx(const struct vsock_conn *c)
+{
+	return !c->dead && c->state != VC_HELLO &&
+	       (c->pend || vsock_data_ready(c) || (vsock_shut_due(c) & ~c->shut_sent));
+}
+
 struct vsock_rst {
 	uint64_t src_cid; /* the address the RST comes from (usually the host) */
 	uint32_t src_port, dst_port;
@@ -206,6 +238,11 @@ void vsock_conn_close(struct virtio_vsock *v, struct vsock_conn *c, bool rst, bo
 void vsock_conn_reap(struct virtio_vsock *v);
 /* recomputes what c owes the guest and what it waits for on its socket */
 void vsock_conn_sync(struct virtio_vsock *v, struct vsock_conn *c);
+/* only the socket events c waits for */
+void vsock_conn_watch(struct virtio_vsock *v, struct vsock_conn *c);
+/* dst[] = the bytes [off, off + len) of iovecs src[0 .. n); returns the count */
+int vsock_iov_slice(const struct iovec *src, unsigned n, uint64_t off, uint64_t len,
+                    struct iovec *dst);
 /* queues an RST to the guest; false when the ring is full (dropped) */
 bool vsock_rst_queue(struct virtio_vsock *v, uint64_t src_cid, uint32_t src_port,
                      uint32_t dst_port);
@@ -215,6 +252,8 @@ void vsock_conn_from_guest(struct virtio_vsock *v, struct vsock_conn *c, uint32_
 void vsock_conn_guest_shutdown(struct virtio_vsock *v, struct vsock_conn *c, uint32_t flags);
 /* epoll events on c's socket */
 void vsock_conn_event(struct virtio_vsock *v, struct vsock_conn *c, uint32_t events);
+
+/* ---- vsock_rx.c */
 /* fills rx buffers with RSTs and what connections owe the guest */
 void vsock_rx_pump(struct virtio_vsock *v);
 /* sets c's deadline `ms` from now (0: none) and arms the timer */
