@@ -20,26 +20,17 @@ Test(vsock, host_initiated_connect_data_and_shutdown)
 
 	/* host -> guest */
 	static const char hello[] = "hello from the host";
-	write_all_fd(fd, hello, sizeof(hello));
-	rx_expect(&g, &p, OP_RW, &c);
-	cr_assert_eq(p.dlen, sizeof(hello));
-	cr_assert_eq(memcmp(p.data, hello, sizeof(hello)), 0);
-	cr_assert_eq(p.buf_alloc, VIRTIO_VSOCK_CONN_BUF);
+	host_to_guest(&g, &c, fd, hello, sizeof(hello));
 
 	/* guest -> host */
 	static const char back[] = "and hello from the guest";
-	tx(&g, &c, OP_RW, 0, back, sizeof(back));
-	char buf[64];
-	read_exact(fd, buf, sizeof(back));
-	cr_assert_eq(memcmp(buf, back, sizeof(back)), 0);
+	guest_to_host(&g, &c, fd, back, sizeof(back));
 
 	/* the host half-closes: the guest hears SHUTDOWN(SEND) and may still send */
 	cr_assert_eq(shutdown(fd, SHUT_WR), 0);
 	rx_expect(&g, &p, OP_SHUTDOWN, &c);
 	cr_assert_eq(p.flags, SHUT_SEND);
-	tx(&g, &c, OP_RW, 0, "tail", 4);
-	read_exact(fd, buf, 4);
-	cr_assert_eq(memcmp(buf, "tail", 4), 0);
+	guest_to_host(&g, &c, fd, "tail", 4);
 
 	/* s5.10.6.6: the guest shuts down both ways, kiln answers RST, the host reads EOF */
 	tx(&g, &c, OP_SHUTDOWN, SHUT_RCV | SHUT_SEND, NULL, 0);
@@ -68,15 +59,9 @@ Test(vsock, guest_initiated_connect_data_and_host_close)
 	int fd = guest_connect(&g, lfd, &c, 1025, 5000, 65536);
 
 	static const char req[] = "GET / HTTP/1.0\r\n\r\n";
-	tx(&g, &c, OP_RW, 0, req, sizeof(req) - 1);
-	char buf[64];
-	read_exact(fd, buf, sizeof(req) - 1);
-	cr_assert_eq(memcmp(buf, req, sizeof(req) - 1), 0);
+	guest_to_host(&g, &c, fd, req, sizeof(req) - 1);
 	static const char ans[] = "HTTP/1.0 200 OK\r\n\r\nbody";
-	write_all_fd(fd, ans, sizeof(ans) - 1);
-	rx_expect(&g, &p, OP_RW, &c);
-	cr_assert_eq(p.dlen, sizeof(ans) - 1);
-	cr_assert_eq(memcmp(p.data, ans, p.dlen), 0);
+	host_to_guest(&g, &c, fd, ans, sizeof(ans) - 1);
 
 	/* the host closes: SHUTDOWN with both flags (maybe SEND first), the
 	 * guest answers RST and the connection is gone */
@@ -111,10 +96,8 @@ Test(vsock, guest_shutdown_send_is_a_half_close)
 	tx(&g, &c, OP_SHUTDOWN, SHUT_SEND, NULL, 0);
 	char buf[8];
 	read_exact(fd, buf, 3);
-	expect_eof(fd);             /* the host reads the guest's EOF ... */
-	write_all_fd(fd, "xyz", 3); /* ... and can still answer */
-	rx_expect(&g, &p, OP_RW, &c);
-	cr_assert(p.dlen == 3 && !memcmp(p.data, "xyz", 3));
+	expect_eof(fd);                      /* the host reads the guest's EOF ... */
+	host_to_guest(&g, &c, fd, "xyz", 3); /* ... and can still answer */
 	close(fd);
 	rx_expect(&g, &p, OP_SHUTDOWN, &c);
 	host_unlisten(&g, lfd, 7);
@@ -308,10 +291,7 @@ Test(vsock, snapshot_resets_connections_with_an_event)
 	tx(&g, &c, OP_RW, 0, "stale", 5);
 	rx_expect(&g, &p, OP_RST, &c);
 	fd = guest_connect(&g, lfd, &c, 1026, 5000, 65536);
-	tx(&g, &c, OP_RW, 0, "fresh", 5);
-	char buf[8];
-	read_exact(fd, buf, 5);
-	cr_assert_eq(memcmp(buf, "fresh", 5), 0);
+	guest_to_host(&g, &c, fd, "fresh", 5);
 	close(fd);
 	host_unlisten(&g, lfd, 5000);
 	rig_down(&g);

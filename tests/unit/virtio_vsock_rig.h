@@ -482,6 +482,28 @@ static inline int host_connect(struct rig *g, struct gconn *c, uint32_t port, ui
 	return fd;
 }
 
+/* the guest sends `len` bytes on c; the host end fd reads exactly them */
+static inline void guest_to_host(struct rig *g, struct gconn *c, int fd, const void *data,
+                                 uint32_t len)
+{
+	uint8_t buf[256];
+	cr_assert_leq(len, sizeof(buf));
+	tx(g, c, OP_RW, 0, data, len);
+	read_exact(fd, buf, len);
+	cr_assert_eq(memcmp(buf, data, len), 0);
+}
+
+/* the host end fd sends `len` bytes; the guest gets them in one RW on c */
+static inline void host_to_guest(struct rig *g, struct gconn *c, int fd, const void *data,
+                                 uint32_t len)
+{
+	struct pkt p;
+	write_all_fd(fd, data, len);
+	rx_expect(g, &p, OP_RW, c);
+	cr_assert(p.dlen == len && !memcmp(p.data, data, len), "%u bytes, not %u", p.dlen, len);
+	cr_assert_eq(p.buf_alloc, VIRTIO_VSOCK_CONN_BUF);
+}
+
 /* s5.10.6.3: what the device can still take from the guest */
 static inline uint32_t guest_credit(const struct gconn *c)
 {
