@@ -331,6 +331,20 @@ static int do_patch_net(struct vmm *v, struct api_action *a, struct errbuf *e)
 	return 0;
 }
 
+static int do_snapshot_create(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	return vmm_snapshot_create(v, &a->u.snapshot_create, e);
+}
+
+static int do_snapshot_load(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	if (v->configured)
+		return errf(e, EINVAL,
+		            "Loading a microVM snapshot not allowed after configuring "
+		            "boot-specific resources.");
+	return vmm_snapshot_load(v, &a->u.snapshot_load, e);
+}
+
 static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_GET_INFO] = {S_ANY, do_get_info},
         [API_GET_VERSION] = {S_ANY, do_get_version},
@@ -353,7 +367,27 @@ static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_FLUSH_METRICS] = {S_ANY, do_flush_metrics},
         [API_PAUSE] = {S_BOOTED, do_pause},
         [API_RESUME] = {S_BOOTED, do_resume},
+        [API_SNAPSHOT_CREATE] = {S_PAU, do_snapshot_create},
+        [API_SNAPSHOT_LOAD] = {S_PRE, do_snapshot_load},
 };
+
+/* the pre-boot resources after which a snapshot can no longer be loaded */
+static bool configures(enum api_action_kind k)
+{
+	switch (k) {
+	case API_PUT_BOOT_SOURCE:
+	case API_PUT_MACHINE_CONFIG:
+	case API_PATCH_MACHINE_CONFIG:
+	case API_PUT_CPU_CONFIG:
+	case API_PUT_DRIVE:
+	case API_PUT_NET:
+	case API_PUT_VSOCK:
+	case API_PUT_ENTROPY:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* the refusal for an action not allowed in the current state */
 static void refuse(struct vmm *v, const struct action_rule *r, struct errbuf *e)
@@ -393,6 +427,8 @@ void vmm_execute(struct vmm *v, struct api_action *a)
 		log_warn("%s refused: %s", api_action_name(a->kind), e.msg);
 	} else {
 		a->status = a->reply ? 200 : 204;
+		if (configures(a->kind))
+			v->configured = true;
 		log_info("%s done in %llu us", api_action_name(a->kind),
 		         (unsigned long long)((now_ns() - t0) / 1000));
 	}

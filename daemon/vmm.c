@@ -203,6 +203,7 @@ int vmm_init(struct vmm *v, const struct vmm_options *opts, struct errbuf *e)
 	v->serial_out_fd = STDOUT_FILENO;
 	v->stop_efd = v->signal_fd = v->in_timer_fd = -1;
 	v->metrics_fd = v->metrics_timer_fd = -1;
+	v->uffd_sock = v->uffd_fd = -1;
 	vm_config_init(&v->cfg);
 
 	ret = el_init(&v->loop);
@@ -278,6 +279,7 @@ static void vmm_teardown(struct vmm *v)
 		vm_destroy(&v->vm);
 		v->vm_created = false;
 	}
+	vmm_uffd_close(v);
 	if (v->mem_init) {
 		gm_destroy(&v->mem);
 		v->mem_init = false;
@@ -288,51 +290,103 @@ static void vmm_teardown(struct vmm *v)
 	}
 }
 
-int vmm_start(struct vmm *v, struct errbuf *e)
+void vmm_unbuild(struct vmm *v)
+{
+	vmm_teardown(v);
+	memset(&v->serial, 0, sizeof(v->serial));
+	memset(&v->i8042, 0, sizeof(v->i8042));
+	memset(&v->boot_timer, 0, sizeof(v->boot_timer));
+}
+
+static int vmm_map_memory(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
+{
+	uint64_t size = MIB(v->cfg.machine.mem_size_mib);
+	int ret;
+
+	switch (b->backing) {
+	case VMM_MEM_SNAPSHOT:
+		ret = gm_init(&v->mem, size, GM_BACKING_SNAPSHOT, b->mem_path, e);
+		break;
+	case VMM_MEM_UFFD:
+		ret = gm_init(&v->mem, size, GM_BACKING_ANON, NULL, e);
+		break;
+	default:
+		ret = gm_init(&v->mem, size, GM_BACKING_ANON, NULL, e);
+		break;
+	}
+	if (ret < 0)
+		return ret;
+	v->mem_init = true;
+	/* the page server gets the memory before anything (even KVM) touches it */
+	if (b->backing == VMM_MEM_UFFD)
+		return vmm_uffd_attach(v, b->mem_path, e);
+	return 0;
+}
+
+int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 {
 	const struct vm_config *c = &v->cfg;
 	int ret;
-
-	if (v->state != VMM_NOT_STARTED)
-		return errf(e, EINVAL, "the microVM has already been started");
-	if (!c->has_boot_source || !c->boot_source.kernel_image_path)
-		return errf(e, EINVAL, "Cannot start microvm without kernel configuration.");
 
 	v->start_ns = now_ns();
 	if ((ret = kvm_open(&v->kvm, e)) < 0)
 		goto err;
 	v->kvm_open = true;
 	log_debug("start: kvm open at %llu us", since_start_us());
-	if ((ret = gm_init(&v->mem, MIB(c->machine.mem_size_mib), GM_BACKING_ANON, NULL, e)) < 0)
+	if ((ret = vmm_map_memory(v, b, e)) < 0)
 		goto err;
-	v->mem_init = true;
 	log_debug("start: memory mapped at %llu us", since_start_us());
+	v->mem.log_dirty = c->machine.track_dirty_pages;
 	if ((ret = vm_create(&v->vm, &v->kvm, &v->mem, &vmm_vm_ops, v, e)) < 0)
 		goto err;
 	v->vm_created = true;
 	log_debug("start: VM created at %llu us", since_start_us());
 	if ((ret = vmm_attach_legacy(v, e)) < 0 || (ret = vmm_create_vcpus(v, e)) < 0)
 		goto err;
+	log_debug("start: vCPUs created at %llu us", since_start_us());
 
 	/* the guest's command line: the configured one plus the devices' parameters */
 	const char *args = c->boot_source.boot_args ? c->boot_source.boot_args : DEFAULT_CMDLINE;
-	char cmdline[BOOT_CMDLINE_MAX];
-	if (strlen(args) >= sizeof(cmdline)) {
+	if (strlen(args) >= sizeof(v->cmdline)) {
 		ret = errf(e, E2BIG, "the kernel command line is %zu bytes; at most %zu fit",
-		           strlen(args), sizeof(cmdline) - 1);
+		           strlen(args), sizeof(v->cmdline) - 1);
 		goto err;
 	}
-	snprintf(cmdline, sizeof(cmdline), "%s", args);
-	if ((ret = vmm_devices_attach(v, cmdline, sizeof(cmdline), e)) < 0)
+	snprintf(v->cmdline, sizeof(v->cmdline), "%s", args);
+	if ((ret = vmm_devices_attach(v, v->cmdline, sizeof(v->cmdline), e)) < 0)
 		goto err;
+	return 0;
+err:
+	vmm_unbuild(v);
+	return ret;
+}
+
+/* the VM is built: stdin to the serial port from now on */
+static void vmm_started(struct vmm *v)
+{
+	if (!v->stdin_watched && !v->stdin_eof)
+		v->stdin_watched = el_add(&v->loop, STDIN_FILENO, EPOLLIN, on_stdin, v) == 0;
+}
+
+int vmm_start(struct vmm *v, struct errbuf *e)
+{
+	const struct vm_config *c = &v->cfg;
+	struct vmm_build b = {.backing = VMM_MEM_ANON};
+	int ret;
+
+	if (v->state != VMM_NOT_STARTED)
+		return errf(e, EINVAL, "the microVM has already been started");
+	if (!c->has_boot_source || !c->boot_source.kernel_image_path)
+		return errf(e, EINVAL, "Cannot start microvm without kernel configuration.");
+	if ((ret = vmm_build(v, &b, e)) < 0)
+		return ret;
 
 	struct boot_config bc = {
 	        .kernel_path = c->boot_source.kernel_image_path,
 	        .initrd_path = c->boot_source.initrd_path,
-	        .cmdline = cmdline,
+	        .cmdline = v->cmdline,
 	        .nr_vcpus = c->machine.vcpu_count,
 	};
-	log_debug("start: vCPUs created at %llu us", since_start_us());
 	if ((ret = boot_load(&v->mem, &bc, &v->boot, e)) < 0)
 		goto err;
 	log_debug("start: kernel loaded at %llu us", since_start_us());
@@ -345,7 +399,7 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 		goto err;
 	}
 	v->state = VMM_RUNNING;
-	v->stdin_watched = el_add(&v->loop, STDIN_FILENO, EPOLLIN, on_stdin, v) == 0;
+	vmm_started(v);
 	log_info("VM started: %u vCPU(s), %llu MiB, %s entry at %#llx in %llu us",
 	         c->machine.vcpu_count, (unsigned long long)c->machine.mem_size_mib,
 	         v->boot.mode == BOOT_PVH ? "PVH" : "64-bit", (unsigned long long)v->boot.entry,
@@ -353,10 +407,26 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 	return 0;
 
 err:
-	vmm_teardown(v);
-	memset(&v->serial, 0, sizeof(v->serial));
-	memset(&v->i8042, 0, sizeof(v->i8042));
+	vmm_unbuild(v);
 	return ret;
+}
+
+int vmm_start_paused(struct vmm *v, struct errbuf *e)
+{
+	/* each thread parks before its first KVM_RUN: nothing runs until resume */
+	for (unsigned i = 0; i < v->vm.nr_vcpus; i++) {
+		int ret = vcpu_start_paused(v->vm.vcpus[i]);
+		if (ret < 0)
+			return errf(e, -ret, "cannot start the vCPU threads: %s", strerror(-ret));
+	}
+	for (unsigned i = 0; i < v->vm.nr_vcpus; i++)
+		vcpu_wait_parked(v->vm.vcpus[i]);
+	int ret;
+	if ((ret = vmm_devices_pause(v, e)) < 0)
+		return ret;
+	v->state = VMM_PAUSED;
+	vmm_started(v);
+	return 0;
 }
 
 int vmm_pause(struct vmm *v, struct errbuf *e)

@@ -124,7 +124,12 @@ struct vmm {
 	size_t in_len, in_off;
 	int in_timer_fd;
 	bool stdin_watched, stdin_eof;
-	uint64_t start_ns; /* when InstanceStart began */
+	uint64_t start_ns;              /* when InstanceStart began */
+	char cmdline[BOOT_CMDLINE_MAX]; /* the guest's, devices' parameters included */
+	bool configured; /* a pre-boot resource was set (snapshot/load refuses then) */
+
+	/* Uffd memory backend: the page server's connection and the userfaultfd */
+	int uffd_sock, uffd_fd;
 
 	/* PUT /cpu-config, applied to every vCPU at InstanceStart */
 	struct cpu_config cpu_cfg;
@@ -154,6 +159,38 @@ int vmm_init(struct vmm *v, const struct vmm_options *opts, struct errbuf *e);
  * On failure nothing is left half built: the VMM stays NOT_STARTED.
  */
 int vmm_start(struct vmm *v, struct errbuf *e);
+
+/* how vmm_build gets guest memory */
+enum vmm_mem_backing {
+	VMM_MEM_ANON,     /* fresh anonymous RAM (InstanceStart) */
+	VMM_MEM_SNAPSHOT, /* the snapshot's memory file, copy-on-write */
+	VMM_MEM_UFFD,     /* anonymous RAM served by a page server over userfaultfd */
+};
+
+struct vmm_build {
+	enum vmm_mem_backing backing;
+	const char *mem_path; /* memory file, or the page server's socket */
+};
+
+/*
+ * Builds the machine from v->cfg without booting it: KVM, memory, the VM,
+ * legacy devices, vCPUs (not running), virtio devices, v->cmdline. On
+ * failure everything built is released again (vmm_unbuild). VMM thread.
+ */
+int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e);
+void vmm_unbuild(struct vmm *v);
+
+/* starts a built VM's threads parked: state Paused. 0 / -errno. */
+int vmm_start_paused(struct vmm *v, struct errbuf *e);
+
+/* snapshots (daemon/snapshot.c): create only while Paused, load only on a fresh kiln */
+int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_req *req, struct errbuf *e);
+int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_req *req, struct errbuf *e);
+
+/* the Uffd backend (daemon/uffd.c): registers guest RAM with a new
+ * userfaultfd and hands it with the layout to the page server at `sock` */
+int vmm_uffd_attach(struct vmm *v, const char *sock, struct errbuf *e);
+void vmm_uffd_close(struct vmm *v);
 
 /* Pauses / resumes the vCPUs (RUNNING <-> PAUSED). 0 / -errno. */
 int vmm_pause(struct vmm *v, struct errbuf *e);

@@ -48,6 +48,7 @@ struct guest_mem {
 	uint8_t *base;     /* host mapping of all RAM, ram_size bytes */
 	int fd;            /* memfd / file descriptor, -1 for anonymous */
 	enum gm_backing backing;
+	bool log_dirty; /* vm_create registers the slots with KVM_MEM_LOG_DIRTY_PAGES */
 };
 
 /*

@@ -304,7 +304,7 @@ static void vcpu_kick_locked(struct vcpu *v)
 		pthread_kill(v->thread, VCPU_KICK_SIGNAL);
 }
 
-int vcpu_start(struct vcpu *v)
+static int vcpu_spawn(struct vcpu *v, bool paused)
 {
 	sigset_t all, old;
 	int ret;
@@ -316,9 +316,9 @@ int vcpu_start(struct vcpu *v)
 		return -EBUSY;
 
 	pthread_mutex_lock(&v->lock);
-	v->pause_requested = false;
+	v->pause_requested = paused; /* paused: it parks before its first KVM_RUN */
 	v->stop_requested = false;
-	v->state = VCPU_RUNNING;
+	v->state = paused ? VCPU_CREATED : VCPU_RUNNING;
 	pthread_mutex_unlock(&v->lock);
 
 	/* the thread inherits a full mask; it unblocks only the kick */
@@ -332,6 +332,16 @@ int vcpu_start(struct vcpu *v)
 	}
 	v->thread_started = true;
 	return 0;
+}
+
+int vcpu_start(struct vcpu *v)
+{
+	return vcpu_spawn(v, false);
+}
+
+int vcpu_start_paused(struct vcpu *v)
+{
+	return vcpu_spawn(v, true);
 }
 
 void vcpu_request_pause(struct vcpu *v)

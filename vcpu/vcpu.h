@@ -212,6 +212,8 @@ int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e);
  * has ended; vcpu_join waits for a stopped thread to end (idempotent).
  */
 int vcpu_start(struct vcpu *v);
+/* the same, but the thread parks before its first KVM_RUN (restored VMs): vcpu_resume runs it */
+int vcpu_start_paused(struct vcpu *v);
 void vcpu_request_pause(struct vcpu *v);
 void vcpu_wait_parked(struct vcpu *v);
 void vcpu_resume(struct vcpu *v);

@@ -1,0 +1,297 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * daemon/snapshot.c: PUT /snapshot/create and PUT /snapshot/load on the
+ * VMM thread. The file formats are in snapshot.h; the state of each
+ * component comes from its own module (vm_save, serial_save,
+ * virtio_mmio_save, ...), section by section.
+ */
+#define LOG_MODULE "snapshot"
+#include "snapshot.h"
+#include "vmm.h"
+
+#include "virtio/blk.h"
+#include "virtio/virtio.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CONFIG_STATE_VERSION 1
+
+/* ------------------------------------------------------------- create */
+
+static void save_config(struct state_writer *w, const struct vm_config *c)
+{
+	json_t *j = cfg_to_json(c);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	sw_begin(w, "config", CONFIG_STATE_VERSION);
+	size_t len = text ? strlen(text) : 0;
+	sw_u32(w, (uint32_t)len);
+	sw_bytes(w, text ? text : "", len);
+	sw_end(w);
+	if (!text && !w->err)
+		w->err = -ENOMEM;
+	free(text);
+}
+
+static int save_devices(struct vmm *v, struct state_writer *w, struct errbuf *e)
+{
+	int ret = serial_save(&v->serial, w, e);
+	if (ret == 0)
+		ret = i8042_save(&v->i8042, w, e);
+	if (ret == 0 && v->opts.boot_timer)
+		ret = boot_timer_save(&v->boot_timer, w, e);
+	for (unsigned i = 0; ret == 0 && i < v->nr_devs; i++) {
+		/* in-flight block requests complete before their queues are saved */
+		if (v->devs[i].kind == VDEV_BLK && (ret = virtio_blk_drain(v->devs[i].impl)) < 0)
+			return errf(e, -ret, "drive %s: cannot complete its in-flight requests: %s",
+			            v->devs[i].id, strerror(-ret));
+		if ((ret = virtio_mmio_save(v->devs[i].mmio, w)) < 0)
+			return errf(e, -ret, "cannot save the state of %s", v->devs[i].id);
+	}
+	return ret;
+}
+
+static int write_memory(struct vmm *v, const struct snapshot_create_req *req, struct errbuf *e)
+{
+	uint64_t *dirty = NULL;
+	int ret;
+
+	if (v->cfg.machine.track_dirty_pages) {
+		/* fetching the log also clears it: the next Diff starts from here */
+		dirty = calloc(gm_dirty_bitmap_words(&v->mem), sizeof(uint64_t));
+		if (!dirty)
+			return errf(e, ENOMEM, "out of memory for the dirty bitmap");
+		if ((ret = gm_get_dirty_log(&v->mem, v->vm.fd, dirty)) < 0) {
+			free(dirty);
+			return errf(e, -ret, "cannot read KVM's dirty log: %s", strerror(-ret));
+		}
+	}
+	ret = snap_mem_write(&v->mem, req->mem_file_path,
+	                     req->type == API_SNAPSHOT_DIFF ? dirty : NULL, e);
+	free(dirty);
+	return ret;
+}
+
+int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_req *req, struct errbuf *e)
+{
+	struct state_writer w;
+	struct snap_info info = {
+	        .arch = SNAP_ARCH_X86_64,
+	        .type = req->type == API_SNAPSHOT_DIFF ? SNAP_DIFF : SNAP_FULL,
+	        .mem_size = v->mem.ram_size,
+	        .nr_vcpus = v->vm.nr_vcpus,
+	};
+	struct timespec now;
+	int ret;
+
+	if (req->type == API_SNAPSHOT_DIFF && !v->cfg.machine.track_dirty_pages)
+		return errf(e, EINVAL,
+		            "Diff snapshots need track_dirty_pages (machine-config, or "
+		            "snapshot/load) set before the microVM started.");
+	clock_gettime(CLOCK_REALTIME, &now);
+	info.created_unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
+	snap_host_cpu_model(info.cpu_model, sizeof(info.cpu_model));
+	snprintf(info.kiln_version, sizeof(info.kiln_version), "%s", KILN_VERSION);
+
+	sw_init(&w);
+	snap_info_write(&w, &info);
+	save_config(&w, &v->cfg);
+	if ((ret = vm_save(&v->vm, &w, e)) < 0 || (ret = save_devices(v, &w, e)) < 0)
+		goto out;
+	/* memory first: a state file on disk always has its memory file complete */
+	if ((ret = write_memory(v, req, e)) < 0 ||
+	    (ret = snap_file_write(req->snapshot_path, &w, e)) < 0)
+		goto out;
+	log_info("%s snapshot written to %s (memory %s)", info.type == SNAP_DIFF ? "Diff" : "Full",
+	         req->snapshot_path, req->mem_file_path);
+out:
+	sw_free(&w);
+	return ret;
+}
+
+/* --------------------------------------------------------------- load */
+
+static int load_config(struct state_reader *r, uint16_t version, struct vm_config *c,
+                       struct errbuf *e)
+{
+	if (sr_check_version("config", version, 1, CONFIG_STATE_VERSION) < 0)
+		return errf(e, EINVAL, "config section version %u is not supported", version);
+	uint32_t len = sr_u32(r);
+	if (sr_error(r) || len > sr_left(r))
+		return errf(e, EINVAL, "the snapshot's config section is truncated");
+	char *text = malloc((size_t)len + 1);
+	if (!text)
+		return errf(e, ENOMEM, "out of memory");
+	sr_bytes(r, text, len);
+	text[len] = '\0';
+	struct errbuf pe;
+	int ret = cfg_parse_document(text, len, c, &pe);
+	free(text);
+	if (ret < 0)
+		return errf(e, -ret, "the snapshot's configuration is invalid: %s", pe.msg);
+	return 0;
+}
+
+/* network_overrides and vsock_override applied to the restored configuration */
+static int apply_overrides(struct vm_config *c, const struct snapshot_load_req *req,
+                           struct errbuf *e)
+{
+	for (unsigned i = 0; i < req->nr_net_overrides; i++) {
+		const char *id = req->net_overrides[i].iface_id;
+		unsigned n;
+		for (n = 0; n < c->nr_nets; n++)
+			if (strcmp(c->nets[n].iface_id, id) == 0)
+				break;
+		if (n == c->nr_nets)
+			return errf(e, EINVAL,
+			            "network_overrides: the snapshot has no network "
+			            "interface %s",
+			            id);
+		char *name = strdup(req->net_overrides[i].host_dev_name);
+		if (!name)
+			return errf(e, ENOMEM, "out of memory");
+		free(c->nets[n].host_dev_name);
+		c->nets[n].host_dev_name = name;
+	}
+	if (req->vsock_uds_path) {
+		if (!c->vsock.set)
+			return errf(e, EINVAL, "vsock_override: the snapshot has no vsock device");
+		char *p = strdup(req->vsock_uds_path);
+		if (!p)
+			return errf(e, ENOMEM, "out of memory");
+		free(c->vsock.uds_path);
+		c->vsock.uds_path = p;
+	}
+	return 0;
+}
+
+/* the sections after "snapshot" and "config", each to its owner */
+static int restore_sections(struct vmm *v, struct state_reader *r, struct errbuf *e)
+{
+	char id[STATE_ID_MAX + 1];
+	uint16_t ver;
+	struct state_reader sub;
+
+	for (;;) {
+		struct state_reader at = *r; /* virtio-mmio reads its sections itself */
+		int got = sr_next(r, id, &ver, &sub);
+		if (got == 0)
+			return 0;
+		if (got < 0)
+			return errf(e, EINVAL, "the snapshot's sections are malformed");
+		int ret = -ENOENT;
+		if (strncmp(id, "virtio-mmio.", 12) == 0) {
+			unsigned i;
+			for (i = 0; i < v->nr_devs; i++)
+				if (strcmp(v->devs[i].id, id + 12) == 0)
+					break;
+			if (i == v->nr_devs)
+				return errf(e, EINVAL,
+				            "the snapshot has state for a device %s that "
+				            "its configuration lacks",
+				            id + 12);
+			if ((ret = virtio_mmio_restore(v->devs[i].mmio, &at, e)) < 0)
+				return ret;
+			*r = at;
+			continue;
+		}
+		if (strcmp(id, SERIAL_STATE_ID) == 0)
+			ret = serial_restore(&v->serial, &sub, ver, e);
+		else if (strcmp(id, I8042_STATE_ID) == 0)
+			ret = i8042_restore(&v->i8042, &sub, ver, e);
+		else if (strcmp(id, BOOT_TIMER_STATE_ID) == 0)
+			ret = v->opts.boot_timer ? boot_timer_restore(&v->boot_timer, &sub, ver, e)
+			                         : 0;
+		else
+			ret = vm_restore_section(&v->vm, id, ver, &sub, 0, e);
+		if (ret == -ENOENT)
+			return errf(e, EINVAL, "the snapshot has an unknown section \"%s\"", id);
+		if (ret < 0)
+			return ret;
+	}
+}
+
+/* reads "snapshot" and "config"; checks architecture and CPU model */
+static int load_head(struct state_reader *r, struct snap_info *info, struct vm_config *c,
+                     struct errbuf *e)
+{
+	char id[STATE_ID_MAX + 1], host[80];
+	uint16_t ver;
+	struct state_reader sub;
+	int ret;
+
+	if (sr_next(r, id, &ver, &sub) != 1 || strcmp(id, "snapshot") != 0)
+		return errf(e, EINVAL, "the snapshot does not start with its snapshot section");
+	if ((ret = snap_info_read(&sub, ver, info, e)) < 0)
+		return ret;
+	if (info->arch != SNAP_ARCH_X86_64)
+		return errf(e, EINVAL, "the snapshot is for another architecture (%u)", info->arch);
+	snap_host_cpu_model(host, sizeof(host));
+	if (strcmp(host, info->cpu_model) != 0)
+		return errf(e, ENOTSUP, "the snapshot was taken on a \"%s\"; this host is a \"%s\"",
+		            info->cpu_model, host);
+	if (sr_next(r, id, &ver, &sub) != 1 || strcmp(id, "config") != 0)
+		return errf(e, EINVAL, "the snapshot has no config section");
+	if ((ret = load_config(&sub, ver, c, e)) < 0)
+		return ret;
+	if (MIB(c->machine.mem_size_mib) != info->mem_size ||
+	    c->machine.vcpu_count != info->nr_vcpus)
+		return errf(e, EINVAL, "the snapshot's configuration disagrees with its header");
+	return 0;
+}
+
+int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_req *req, struct errbuf *e)
+{
+	struct snap_info info;
+	struct vm_config cfg;
+	uint8_t *body = NULL;
+	size_t len;
+	struct state_reader r;
+	int ret;
+
+	vm_config_init(&cfg);
+	if ((ret = snap_file_read(req->snapshot_path, &body, &len, e)) < 0)
+		goto err_cfg;
+	sr_init(&r, body, len);
+	if ((ret = load_head(&r, &info, &cfg, e)) < 0 || (ret = apply_overrides(&cfg, req, e)) < 0)
+		goto err_cfg;
+	cfg.machine.track_dirty_pages = req->track_dirty_pages;
+
+	/* the restored configuration replaces the (empty) one */
+	vm_config_free(&v->cfg);
+	v->cfg = cfg;
+	vm_config_init(&cfg);
+	struct vmm_build b = {
+	        .backing =
+	                req->backend_type == API_MEM_BACKEND_UFFD ? VMM_MEM_UFFD : VMM_MEM_SNAPSHOT,
+	        .mem_path = req->backend_path,
+	};
+	if ((ret = vmm_build(v, &b, e)) < 0)
+		goto err_vmm;
+	if ((ret = restore_sections(v, &r, e)) < 0)
+		goto err_vmm;
+	free(body);
+	if ((ret = vmm_start_paused(v, e)) < 0)
+		goto err_vmm_nobody;
+	log_info("snapshot %s loaded (%u vCPUs, %llu MiB)", req->snapshot_path, info.nr_vcpus,
+	         (unsigned long long)(info.mem_size >> 20));
+	if (req->resume_vm && (ret = vmm_resume(v, e)) < 0)
+		return ret;
+	return 0;
+
+err_vmm:
+	free(body);
+err_vmm_nobody:
+	/* nothing half loaded: back to a fresh, unconfigured kiln */
+	vmm_unbuild(v);
+	vm_config_free(&v->cfg);
+	vm_config_init(&v->cfg);
+	return ret;
+err_cfg:
+	free(body);
+	vm_config_free(&cfg);
+	return ret;
+}
