@@ -337,6 +337,10 @@ int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 		goto err;
 	log_debug("start: memory mapped at %llu us", since_start_us());
 	v->mem.log_dirty = c->machine.track_dirty_pages;
+	if (v->mem.log_dirty && (ret = gm_track_dirty(&v->mem)) < 0) {
+		errf(e, -ret, "out of memory for the dirty page bitmap");
+		goto err;
+	}
 	if ((ret = vm_create(&v->vm, &v->kvm, &v->mem, &vmm_vm_ops, v, e)) < 0)
 		goto err;
 	v->vm_created = true;

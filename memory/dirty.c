@@ -34,5 +34,17 @@ int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap)
 				bitmap[(first + p) / 64] |= 1ull << ((first + p) % 64);
 		free(slot_map);
 	}
+	/* and what kiln's devices wrote since the last call */
+	if (gm->dirty)
+		for (size_t w = 0; w < gm_dirty_bitmap_words(gm); w++)
+			bitmap[w] |= __atomic_exchange_n(&gm->dirty[w], 0, __ATOMIC_RELAXED);
 	return 0;
+}
+
+int gm_track_dirty(struct guest_mem *gm)
+{
+	if (gm->dirty)
+		return 0;
+	gm->dirty = calloc(gm_dirty_bitmap_words(gm), sizeof(uint64_t));
+	return gm->dirty ? 0 : -ENOMEM;
 }

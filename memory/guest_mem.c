@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -181,6 +182,7 @@ err_fd:
 
 void gm_destroy(struct guest_mem *gm)
 {
+	free(gm->dirty);
 	/* a zeroed gm has fd 0 but no mapping: only a mapped gm owns its fd */
 	if (gm->base) {
 		munmap(gm->base, gm->ram_size);

@@ -48,7 +48,10 @@ struct guest_mem {
 	uint8_t *base;     /* host mapping of all RAM, ram_size bytes */
 	int fd;            /* memfd / file descriptor, -1 for anonymous */
 	enum gm_backing backing;
-	bool log_dirty; /* vm_create registers the slots with KVM_MEM_LOG_DIRTY_PAGES */
+	bool log_dirty;
+	/* pages kiln itself wrote (device DMA), one bit per 4 KiB page of the
+	 * mapping; NULL unless gm_track_dirty() ran. KVM's log only sees vCPU writes */
+	uint64_t *dirty; /* vm_create registers the slots with KVM_MEM_LOG_DIRTY_PAGES */
 };
 
 /*
@@ -106,6 +109,25 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
  * are OR-ed in, so the caller zeroes the bitmap first. 0 / -errno.
  */
 int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap);
+
+/*
+ * Starts tracking the pages kiln's own threads write into guest memory
+ * (devices completing requests), so that Diff snapshots and migration see
+ * them too; gm_get_dirty_log then also collects and clears these bits.
+ * 0 / -ENOMEM. VMM thread, before devices run.
+ */
+int gm_track_dirty(struct guest_mem *gm);
+
+/* marks [hva, hva + len) written by the host; one branch when not tracking. Any thread. */
+static inline void gm_mark_dirty(const struct guest_mem *gm, const void *hva, size_t len)
+{
+	if (!gm->dirty || !len)
+		return;
+	uint64_t first = (uint64_t)((const uint8_t *)hva - gm->base) / GM_PAGE_SIZE;
+	uint64_t last = (uint64_t)((const uint8_t *)hva - gm->base + len - 1) / GM_PAGE_SIZE;
+	for (uint64_t p = first; p <= last; p++)
+		__atomic_fetch_or(&gm->dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+}
 static inline size_t gm_dirty_bitmap_words(const struct guest_mem *gm)
 {
 	return (size_t)((gm->ram_size / GM_PAGE_SIZE + 63) / 64);

@@ -175,6 +175,8 @@ static int chain_add(struct virtq *vq, struct walk *w, const struct desc *d)
 	c->nr_segs++;
 	if (!writable)
 		c->nr_readable++;
+	else /* the device may write all of it: dirty for snapshots and migration */
+		gm_mark_dirty(vq->gm, p, d->len);
 	*total += d->len;
 	return 0;
 }
@@ -266,13 +268,20 @@ static int avail_refresh(struct virtq *vq)
 	return 0;
 }
 
+/* a 16-bit store into the used ring (device area), tracked for dirty logging */
+static void used_store16(struct virtq *vq, uint16_t *p, uint16_t v)
+{
+	store16(p, v);
+	gm_mark_dirty(vq->gm, p, sizeof(*p));
+}
+
 /* s2.7.10: "notify me when you publish entry last_avail_idx" */
 static void arm_avail_event(struct virtq *vq)
 {
 	if (vq->event_idx)
-		store16(avail_event_p(vq), vq->last_avail_idx);
+		used_store16(vq, avail_event_p(vq), vq->last_avail_idx);
 	else
-		store16((uint16_t *)(vq->used + USED_FLAGS), 0);
+		used_store16(vq, (uint16_t *)(vq->used + USED_FLAGS), 0);
 }
 
 int vq_pop(struct virtq *vq, struct vq_chain *chain)
@@ -320,6 +329,8 @@ int vq_push(struct virtq *vq, uint16_t head, uint32_t written)
 	memcpy(elem, &id, 4);
 	memcpy(elem + 4, &len, 4);
 	vq->used_idx++;
+	gm_mark_dirty(vq->gm, elem, USED_ELEM_LEN);
+	gm_mark_dirty(vq->gm, used_idx_p(vq), sizeof(uint16_t));
 	/* release: pairs with the driver's read barrier after it reads used->idx;
 	 * the element above and the data written to the buffers come first */
 	__atomic_store_n(used_idx_p(vq), htole16(vq->used_idx), __ATOMIC_RELEASE);
@@ -358,7 +369,7 @@ void vq_disable_notify(struct virtq *vq)
 	vq->notify_enabled = false;
 	/* with EVENT_IDX the stale avail_event already suppresses (s2.7.10) */
 	if (!vq->event_idx)
-		store16((uint16_t *)(vq->used + USED_FLAGS), VIRTQ_USED_F_NO_NOTIFY);
+		used_store16(vq, (uint16_t *)(vq->used + USED_FLAGS), VIRTQ_USED_F_NO_NOTIFY);
 }
 
 bool vq_enable_notify(struct virtq *vq)

@@ -544,3 +544,30 @@ Test(virtqueue, reset_clears_broken)
 	start(8, 0);
 	cr_assert_eq(vq_pop(&vq, &chain), 0);
 }
+
+static bool page_dirty(const uint64_t *map, uint64_t gpa)
+{
+	uint64_t p = gpa / GM_PAGE_SIZE; /* RAM below the hole: offset == gpa */
+	return map[p / 64] & (1ull << (p % 64));
+}
+
+Test(virtqueue, device_writes_are_tracked_for_dirty_logging)
+{
+	cr_assert_eq(gm_track_dirty(&gm), 0);
+	start(16, 0);
+	put_desc(DESC_GPA, 0, BUF_GPA, 100, VIRTQ_DESC_F_NEXT, 1);              /* readable */
+	put_desc(DESC_GPA, 1, BUF_GPA + 0x3000, 0x1800, VIRTQ_DESC_F_WRITE, 0); /* 2 pages */
+	offer(0);
+	cr_assert_eq(vq_pop(&vq, &chain), 1);
+	cr_assert_eq(vq_push(&vq, 0, 0x1800), 0);
+
+	uint64_t map[RAM / GM_PAGE_SIZE / 64] = {0};
+	for (size_t w = 0; w < ARRAY_SIZE(map); w++)
+		map[w] = __atomic_exchange_n(&gm.dirty[w], 0, __ATOMIC_RELAXED);
+	cr_expect(page_dirty(map, BUF_GPA + 0x3000), "writable buffer page 1");
+	cr_expect(page_dirty(map, BUF_GPA + 0x4000), "writable buffer page 2");
+	cr_expect(!page_dirty(map, BUF_GPA + 0x5000), "past the buffer");
+	cr_expect(!page_dirty(map, BUF_GPA), "a device-readable buffer is not written");
+	cr_expect(page_dirty(map, USED_GPA), "the used ring");
+	cr_expect(!page_dirty(map, DESC_GPA), "the descriptor table is the driver's");
+}
