@@ -85,6 +85,12 @@ void vmm_record_latency(struct vmm *v, int kind, uint64_t ns)
 	case API_RESUME:
 		v->lat_resume_us = ns / 1000;
 		break;
+	case API_SNAPSHOT_CREATE:
+		v->lat_snap_create_us = ns / 1000;
+		break;
+	case API_SNAPSHOT_LOAD:
+		v->lat_snap_load_us = ns / 1000;
+		break;
 	default:
 		break;
 	}
@@ -141,14 +147,17 @@ int vmm_metrics_flush(struct vmm *v, struct errbuf *e)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
-	json_t *m = json_pack(
-	        "{s:I, s:{s:I}, s:o, s:o, s:{s:I}, s:{s:I, s:I, s:I}}", "utc_timestamp_ms",
-	        (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, "api_server",
-	        "process_startup_time_us", (json_int_t)((v->api_ready_ns - kiln_start_ns) / 1000),
-	        "api_requests", api_metrics(), "vcpu", vcpu_metrics(v), "uart", "tx_bytes",
-	        (json_int_t)__atomic_load_n(&v->serial.tx_bytes, __ATOMIC_RELAXED), "latencies_us",
-	        "boot", (json_int_t)v->lat_boot_us, "pause_vm", (json_int_t)v->lat_pause_us,
-	        "resume_vm", (json_int_t)v->lat_resume_us);
+	json_t *m =
+	        json_pack("{s:I, s:{s:I}, s:o, s:o, s:{s:I}, s:{s:I, s:I, s:I, s:I, s:I}}",
+	                  "utc_timestamp_ms", (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
+	                  "api_server", "process_startup_time_us",
+	                  (json_int_t)((v->api_ready_ns - kiln_start_ns) / 1000), "api_requests",
+	                  api_metrics(), "vcpu", vcpu_metrics(v), "uart", "tx_bytes",
+	                  (json_int_t)__atomic_load_n(&v->serial.tx_bytes, __ATOMIC_RELAXED),
+	                  "latencies_us", "boot", (json_int_t)v->lat_boot_us, "pause_vm",
+	                  (json_int_t)v->lat_pause_us, "resume_vm", (json_int_t)v->lat_resume_us,
+	                  "create_snapshot", (json_int_t)v->lat_snap_create_us, "load_snapshot",
+	                  (json_int_t)v->lat_snap_load_us);
 	if (!m)
 		return errf(e, ENOMEM, "cannot build the metrics");
 	json_object_set_new(m, "devices", vmm_devices_metrics(v));

@@ -143,7 +143,7 @@ struct vmm {
 
 	/* metrics sink (PUT /metrics), -1 when not configured */
 	int metrics_fd, metrics_timer_fd;
-	uint64_t lat_boot_us, lat_pause_us, lat_resume_us;
+	uint64_t lat_boot_us, lat_pause_us, lat_resume_us, lat_snap_create_us, lat_snap_load_us;
 };
 
 /*
