@@ -110,18 +110,30 @@ static int do_put_machine_config(struct vmm *v, struct api_action *a, struct err
 static int do_patch_machine_config(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	const struct machine_patch *p = &a->u.machine_patch;
-	struct machine_cfg *m = &v->cfg.machine;
-	(void)e;
+	struct machine_cfg m = v->cfg.machine; /* the merged result, checked before it is kept */
+
 	if (p->has_vcpu_count)
-		m->vcpu_count = p->vcpu_count;
+		m.vcpu_count = p->vcpu_count;
 	if (p->has_mem_size_mib)
-		m->mem_size_mib = p->mem_size_mib;
+		m.mem_size_mib = p->mem_size_mib;
 	if (p->has_smt)
-		m->smt = p->smt;
+		m.smt = p->smt;
 	if (p->has_track_dirty_pages)
-		m->track_dirty_pages = p->track_dirty_pages;
+		m.track_dirty_pages = p->track_dirty_pages;
 	if (p->has_huge_pages)
-		m->huge_pages = p->huge_pages;
+		m.huge_pages = p->huge_pages;
+	/* the cross-field rules of Firecracker's VmConfig::update() */
+	if (m.smt && m.vcpu_count > 1 && m.vcpu_count % 2)
+		return errf(e, EINVAL,
+		            "machine-config.vcpu_count must be 1 or an even number when smt is "
+		            "enabled (got %u)",
+		            m.vcpu_count);
+	if (m.huge_pages == HUGE_PAGES_2M && m.mem_size_mib % 2)
+		return errf(e, EINVAL,
+		            "machine-config.mem_size_mib must be a multiple of 2 with huge_pages "
+		            "\"2M\" (got %llu)",
+		            (unsigned long long)m.mem_size_mib);
+	v->cfg.machine = m;
 	return 0;
 }
 

@@ -329,6 +329,11 @@ int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 	int ret;
 
 	v->start_ns = now_ns();
+	/* accepted by the API as Firecracker does, not built yet: refused, not ignored */
+	if (c->machine.huge_pages != HUGE_PAGES_NONE)
+		return errf(e, ENOTSUP, "huge_pages \"2M\" is not supported by kiln yet");
+	if (c->machine.smt && c->machine.vcpu_count > 1)
+		return errf(e, ENOTSUP, "smt (2 threads per core) is not supported by kiln yet");
 	if ((ret = kvm_open(&v->kvm, e)) < 0)
 		goto err;
 	v->kvm_open = true;

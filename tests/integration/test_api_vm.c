@@ -109,3 +109,19 @@ Test(api_vm, pause_and_resume_rules_while_running)
 	cr_assert_str_eq(state(), "Running");
 	cr_assert(kh_wait_for(&kp, "bye", 60000), "guest output:\n%s", kp.out);
 }
+
+Test(api_vm, patch_machine_config_checks_the_merged_result)
+{
+	start_kiln(&kp);
+	configure_hello("");
+	call_ok("PATCH", "/machine-config", "{\"vcpu_count\": 3}");
+	call_fault("PATCH", "/machine-config", "{\"smt\": true}", 400, "even number");
+	json_t *m = call("GET", "/machine-config", NULL, 200);
+	cr_expect_eq(json_integer_value(json_object_get(m, "vcpu_count")), 3);
+	cr_expect(json_is_false(json_object_get(m, "smt")), "a refused PATCH changes nothing");
+	json_decref(m);
+	/* accepted as Firecracker does, but refused at start rather than ignored */
+	call_ok("PATCH", "/machine-config", "{\"vcpu_count\": 2, \"smt\": true}");
+	call_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, "smt");
+	cr_assert_str_eq(state(), "Not started");
+}
