@@ -63,7 +63,8 @@ int snap_file_write(const char *path, const struct state_writer *body, struct er
 int snap_file_read(const char *path, uint8_t **body, size_t *len, struct errbuf *e);
 
 /*
- * Writes guest RAM to `path` (created or truncated to gm->ram_size):
+ * Writes guest RAM to `path` (a new file of gm->ram_size bytes renamed
+ * into place: a VM restored from the old one keeps reading it):
  * Full: every non-zero page; Diff: exactly the pages set in `dirty` (one
  * bit per 4 KiB page of the host mapping), zero or not. 0 / -errno.
  */

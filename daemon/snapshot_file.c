@@ -216,15 +216,23 @@ static int write_run(int fd, const struct guest_mem *gm, uint64_t off, uint64_t 
 int snap_mem_write(const struct guest_mem *gm, const char *path, const uint64_t *dirty,
                    struct errbuf *e)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	char tmp[4096];
 	int ret = 0;
 
+	/*
+	 * A new file renamed into place, never the old one truncated: a VM
+	 * restored from `path` (or a clone of it) maps it MAP_PRIVATE, and its
+	 * pages not yet copied would read the truncated file's zeroes.
+	 */
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp-XXXXXX", path) >= sizeof(tmp))
+		return errf(e, ENAMETOOLONG, "memory file path too long: %s", path);
+	int fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
-		return errf(e, errno, "cannot create the memory file %s: %s", path,
+		return errf(e, errno, "cannot create the memory file next to %s: %s", path,
 		            strerror(errno));
 	if (ftruncate(fd, (off_t)gm->ram_size) < 0) {
 		ret = errf(e, errno, "cannot size the memory file %s: %s", path, strerror(errno));
-		goto out;
+		goto err;
 	}
 	uint64_t pages = gm->ram_size / GM_PAGE_SIZE;
 	if (!dirty) {
@@ -244,11 +252,21 @@ int snap_mem_write(const struct guest_mem *gm, const char *path, const uint64_t 
 	}
 	if (ret < 0) {
 		errf(e, -ret, "cannot write the memory file %s: %s", path, strerror(-ret));
-		goto out;
+		goto err;
 	}
-	if (fsync(fd) < 0)
+	if (fsync(fd) < 0) {
 		ret = errf(e, errno, "cannot flush the memory file %s: %s", path, strerror(errno));
-out:
+		goto err;
+	}
 	close(fd);
+	if (rename(tmp, path) < 0) {
+		ret = errf(e, errno, "cannot rename the memory file into %s: %s", path,
+		           strerror(errno));
+		unlink(tmp);
+	}
+	return ret;
+err:
+	close(fd);
+	unlink(tmp);
 	return ret;
 }
