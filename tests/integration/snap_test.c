@@ -1,0 +1,277 @@
+// SPDX-License-Identifier: Apache-2.0
+/* tests/integration/snap_test.c: shared steps of the snapshot tests (snap_test.h). */
+#include "snap_test.h"
+
+#include <criterion/criterion.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+char snap_dir[64];
+static struct skiln kilns[SNAP_MAX_KILNS];
+static unsigned nr_kilns;
+
+void snap_test_init(void)
+{
+	snprintf(snap_dir, sizeof(snap_dir), "/tmp/kiln-snap-XXXXXX");
+	cr_assert(mkdtemp(snap_dir), "mkdtemp failed");
+}
+
+void snap_test_fini(void)
+{
+	for (unsigned i = 0; i < nr_kilns; i++) {
+		if (kilns[i].p.out)
+			kh_wait_for(&kilns[i].p, "\x01", 20);
+		cr_expect(!kilns[i].p.out || (!strstr(kilns[i].p.out, "Sanitizer") &&
+		                              !strstr(kilns[i].p.out, "runtime error")),
+		          "kiln reported a sanitizer error:\n%s", kilns[i].p.out);
+		kh_kill(&kilns[i].p);
+	}
+	nr_kilns = 0;
+	if (snap_dir[0]) {
+		char *cmd = kh_fmt("rm -rf '%s'", snap_dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "snap_test: could not remove %s\n", snap_dir);
+		free(cmd);
+	}
+}
+
+const char *snap_file(const char *name)
+{
+	static char ring[16][192];
+	static unsigned at;
+	char *buf = ring[at++ % 16];
+	snprintf(buf, sizeof(ring[0]), "%s/%s", snap_dir, name);
+	return buf;
+}
+
+struct skiln *sk_start(const char *name)
+{
+	cr_assert_lt(nr_kilns, SNAP_MAX_KILNS);
+	struct skiln *k = &kilns[nr_kilns++];
+	snprintf(k->sock, sizeof(k->sock), "%s/%s.sock", snap_dir, name);
+	unlink(k->sock);
+	const char *argv[] = {"kiln", "--api-sock", k->sock, "--id", name, NULL};
+	cr_assert_eq(kh_spawn(&k->p, argv), 0);
+	for (int i = 0; i < 500; i++) {
+		int fd = ac_connect(k->sock);
+		if (fd >= 0) {
+			close(fd);
+			return k;
+		}
+		cr_assert_eq(kh_wait_exit(&k->p, 10), -1, "kiln exited early:\n%s", k->p.out);
+	}
+	cr_assert_fail("kiln %s never accepted on its API socket:\n%s", name, k->p.out);
+	return NULL;
+}
+
+void sk_kill(struct skiln *k)
+{
+	kh_kill(&k->p);
+	unlink(k->sock);
+}
+
+int sk_req(struct skiln *k, const char *method, const char *path, const char *body, json_t **out)
+{
+	struct ac_resp r;
+	int got = ac_request(k->sock, method, path, body, &r);
+	if (out) {
+		*out = r.body_len ? json_loads(r.body, 0, NULL) : NULL;
+		cr_assert(r.body_len == 0 || *out, "%s %s: body is not JSON: %s", method, path,
+		          r.body);
+	}
+	if (got >= 300 && !out) {
+		kh_wait_for(&k->p, "\x01", 50);
+		fprintf(stderr, "%s %s %s -> %d: %s\nkiln said:\n%s\n", method, path,
+		        body ? body : "", got, r.body ? r.body : "", k->p.out ? k->p.out : "");
+	}
+	ac_resp_free(&r);
+	return got;
+}
+
+void sk_ok(struct skiln *k, const char *method, const char *path, const char *body)
+{
+	int got = sk_req(k, method, path, body, NULL);
+	cr_assert_eq(got, 204, "%s %s %s: status %d", method, path, body ? body : "", got);
+}
+
+void sk_fault(struct skiln *k, const char *method, const char *path, const char *body,
+              const char *msg)
+{
+	json_t *j;
+	int got = sk_req(k, method, path, body, &j);
+	const char *m = json_string_value(json_object_get(j, "fault_message"));
+	cr_assert_eq(got, 400, "%s %s %s: status %d (%s), wanted 400", method, path, body, got,
+	             m ? m : "");
+	cr_assert(m && strstr(m, msg), "%s %s: \"%s\" lacks \"%s\"", method, path, m ? m : "", msg);
+	json_decref(j);
+	sk_state(k); /* still serving */
+}
+
+const char *sk_state(struct skiln *k)
+{
+	static char buf[32];
+	json_t *j;
+	int got = sk_req(k, "GET", "/", NULL, &j);
+	cr_assert_eq(got, 200, "GET /: %d", got);
+	snprintf(buf, sizeof(buf), "%s", json_string_value(json_object_get(j, "state")));
+	json_decref(j);
+	return buf;
+}
+
+void sk_boot_memck(struct skiln *k, const char *args, bool track_dirty)
+{
+	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" MEMCK_ARGS " %s\"}",
+	                 kh_guest("memck"), args ? args : "");
+	sk_ok(k, "PUT", "/boot-source", b);
+	free(b);
+	b = kh_fmt("{\"vcpu_count\": 1, \"mem_size_mib\": %d, \"track_dirty_pages\": %s}",
+	           GUEST_MEM_MIB, track_dirty ? "true" : "false");
+	sk_ok(k, "PUT", "/machine-config", b);
+	free(b);
+	sk_ok(k, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+}
+
+void sk_pause(struct skiln *k)
+{
+	sk_ok(k, "PATCH", "/vm", "{\"state\": \"Paused\"}");
+	kh_wait_for(&k->p, "\x01", 30); /* what the guest printed before */
+}
+
+void sk_resume(struct skiln *k)
+{
+	sk_ok(k, "PATCH", "/vm", "{\"state\": \"Resumed\"}");
+}
+
+void sk_create(struct skiln *k, const char *type, const char *state, const char *mem)
+{
+	char *b = kh_fmt("{\"snapshot_type\": \"%s\", \"snapshot_path\": \"%s\", "
+	                 "\"mem_file_path\": \"%s\"}",
+	                 type, snap_file(state), snap_file(mem));
+	sk_ok(k, "PUT", "/snapshot/create", b);
+	free(b);
+}
+
+char *sk_load_body(const char *state, const char *backend_type, const char *backend_path,
+                   bool resume, const char *extra)
+{
+	return kh_fmt("{\"snapshot_path\": \"%s\", \"mem_backend\": {\"backend_type\": \"%s\", "
+	              "\"backend_path\": \"%s\"}, \"resume_vm\": %s%s%s}",
+	              snap_file(state), backend_type, backend_path, resume ? "true" : "false",
+	              extra ? ", " : "", extra ? extra : "");
+}
+
+void sk_load(struct skiln *k, const char *state, const char *mem, bool resume)
+{
+	char *b = sk_load_body(state, "File", snap_file(mem), resume, NULL);
+	sk_ok(k, "PUT", "/snapshot/load", b);
+	free(b);
+}
+
+/* ------------------------------------------------------- memck's reports */
+
+/* memck.c's words: mix64(round * 0x9e3779b97f4a7c15 + page) */
+static uint64_t mix64(uint64_t z)
+{
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static uint64_t round_sum(uint64_t round)
+{
+	uint64_t x = 0;
+	for (uint64_t p = 0; p < (uint64_t)MEMCK_MIB * 256; p++)
+		x ^= mix64(round * 0x9e3779b97f4a7c15ull + p);
+	return x;
+}
+
+void memck_wait(struct skiln *k, unsigned long n, int timeout_ms)
+{
+	char needle[48];
+	snprintf(needle, sizeof(needle), "memck: report %lu ", n);
+	cr_assert(kh_wait_for(&k->p, needle, timeout_ms), "no \"%s\" from memck:\n%s", needle,
+	          k->p.out);
+	/* and the rest of that line */
+	size_t at = (size_t)(strstr(k->p.out, needle) - k->p.out);
+	for (int i = 0; i < 100 && !strchr(k->p.out + at, '\n'); i++)
+		kh_wait_for(&k->p, "\x01", 10);
+}
+
+/* the whole report lines of k's output, checked; *first: the first one */
+static struct memck_at scan(struct skiln *k, struct memck_at *first)
+{
+	struct memck_at last = {0, 0};
+	const char *out = k->p.out ? k->p.out : "";
+	cr_assert(!strstr(out, "MISMATCH") && !strstr(out, "FAILED"), "memck failed:\n%s", out);
+	*first = last;
+	for (const char *l = out; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+		unsigned long n, r;
+		unsigned long long sum;
+		char nl = 0;
+		if (strncmp(l, "memck: report ", 14) != 0 ||
+		    sscanf(l, "memck: report %lu round %lu ok sum %llx%c", &n, &r, &sum, &nl) !=
+		            4 ||
+		    nl != '\n')
+			continue; /* another line, or one the snapshot cut */
+		cr_assert(!last.report || n == last.report + 1,
+		          "memck report %lu after %lu in:\n%s", n, last.report, out);
+		cr_assert_gt(r, last.round, "round %lu after %lu", r, last.round);
+		cr_assert_eq(sum, round_sum(r), "report %lu: round %lu's sum is %llx", n, r, sum);
+		last = (struct memck_at){n, r};
+		if (!first->report)
+			*first = last;
+	}
+	return last;
+}
+
+struct memck_at memck_last(struct skiln *k)
+{
+	struct memck_at first;
+	kh_wait_for(&k->p, "\x01", 20);
+	struct memck_at last = scan(k, &first);
+	cr_assert_gt(last.report, 0, "memck printed no whole report:\n%s", k->p.out);
+	return last;
+}
+
+struct memck_at memck_continues(struct skiln *k, struct memck_at before)
+{
+	struct memck_at first;
+	memck_wait(k, before.report + 2, 20000);
+	struct memck_at last = scan(k, &first);
+	cr_assert(first.report == before.report + 1 || first.report == before.report + 2,
+	          "memck went on with report %lu after %lu:\n%s", first.report, before.report,
+	          k->p.out);
+	cr_assert_gt(first.round, before.round, "memck's round %lu after %lu", first.round,
+	             before.round);
+	return last;
+}
+
+struct memck_at memck_started(struct skiln *k, unsigned long n)
+{
+	memck_wait(k, n, 20000);
+	return memck_last(k);
+}
+
+void sh(const char *fmt, ...)
+{
+	va_list ap;
+	char *cmd = NULL;
+	va_start(ap, fmt);
+	int n = vasprintf(&cmd, fmt, ap);
+	va_end(ap);
+	cr_assert_geq(n, 0);
+	int st = system(cmd);
+	cr_assert_eq(st, 0, "`%s` failed (%d)", cmd, st);
+	free(cmd);
+}
+
+bool same_bytes(const char *a, const char *b)
+{
+	char *cmd = kh_fmt("cmp -s '%s' '%s'", a, b);
+	int st = system(cmd);
+	free(cmd);
+	return st == 0;
+}

