@@ -172,14 +172,14 @@ void sk_load(struct skiln *k, const char *state, const char *mem, bool resume)
 
 /* ------------------------------------------------------- memck's reports */
 
-/* memck.c's words: mix64(round * 0x9e3779b97f4a7c15 + page) */
-static uint64_t mix64(uint64_t z)
+uint64_t mix64(uint64_t z)
 {
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
 }
 
+/* memck.c's words: mix64(round * 0x9e3779b97f4a7c15 + page) */
 static uint64_t round_sum(uint64_t round)
 {
 	uint64_t x = 0;

@@ -87,6 +87,9 @@ struct memck_at memck_continues(struct skiln *k, struct memck_at before);
 /* a memck report from a fresh boot: waits for `n` reports */
 struct memck_at memck_started(struct skiln *k, unsigned long n);
 
+/* the splitmix64 finaliser, which memck's and blk's patterns use */
+uint64_t mix64(uint64_t z);
+
 /* runs a shell command; asserts exit status 0 */
 void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* true when files a and b have the same bytes */
