@@ -339,7 +339,7 @@ json_t *vmm_devices_metrics(const struct vmm *v)
 {
 	json_t *o = json_object();
 	for (unsigned i = 0; i < v->nr_devs; i++) {
-		char key[64];
+		char key[96];
 		snprintf(key, sizeof(key), "%s.%s", kind_names[v->devs[i].kind], v->devs[i].id);
 		json_object_set_new(o, key, dev_metrics(&v->devs[i]));
 	}

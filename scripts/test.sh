@@ -31,8 +31,8 @@ check() { # NAME COMMAND...: one pass/fail for a whole command
 build() {
 	local dir=$1
 	shift
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" >/dev/null || return 1
-	ninja -C "$dir" >/dev/null
+	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" || return 1
+	ninja -C "$dir"
 }
 
 results=$(mktemp -d)
