@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -200,4 +201,19 @@ void kh_kill(struct kproc *p)
 		free(p->cfg_path);
 		p->cfg_path = NULL;
 	}
+}
+
+int kh_netns_enter(const char *name)
+{
+	char *cmd = kh_fmt("ip netns add %s", name), *path = kh_fmt("/run/netns/%s", name);
+	int ret = system(cmd) == 0 ? 0 : -EIO;
+	int fd = ret ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+
+	if (!ret && (fd < 0 || setns(fd, CLONE_NEWNET) < 0))
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	free(cmd);
+	free(path);
+	return ret;
 }

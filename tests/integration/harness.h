@@ -51,6 +51,13 @@ int kh_wait_exit(struct kproc *p, int timeout_ms);
 /* SIGKILL + reap, then free the buffer; safe to call twice. */
 void kh_kill(struct kproc *p);
 
+/*
+ * Creates the network namespace `name` (`ip netns add`) and moves the
+ * calling process into it, so that the kilns it starts afterwards run
+ * there. 0, or -errno (-EIO when `ip` failed). `ip netns del` removes it.
+ */
+int kh_netns_enter(const char *name);
+
 /* a printf into a malloc'd string */
 char *kh_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

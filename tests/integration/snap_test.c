@@ -255,6 +255,17 @@ struct memck_at memck_started(struct skiln *k, unsigned long n)
 	return memck_last(k);
 }
 
+struct skiln *memck_snapshot(bool track_dirty, struct memck_at *at)
+{
+	struct skiln *k = sk_start("k0");
+	sk_boot_memck(k, NULL, track_dirty);
+	memck_started(k, 2);
+	sk_pause(k);
+	*at = memck_last(k);
+	sk_create(k, "Full", "vm.snap", "vm.mem");
+	return k;
+}
+
 void sh(const char *fmt, ...)
 {
 	va_list ap;

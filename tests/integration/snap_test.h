@@ -90,6 +90,13 @@ struct memck_at memck_started(struct skiln *k, unsigned long n);
 /* the splitmix64 finaliser, which memck's and blk's patterns use */
 uint64_t mix64(uint64_t z);
 
+/*
+ * A new kiln "k0" boots memck, which prints two reports; then paused, a
+ * Full snapshot into vm.snap and vm.mem. Returns that kiln, still paused,
+ * and memck's last report in *at.
+ */
+struct skiln *memck_snapshot(bool track_dirty, struct memck_at *at);
+
 /* runs a shell command; asserts exit status 0 */
 void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* true when files a and b have the same bytes */

@@ -68,13 +68,8 @@ static const char *uffd_server(void)
 
 Test(snapshot, uffd_backend)
 {
-	struct skiln *k = sk_start("k0");
-	sk_boot_memck(k, NULL, false);
-	struct memck_at at = memck_started(k, 3);
-	sk_pause(k);
-	at = memck_last(k);
-	sk_create(k, "Full", "vm.snap", "vm.mem");
-	sk_kill(k);
+	struct memck_at at;
+	sk_kill(memck_snapshot(false, &at));
 
 	const char *usock = snap_file("uffd.sock");
 	char *argv[] = {(char *)uffd_server(), (char *)usock, (char *)snap_file("vm.mem"), NULL};
@@ -84,7 +79,7 @@ Test(snapshot, uffd_backend)
 		usleep(10000);
 	cr_assert_eq(access(usock, F_OK), 0, "the page server did not listen");
 
-	k = sk_start("k1");
+	struct skiln *k = sk_start("k1");
 	char *b = sk_load_body("vm.snap", "Uffd", usock, true, NULL);
 	sk_ok(k, "PUT", "/snapshot/load", b);
 	free(b);
@@ -100,12 +95,8 @@ Test(snapshot, uffd_backend)
 
 Test(snapshot, diff_merged_onto_base)
 {
-	struct skiln *k = sk_start("k0");
-	sk_boot_memck(k, NULL, true);
-	memck_started(k, 2);
-	sk_pause(k);
-	sk_create(k, "Full", "base.snap", "base.mem");
-	struct memck_at at = memck_last(k);
+	struct memck_at at;
+	struct skiln *k = memck_snapshot(true, &at); /* the base */
 	sk_resume(k);
 	memck_wait(k, at.report + 3, 20000);
 	sk_pause(k);
@@ -116,10 +107,10 @@ Test(snapshot, diff_merged_onto_base)
 	sk_kill(k);
 
 	sh("python3 %s/scripts/merge-snapshot-mem.py %s %s %s", getenv("KILN_SOURCE_ROOT"),
-	   snap_file("base.mem"), snap_file("diff.mem"), snap_file("merged.mem"));
+	   snap_file("vm.mem"), snap_file("diff.mem"), snap_file("merged.mem"));
 	cr_assert(same_bytes(snap_file("merged.mem"), snap_file("full.mem")),
 	          "base + diff differ from the live memory at the Diff snapshot");
-	cr_assert(!same_bytes(snap_file("base.mem"), snap_file("full.mem")),
+	cr_assert(!same_bytes(snap_file("vm.mem"), snap_file("full.mem")),
 	          "the guest changed nothing between the snapshots?");
 
 	k = sk_start("k1");
@@ -143,11 +134,8 @@ Test(snapshot, diff_merged_onto_base)
 
 Test(snapshot, vm_config_after_load)
 {
-	struct skiln *k = sk_start("k0");
-	sk_boot_memck(k, NULL, false);
-	memck_started(k, 1);
-	sk_pause(k);
-	sk_create(k, "Full", "vm.snap", "vm.mem");
+	struct memck_at at;
+	struct skiln *k = memck_snapshot(false, &at);
 	json_t *before, *after;
 	cr_assert_eq(sk_req(k, "GET", "/vm/config", NULL, &before), 200);
 	sk_kill(k);
@@ -169,7 +157,7 @@ Test(snapshot, vm_config_after_load)
 	json_decref(before);
 	json_decref(after);
 	sk_resume(k);
-	memck_wait(k, 2, 20000);
+	memck_continues(k, at);
 }
 
 /*

@@ -29,13 +29,8 @@ static void netns_up(void)
 	if (geteuid() != 0)
 		cr_skip_test("needs root for a network namespace and taps");
 	snprintf(netns, sizeof(netns), "kiln-snap%d", (int)getpid());
-	sh("ip netns add %s", netns);
-	char *path = kh_fmt("/run/netns/%s", netns);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(setns(fd, CLONE_NEWNET), 0, "setns: %s", strerror(errno));
-	close(fd);
-	free(path);
+	int ret = kh_netns_enter(netns);
+	cr_assert_eq(ret, 0, "network namespace %s: %s", netns, strerror(-ret));
 	sh("ip tuntap add dev kst mode tap && ip link set kst up");
 	for (int i = 0; i < CLONES; i++)
 		sh("ip tuntap add dev kst%d mode tap && ip link set kst%d up", i, i);
