@@ -189,6 +189,11 @@ static struct echo *echo_start(bool answer)
 	                        .sll_protocol = htons(REQ),
 	                        .sll_ifindex = (int)if_nametoindex(TAP)};
 	cr_assert_eq(bind(x->sock, (struct sockaddr *)&a, sizeof(a)), 0, "%s", strerror(errno));
+	/* a deep receive queue: on a loaded CI machine the echo thread may fall
+	 * behind the guest for a while, and frames dropped here would fail the test */
+	int rcvbuf = 8 << 20;
+	if (setsockopt(x->sock, SOL_SOCKET, SO_RCVBUFFORCE, &rcvbuf, sizeof(rcvbuf)) < 0)
+		setsockopt(x->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
 	cr_assert_eq(pthread_create(&x->thread, NULL, echo_main, x), 0);
 	return x;
 }
