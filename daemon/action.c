@@ -410,6 +410,8 @@ static void refuse(struct vmm *v, const struct action_rule *r, struct errbuf *e)
 		errf(e, EINVAL, MSG_PRE_BOOT);
 	else if (r->allowed == S_RUN && v->state == VMM_PAUSED)
 		errf(e, EINVAL, "The microVM is paused; resume it first.");
+	else if (r->allowed == S_PAU && v->state == VMM_RUNNING)
+		errf(e, EINVAL, "The microVM is running; pause it first (PATCH /vm Paused).");
 	else
 		errf(e, EINVAL, MSG_POST_BOOT);
 }

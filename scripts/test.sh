@@ -31,7 +31,12 @@ check() { # NAME COMMAND...: one pass/fail for a whole command
 build() {
 	local dir=$1
 	shift
-	[ -f "$dir/build.ninja" ] || meson setup "$dir" "$@" || return 1
+	# reconfigure an existing directory too: test files are picked up at configure time
+	if [ -f "$dir/build.ninja" ]; then
+		meson setup --reconfigure "$dir" "$@" || return 1
+	else
+		meson setup "$dir" "$@" || return 1
+	fi
 	ninja -C "$dir"
 }
 

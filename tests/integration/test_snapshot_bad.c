@@ -101,7 +101,7 @@ Test(snapshot_bad, refused_then_good_load)
 	memck_started(k, 2);
 	char *create = kh_fmt("{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}",
 	                      snap_file("vm.snap"), snap_file("vm.mem"));
-	sk_fault(k, "PUT", "/snapshot/create", create, "not supported after starting");
+	sk_fault(k, "PUT", "/snapshot/create", create, "pause it first");
 	sk_pause(k);
 	char *diff = kh_fmt("{\"snapshot_type\": \"Diff\", \"snapshot_path\": \"%s\", "
 	                    "\"mem_file_path\": \"%s\"}",
