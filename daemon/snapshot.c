@@ -18,6 +18,60 @@
 #include <time.h>
 
 #define CONFIG_STATE_VERSION 1
+#define LAYOUT_STATE_VERSION 1
+
+/*
+ * The "layout" section: where guest RAM and every virtio device sat. A
+ * restore rebuilds both from the configuration and then checks them
+ * against this, so a snapshot never lands on a machine shaped otherwise.
+ */
+static void save_layout(struct state_writer *w, const struct vmm *v)
+{
+	sw_begin(w, "layout", LAYOUT_STATE_VERSION);
+	sw_u32(w, v->mem.nr_regions);
+	for (unsigned i = 0; i < v->mem.nr_regions; i++) {
+		sw_u64(w, v->mem.regions[i].gpa);
+		sw_u64(w, v->mem.regions[i].size);
+		sw_u64(w, v->mem.regions[i].offset);
+	}
+	sw_u32(w, v->nr_devs);
+	for (unsigned i = 0; i < v->nr_devs; i++) {
+		size_t n = strlen(v->devs[i].id);
+		sw_u8(w, (uint8_t)v->devs[i].kind);
+		sw_u8(w, (uint8_t)n);
+		sw_bytes(w, v->devs[i].id, n);
+		sw_u64(w, v->devs[i].base);
+		sw_u32(w, v->devs[i].gsi);
+	}
+	sw_end(w);
+}
+
+static int check_layout(struct state_reader *r, uint16_t version, const struct vmm *v,
+                        struct errbuf *e)
+{
+	if (sr_check_version("layout", version, 1, LAYOUT_STATE_VERSION) < 0)
+		return errf(e, EINVAL, "layout section version %u is not supported", version);
+	bool same = sr_u32(r) == v->mem.nr_regions;
+	for (unsigned i = 0; same && i < v->mem.nr_regions; i++)
+		same = sr_u64(r) == v->mem.regions[i].gpa && sr_u64(r) == v->mem.regions[i].size &&
+		       sr_u64(r) == v->mem.regions[i].offset;
+	if (!same || sr_error(r))
+		return errf(e, EINVAL, "the snapshot's memory layout differs from the one rebuilt");
+	same = sr_u32(r) == v->nr_devs;
+	for (unsigned i = 0; same && i < v->nr_devs; i++) {
+		char id[256];
+		uint8_t kind = sr_u8(r), n = sr_u8(r);
+		sr_bytes(r, id, n);
+		id[n] = '\0';
+		same = kind == (uint8_t)v->devs[i].kind && strcmp(id, v->devs[i].id) == 0 &&
+		       sr_u64(r) == v->devs[i].base && sr_u32(r) == v->devs[i].gsi;
+	}
+	if (!same || sr_error(r))
+		return errf(e, EINVAL,
+		            "the snapshot's device layout differs from the one rebuilt "
+		            "from its configuration");
+	return 0;
+}
 
 /* ------------------------------------------------------------- create */
 
@@ -99,6 +153,7 @@ int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_req *req, st
 	sw_init(&w);
 	snap_info_write(&w, &info);
 	save_config(&w, &v->cfg);
+	save_layout(&w, v);
 	if ((ret = vm_save(&v->vm, &w, e)) < 0 || (ret = save_devices(v, &w, e)) < 0)
 		goto out;
 	/* memory first: a state file on disk always has its memory file complete */
@@ -198,7 +253,9 @@ static int restore_sections(struct vmm *v, struct state_reader *r, struct errbuf
 			*r = at;
 			continue;
 		}
-		if (strcmp(id, SERIAL_STATE_ID) == 0)
+		if (strcmp(id, "layout") == 0)
+			ret = check_layout(&sub, ver, v, e);
+		else if (strcmp(id, SERIAL_STATE_ID) == 0)
 			ret = serial_restore(&v->serial, &sub, ver, e);
 		else if (strcmp(id, I8042_STATE_ID) == 0)
 			ret = i8042_restore(&v->i8042, &sub, ver, e);

@@ -166,7 +166,7 @@ Test(snapshot, vm_config_after_load)
  * restored, it finishes, reads everything back and verifies it; then this
  * side checks the file against the guest's pattern (see tests/guests/blk.c).
  */
-#define BLK_SECTORS (128u << 11)
+#define BLK_SECTORS (32u << 11) /* 32 MiB, one sector a request: about 2 s of guest work */
 
 static void check_blk_pattern(const char *path)
 {
@@ -190,7 +190,7 @@ Test(snapshot, blk_in_the_middle_of_its_writes)
 	sh("truncate -s %u %s", BLK_SECTORS * 512, disk);
 	struct skiln *k = sk_start("k0");
 	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"blk.sectors=%u "
-	                 "blk.req=8 blk.depth=4\"}",
+	                 "blk.req=1 blk.depth=1\"}",
 	                 kh_guest("blk"), BLK_SECTORS);
 	sk_ok(k, "PUT", "/boot-source", b);
 	free(b);
