@@ -412,6 +412,29 @@ int boot_bsp_state(struct guest_mem *gm, const struct boot_info *bi, struct kvm_
 size_t boot_mptable_size(unsigned nr_vcpus);
 int boot_mptable_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus);
 
+/*
+ * The ACPI 6.5 tables for `nr_vcpus` CPUs, for kernels without an MP-table
+ * parser: the RSDP (revision 2, both checksums) at `gpa` itself, then the
+ * XSDT, a hardware-reduced FADT (revision 6) pointing at an empty DSDT, and
+ * the MADT (one enabled local APIC per vCPU, the IOAPIC with id nr_vcpus at
+ * VM_IOAPIC_ADDR from GSI 0, LINT1 = NMI; no interrupt source override, as
+ * KVM's default routing sends GSI n to pin n). Written into `buf` (`len`
+ * bytes) that the guest sees at `gpa`. Pure. Returns the bytes written,
+ * -EINVAL for nr_vcpus 0 or > VM_MAX_VCPUS, a gpa not 16-byte aligned or
+ * tables crossing 4 GiB, -ENOSPC when `len` is too small.
+ */
+size_t boot_acpi_size(unsigned nr_vcpus);
+int boot_acpi_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus);
+
+/*
+ * Where boot_load puts the ACPI tables: the RSDP at the start of the BIOS
+ * area that e820 reserves (Linux's legacy scan of 0xE0000-0xFFFFF finds it
+ * there too; the zero page's acpi_rsdp_addr and hvm_start_info.rsdp_paddr
+ * point at it).
+ */
+#define BOOT_ACPI_RSDP_ADDR 0xe0000ull
+#define BOOT_ACPI_END       0x100000ull
+
 /* the largest command line kiln accepts (boot protocol cmdline_size for 2.06+) */
 #define BOOT_CMDLINE_MAX 2048
 
