@@ -2,8 +2,8 @@
 /*
  * vcpu/boot.c: boot_load() -- reads the kernel, tells an ELF from a
  * bzImage, places the command line, the initrd, the zero page or PVH start
- * info and the MP table -- and the BSP's entry state (GDT, identity page
- * tables, long mode or flat 32-bit protected mode).
+ * info, the MP table and the ACPI tables -- and the BSP's entry state (GDT,
+ * identity page tables, long mode or flat 32-bit protected mode).
  */
 #include "vcpu/boot_int.h"
 
@@ -109,6 +109,20 @@ static int write_mptable(struct guest_mem *gm, unsigned nr_vcpus, struct errbuf 
 	return 0;
 }
 
+static int write_acpi(struct guest_mem *gm, unsigned nr_vcpus, struct errbuf *e)
+{
+	uint64_t len = BOOT_ACPI_END - BOOT_ACPI_RSDP_ADDR;
+	void *bios = gm_ptr(gm, BOOT_ACPI_RSDP_ADDR, len);
+	if (!bios)
+		return errf(e, EFAULT, "no guest RAM for the ACPI tables at 0x%llx",
+		            BOOT_ACPI_RSDP_ADDR);
+	int n = boot_acpi_write(bios, len, BOOT_ACPI_RSDP_ADDR, nr_vcpus);
+	if (n < 0)
+		return errf(e, -n, "the ACPI tables for %u vCPUs do not fit at 0x%llx", nr_vcpus,
+		            BOOT_ACPI_RSDP_ADDR);
+	return 0;
+}
+
 static int check_config(const struct guest_mem *gm, const struct boot_config *cfg, struct errbuf *e)
 {
 	if (!cfg->kernel_path || !cfg->kernel_path[0])
@@ -173,6 +187,10 @@ int boot_load(struct guest_mem *gm, const struct boot_config *cfg, struct boot_i
 	if (ret)
 		goto out;
 	ret = write_mptable(gm, cfg->nr_vcpus, e);
+	if (ret)
+		goto out;
+	/* for kernels without CONFIG_X86_MPPARSE; the params point at the RSDP */
+	ret = write_acpi(gm, cfg->nr_vcpus, e);
 	if (ret)
 		goto out;
 	*out = bi;

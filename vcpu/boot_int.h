@@ -69,7 +69,9 @@ struct boot_setup_header {
 
 /* Documentation/arch/x86/zero-page.rst; only the fields kiln writes are named */
 struct boot_params {
-	uint8_t _pad0[0x0c0];
+	uint8_t _pad0[0x070];
+	uint64_t acpi_rsdp_addr; /* 0x070, boot protocol 2.14 */
+	uint8_t _pad0b[0x0c0 - 0x078];
 	uint32_t ext_ramdisk_image; /* 0x0c0 */
 	uint32_t ext_ramdisk_size;  /* 0x0c4 */
 	uint32_t ext_cmd_line_ptr;  /* 0x0c8 */
@@ -83,6 +85,7 @@ struct boot_params {
 } __attribute__((packed));
 
 _Static_assert(sizeof(struct e820_entry) == 20, "boot_e820_entry is 20 bytes");
+_Static_assert(__builtin_offsetof(struct boot_params, acpi_rsdp_addr) == 0x070, "acpi_rsdp_addr");
 _Static_assert(__builtin_offsetof(struct boot_params, e820_entries) == 0x1e8, "e820_entries");
 _Static_assert(__builtin_offsetof(struct boot_params, hdr) == 0x1f1, "hdr");
 _Static_assert(__builtin_offsetof(struct boot_params, hdr.header) == 0x202, "header");

@@ -59,6 +59,8 @@ int boot_write_zero_page(struct guest_mem *gm, const struct boot_kernel *k,
 		return errf(e, -n, "the e820 map does not fit the zero page (%u entries)",
 		            BOOT_E820_MAX);
 	zp->e820_entries = (uint8_t)n;
+	/* zero-page.rst: "ACPI RSDP address"; boot_load wrote the tables there */
+	zp->acpi_rsdp_addr = BOOT_ACPI_RSDP_ADDR;
 	*gpa = BOOT_ZERO_PAGE_ADDR;
 	return 0;
 }
@@ -100,6 +102,7 @@ int boot_write_pvh_info(struct guest_mem *gm, const struct boot_info *bi, uint64
 	si->cmdline_paddr = BOOT_CMDLINE_ADDR;
 	si->memmap_paddr = BOOT_PVH_MEMMAP_ADDR;
 	si->memmap_entries = (uint32_t)n;
+	si->rsdp_paddr = BOOT_ACPI_RSDP_ADDR; /* the ACPI tables boot_load wrote */
 	if (bi->initrd_size) {
 		mod->paddr = bi->initrd_gpa;
 		mod->size = bi->initrd_size;

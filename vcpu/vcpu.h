@@ -370,7 +370,9 @@ struct boot_info {
 /*
  * Loads the kernel (ELF with or without a PVH note, or bzImage), the initrd
  * and the command line into guest memory, and writes the zero page /
- * hvm_start_info with the e820 map, plus the MP table for `nr_vcpus`.
+ * hvm_start_info with the e820 map, plus the MP table and the ACPI tables
+ * (at BOOT_ACPI_RSDP_ADDR, which the zero page / start info point at) for
+ * `nr_vcpus`.
  * Prefers PVH for an ELF that has the note, like Firecracker. Every bad
  * input is a precise message and -errno; nothing is written outside RAM.
  * Follows the Linux x86 boot protocol 2.15 (Documentation/arch/x86/boot.rst)

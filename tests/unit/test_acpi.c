@@ -3,13 +3,17 @@
  * tests/unit/test_acpi.c: the ACPI tables of vcpu/acpi.c read back the way
  * a guest does -- the RSDP found by scanning the BIOS area, both of its
  * checksums, XSDT -> FADT -> DSDT and MADT, every table's checksum and
- * length, and the MADT's entries for 1, 2 and 32 vCPUs.
+ * length, and the MADT's entries for 1, 2 and 32 vCPUs; then boot_load
+ * placing them and pointing the zero page or the PVH start info at them.
  */
-#include "vcpu/vcpu.h"
+#include "vcpu/boot_int.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define BIOS_START 0xe0000ull
 #define BIOS_LEN   0x20000ull
@@ -195,4 +199,57 @@ Test(acpi, bad_input)
 	memset(bios, 0xa5, sizeof(bios));
 	cr_assert_eq(boot_acpi_write(bios, boot_acpi_size(2) - 1, BIOS_START, 2), -ENOSPC);
 	cr_assert_eq(bios[0], 0xa5, "nothing written on failure");
+}
+
+/* ---------------------------------------------- boot_load's placement */
+
+/* a test guest from the build tree (hello.elf has the PVH note, hello-nopvh.elf not) */
+static const char *guest(const char *name)
+{
+	static char path[4096];
+	const char *root = getenv("KILN_BUILD_ROOT");
+	snprintf(path, sizeof(path), "%s/tests/guests/%s", root ? root : "build", name);
+	if (access(path, R_OK) != 0)
+		cr_skip_test("%s is absent (built with the test guests)", path);
+	return path;
+}
+
+static void boot_and_find(const char *name, enum boot_mode mode)
+{
+	const char *path = guest(name);
+	struct guest_mem gm;
+	struct errbuf e = {0};
+	cr_assert_eq(gm_init(&gm, MIB(64), GM_BACKING_ANON, NULL, &e), 0, "%s", e.msg);
+	struct boot_config cfg = {.kernel_path = path, .nr_vcpus = 3};
+	struct boot_info bi;
+	cr_assert_eq(boot_load(&gm, &cfg, &bi, &e), 0, "%s", e.msg);
+	cr_assert_eq(bi.mode, mode);
+
+	uint64_t rsdp;
+	if (mode == BOOT_PVH) {
+		struct hvm_start_info *si = gm_ptr(&gm, bi.params_gpa, sizeof(*si));
+		rsdp = si->rsdp_paddr;
+	} else {
+		struct boot_params *zp = gm_ptr(&gm, bi.params_gpa, sizeof(*zp));
+		rsdp = zp->acpi_rsdp_addr;
+	}
+	cr_assert_eq(rsdp, BOOT_ACPI_RSDP_ADDR);
+	size_t size = boot_acpi_size(3);
+	memcpy(bios, gm_ptr(&gm, BIOS_START, BIOS_LEN), BIOS_LEN);
+	cr_assert_eq(scan_rsdp(), rsdp, "the legacy scan finds the same RSDP");
+	/* the guest holds exactly what boot_acpi_write makes for 3 vCPUs */
+	uint8_t *in_guest = gm_ptr(&gm, BOOT_ACPI_RSDP_ADDR, size);
+	cr_assert_eq(write_tables(3), (int)size);
+	cr_assert(!memcmp(in_guest, bios, size));
+	gm_destroy(&gm);
+}
+
+Test(acpi, boot_load_pvh_start_info)
+{
+	boot_and_find("hello.elf", BOOT_PVH);
+}
+
+Test(acpi, boot_load_zero_page)
+{
+	boot_and_find("hello-nopvh.elf", BOOT_LINUX64);
 }
