@@ -3,7 +3,9 @@
  * tests/integration/test_linux.c: boots Debian's cloud kernel with kiln and
  * checks its first lines -- the command line it echoes ("Command line:
  * ...") and the e820 map it was given ("BIOS-e820: [mem ...] usable") --
- * against what kiln handed over. On this project's nested PVM hosts a stock
+ * against what kiln handed over, then that it found kiln's ACPI tables
+ * (the RSDP at 0xE0000 and the MADT) and so allows both vCPUs: the kernel
+ * has no MP-table parser (CONFIG_X86_MPPARSE is off). On this project's nested PVM hosts a stock
  * kernel gets no further (see shared/PLATFORM.md); these lines are the fair
  * check of the boot protocol. The kernel is fetched by
  * scripts/fetch-linux.sh into tests/linux/cache.
@@ -15,6 +17,7 @@
  */
 #include "harness.h"
 #include "memory/memory.h"
+#include "vcpu/vcpu.h"
 
 #include <criterion/criterion.h>
 #include <fcntl.h>
@@ -23,7 +26,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MEM_MIB 256
+#define MEM_MIB  256
+#define NR_VCPUS 2
 
 static struct kproc kp;
 
@@ -96,8 +100,8 @@ static void boot_and_check(const char *kernel_path, int timeout_s)
 	                       marker);
 	char *cfg =
 	        kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
-	               "\"%s\"}, \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": %d}}",
-	               kernel_path, cmdline, MEM_MIB);
+	               "\"%s\"}, \"machine-config\": {\"vcpu_count\": %d, \"mem_size_mib\": %d}}",
+	               kernel_path, cmdline, NR_VCPUS, MEM_MIB);
 	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
 	free(cfg);
 
@@ -114,6 +118,20 @@ static void boot_and_check(const char *kernel_path, int timeout_s)
 		          lines[i], kp.out);
 	cr_expect_eq(count(kp.out, "BIOS-e820: [mem "), (unsigned)n,
 	             "the kernel saw other e820 entries than kiln's %d:\n%s", n, kp.out);
+
+	/*
+	 * drivers/acpi/acpica/tbprint.c prints each table with its address,
+	 * arch/x86/kernel/smpboot.c the CPUs the MADT gave: about 6 s after
+	 * the e820 map here.
+	 */
+	char rsdp[64], cpus[64];
+	snprintf(rsdp, sizeof(rsdp), "ACPI: RSDP 0x%016llX",
+	         (unsigned long long)BOOT_ACPI_RSDP_ADDR);
+	snprintf(cpus, sizeof(cpus), "smpboot: Allowing %d CPUs", NR_VCPUS);
+	const char *acpi[] = {rsdp, "ACPI: XSDT 0x", "ACPI: APIC 0x", cpus};
+	for (size_t i = 0; i < ARRAY_SIZE(acpi); i++)
+		cr_assert(kh_wait_for(&kp, acpi[i], 30000), "no \"%s\"; kiln printed:\n%s", acpi[i],
+		          kp.out);
 	kh_kill(&kp);
 }
 
