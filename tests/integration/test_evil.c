@@ -71,16 +71,9 @@ static void netns_up(void)
 	if (geteuid() != 0)
 		cr_skip_test("needs root for a network namespace and a tap");
 	snprintf(netns, sizeof(netns), "kiln-e%d", (int)getpid());
-	char *cmd = kh_fmt("ip netns add %s", netns);
-	run(cmd);
-	free(cmd);
-	netns_made = true;
-	char *path = kh_fmt("/run/netns/%s", netns);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-	cr_assert_eq(setns(fd, CLONE_NEWNET), 0, "setns: %s", strerror(errno));
-	close(fd);
-	free(path);
+	netns_made = true; /* teardown deletes it even if entering fails half way */
+	cr_assert_eq(kh_netns_enter(netns), 0, "cannot create and enter network namespace %s",
+	             netns);
 	run("ip tuntap add dev " TAP " mode tap");
 	run("ip link set " TAP " up");
 }
