@@ -6,6 +6,8 @@
  */
 #include "virtio/rng.h"
 
+#include "virtio_fake_driver.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
@@ -27,41 +29,15 @@ struct rig {
 	uint16_t avail_idx;
 };
 
-static uint32_t reg_read(struct rig *g, uint64_t off)
-{
-	uint32_t v = 0;
-	virtio_mmio_bus_ops.read(g->m, off, &v, 4);
-	return v;
-}
-
-static void reg_write(struct rig *g, uint64_t off, uint32_t v)
-{
-	virtio_mmio_bus_ops.write(g->m, off, &v, 4);
-}
-
 /* virtio 1.2 s3.1.1 / s4.2.3: the driver's side of device initialisation */
 static void driver_init(struct rig *g)
 {
-	reg_write(g, VIRTIO_MMIO_STATUS, 0);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_RNG);
-	reg_write(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 only */
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, 0);
-	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
-	reg_write(g, VIRTIO_MMIO_STATUS, st);
-	cr_assert(reg_read(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-	reg_write(g, VIRTIO_MMIO_QUEUE_SEL, 0);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_RNG_QUEUE_SIZE);
-	reg_write(g, VIRTIO_MMIO_QUEUE_NUM, QSZ);
-	reg_write(g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC_GPA);
-	reg_write(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL_GPA);
-	reg_write(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED_GPA);
-	reg_write(g, VIRTIO_MMIO_QUEUE_READY, 1);
-	reg_write(g, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_STATUS), st | VIRTIO_STATUS_DRIVER_OK);
+	vfd_reg_write(g->m, VIRTIO_MMIO_STATUS, 0);
+	cr_assert_eq(vfd_reg_read(g->m, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
+	vfd_acknowledge(g->m, VIRTIO_ID_RNG);
+	uint32_t st = vfd_features_ok(g->m, VIRTIO_BIT(VIRTIO_F_VERSION_1)); /* VERSION_1 only */
+	vfd_queue_setup(g->m, 0, VIRTIO_RNG_QUEUE_SIZE, QSZ, DESC_GPA, AVAIL_GPA, USED_GPA);
+	vfd_driver_ok(g->m, st);
 }
 
 static void rig_up(struct rig *g, const struct rl_bucket_cfg *bw, const struct rl_bucket_cfg *ops)
@@ -86,47 +62,30 @@ static void rig_down(struct rig *g)
 static void put_desc(struct rig *g, uint16_t i, uint64_t gpa, uint32_t len, uint16_t flags,
                      uint16_t next)
 {
-	uint8_t d[16];
-	memcpy(d, &gpa, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	cr_assert_eq(gm_write(&g->gm, DESC_GPA + 16ull * i, d, 16), 0);
+	vfd_put_desc(&g->gm, DESC_GPA, i, gpa, len, flags, next);
 }
 
 /* s2.7.6: makes chain `head` available and notifies */
 static void offer(struct rig *g, uint16_t head)
 {
-	cr_assert_eq(gm_write(&g->gm, AVAIL_GPA + 4 + 2ull * (g->avail_idx % QSZ), &head, 2), 0);
-	g->avail_idx++;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* ring entry before idx, as a driver's wmb */
-	cr_assert_eq(gm_write(&g->gm, AVAIL_GPA + 2, &g->avail_idx, 2), 0);
-	reg_write(g, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vfd_offer(&g->gm, g->m, 0, AVAIL_GPA, QSZ, &g->avail_idx, head, true);
 }
 
 static uint16_t used_idx(struct rig *g)
 {
-	uint16_t v;
-	cr_assert_eq(gm_read(&g->gm, USED_GPA + 2, &v, 2), 0);
-	return v;
+	return vfd_used_idx(&g->gm, USED_GPA);
 }
 
 /* the used element `n`: s2.7.8 {le32 id, le32 len} */
 static void used_elem(struct rig *g, uint16_t n, uint32_t *id, uint32_t *len)
 {
-	cr_assert_eq(gm_read(&g->gm, USED_GPA + 4 + 8ull * (n % QSZ), id, 4), 0);
-	cr_assert_eq(gm_read(&g->gm, USED_GPA + 8 + 8ull * (n % QSZ), len, 4), 0);
+	vfd_used_elem(&g->gm, USED_GPA, QSZ, n, id, len);
 }
 
 /* waits up to `ms` for used->idx to reach `want` */
 static bool wait_used(struct rig *g, uint16_t want, int ms)
 {
-	for (int i = 0; i < ms; i++) {
-		if (used_idx(g) == want)
-			return true;
-		usleep(1000);
-	}
-	return used_idx(g) == want;
+	return vfd_wait_used(&g->gm, USED_GPA, want, ms);
 }
 
 static bool all_zero(struct rig *g, uint64_t gpa, size_t len)
