@@ -10,6 +10,8 @@
 
 #include "virtio/blk.h"
 
+#include "virtio_fake_driver.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,14 +59,12 @@ struct rig {
 
 static inline uint32_t reg_read(struct rig *g, uint64_t off)
 {
-	uint32_t v = 0;
-	virtio_mmio_bus_ops.read(g->m, off, &v, 4);
-	return v;
+	return vfd_reg_read(g->m, off);
 }
 
 static inline void reg_write(struct rig *g, uint64_t off, uint32_t v)
 {
-	virtio_mmio_bus_ops.write(g->m, off, &v, 4);
+	vfd_reg_write(g->m, off, v);
 }
 
 static inline uint64_t cfg_read64(struct rig *g, uint32_t off)
@@ -79,30 +79,11 @@ static inline void driver_init(struct rig *g, uint64_t drop)
 	reg_write(g, VIRTIO_MMIO_STATUS, 0);
 	memset(gm_ptr(&g->gm, DESC_GPA, 0x3000), 0, 0x3000); /* fresh rings */
 	g->avail_idx = g->next_desc = g->used_seen = 0;
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_BLOCK);
-	reg_write(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	reg_write(g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	uint64_t f = reg_read(g, VIRTIO_MMIO_DEVICE_FEATURES);
-	reg_write(g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	f |= (uint64_t)reg_read(g, VIRTIO_MMIO_DEVICE_FEATURES) << 32;
-	g->dev_features = f;
-	f &= ~drop;
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
-	reg_write(g, VIRTIO_MMIO_STATUS, st);
-	cr_assert(reg_read(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
-	reg_write(g, VIRTIO_MMIO_QUEUE_SEL, 0);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_BLK_QUEUE_SIZE);
-	reg_write(g, VIRTIO_MMIO_QUEUE_NUM, QSZ);
-	reg_write(g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC_GPA);
-	reg_write(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL_GPA);
-	reg_write(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED_GPA);
-	reg_write(g, VIRTIO_MMIO_QUEUE_READY, 1);
-	reg_write(g, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_STATUS), st | VIRTIO_STATUS_DRIVER_OK);
+	vfd_acknowledge(g->m, VIRTIO_ID_BLOCK);
+	g->dev_features = vfd_device_features(g->m);
+	uint32_t st = vfd_features_ok(g->m, g->dev_features & ~drop);
+	vfd_queue_setup(g->m, 0, VIRTIO_BLK_QUEUE_SIZE, QSZ, DESC_GPA, AVAIL_GPA, USED_GPA);
+	vfd_driver_ok(g->m, st);
 }
 
 /* a temporary file of `size` bytes, every byte `fill`, in `dir` */
@@ -190,42 +171,27 @@ static inline uint16_t offer_chain(struct rig *g, const struct seg *s, unsigned 
 		uint16_t idx = (uint16_t)((head + i) % QSZ);
 		uint16_t flags = (s[i].writable ? VIRTQ_DESC_F_WRITE : 0) |
 		                 (i + 1 < n ? VIRTQ_DESC_F_NEXT : 0);
-		uint16_t next = (uint16_t)((idx + 1) % QSZ);
-		uint8_t d[16];
-		memcpy(d, &s[i].gpa, 8);
-		memcpy(d + 8, &s[i].len, 4);
-		memcpy(d + 12, &flags, 2);
-		memcpy(d + 14, &next, 2);
-		cr_assert_eq(gm_write(&g->gm, DESC_GPA + 16ull * idx, d, 16), 0);
+		vfd_put_desc(&g->gm, DESC_GPA, idx, s[i].gpa, s[i].len, flags,
+		             (uint16_t)((idx + 1) % QSZ));
 	}
 	g->next_desc = (uint16_t)((head + n) % QSZ);
-	cr_assert_eq(gm_write(&g->gm, AVAIL_GPA + 4 + 2ull * (g->avail_idx % QSZ), &head, 2), 0);
-	g->avail_idx++;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	cr_assert_eq(gm_write(&g->gm, AVAIL_GPA + 2, &g->avail_idx, 2), 0);
-	if (kick)
-		reg_write(g, VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	vfd_offer(&g->gm, g->m, 0, AVAIL_GPA, QSZ, &g->avail_idx, head, kick);
 	return head;
 }
 
 static inline uint16_t used_idx(struct rig *g)
 {
-	uint16_t v;
-	cr_assert_eq(gm_read(&g->gm, USED_GPA + 2, &v, 2), 0);
-	return v;
+	return vfd_used_idx(&g->gm, USED_GPA);
 }
 
 static inline void used_elem(struct rig *g, uint16_t n, uint32_t *id, uint32_t *len)
 {
-	cr_assert_eq(gm_read(&g->gm, USED_GPA + 4 + 8ull * (n % QSZ), id, 4), 0);
-	cr_assert_eq(gm_read(&g->gm, USED_GPA + 8 + 8ull * (n % QSZ), len, 4), 0);
+	vfd_used_elem(&g->gm, USED_GPA, QSZ, n, id, len);
 }
 
 static inline bool wait_used(struct rig *g, uint16_t want, int ms)
 {
-	for (int i = 0; i < ms && used_idx(g) != want; i++)
-		usleep(1000);
-	return used_idx(g) == want;
+	return vfd_wait_used(&g->gm, USED_GPA, want, ms);
 }
 
 static inline uint64_t req_gpa(unsigned slot)
