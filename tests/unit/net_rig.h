@@ -12,6 +12,8 @@
 
 #include "virtio/net.h"
 
+#include "virtio_fake_driver.h"
+
 #include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -188,14 +190,12 @@ static inline double cpu_seconds(void)
 
 static inline uint32_t reg_read_n(struct rig *g, uint64_t off, unsigned len)
 {
-	uint32_t v = 0;
-	virtio_mmio_bus_ops.read(g->m, off, &v, len);
-	return v;
+	return vfd_reg_read_n(g->m, off, len);
 }
 
 static inline void reg_write(struct rig *g, uint64_t off, uint32_t v)
 {
-	virtio_mmio_bus_ops.write(g->m, off, &v, 4);
+	vfd_reg_write(g->m, off, v);
 }
 
 static inline bool wait_status(struct rig *g, uint32_t bit, int ms)
@@ -212,35 +212,18 @@ static inline bool wait_status(struct rig *g, uint32_t bit, int ms)
 static inline void driver_init(struct rig *g, uint64_t want)
 {
 	reg_write(g, VIRTIO_MMIO_STATUS, 0);
-	cr_assert_eq(reg_read_n(g, VIRTIO_MMIO_DEVICE_ID, 4), VIRTIO_ID_NET);
-	reg_write(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	reg_write(g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
-	g->offered = reg_read_n(g, VIRTIO_MMIO_DEVICE_FEATURES, 4);
-	reg_write(g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 1);
-	g->offered |= (uint64_t)reg_read_n(g, VIRTIO_MMIO_DEVICE_FEATURES, 4) << 32;
+	vfd_acknowledge(g->m, VIRTIO_ID_NET);
+	g->offered = vfd_device_features(g->m);
 	cr_assert_eq(want & ~g->offered, 0, "features 0x%llx not offered",
 	             (unsigned long long)(want & ~g->offered));
-	uint64_t f = want | VIRTIO_BIT(VIRTIO_F_VERSION_1);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)f);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(f >> 32));
-	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
-	reg_write(g, VIRTIO_MMIO_STATUS, st);
-	cr_assert(reg_read_n(g, VIRTIO_MMIO_STATUS, 4) & VIRTIO_STATUS_FEATURES_OK);
+	uint32_t st = vfd_features_ok(g->m, want | VIRTIO_BIT(VIRTIO_F_VERSION_1));
 	memset(g->q, 0, sizeof(g->q));
 	for (uint32_t q = 0; q < 2; q++) {
 		memset(gm_ptr(&g->gm, RING(q), 0x3000), 0, 0x3000);
-		reg_write(g, VIRTIO_MMIO_QUEUE_SEL, q);
-		cr_assert_eq(reg_read_n(g, VIRTIO_MMIO_QUEUE_NUM_MAX, 4), VIRTIO_NET_QUEUE_SIZE);
-		reg_write(g, VIRTIO_MMIO_QUEUE_NUM, QSZ);
-		reg_write(g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)RING(q));
-		reg_write(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(RING(q) + 0x1000));
-		reg_write(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(RING(q) + 0x2000));
-		reg_write(g, VIRTIO_MMIO_QUEUE_READY, 1);
+		vfd_queue_setup(g->m, q, VIRTIO_NET_QUEUE_SIZE, QSZ, RING(q), RING(q) + 0x1000,
+		                RING(q) + 0x2000);
 	}
-	reg_write(g, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
-	cr_assert_eq(reg_read_n(g, VIRTIO_MMIO_STATUS, 4), st | VIRTIO_STATUS_DRIVER_OK);
+	vfd_driver_ok(g->m, st);
 }
 
 static inline uint64_t rig_now(void *opaque)
@@ -303,38 +286,23 @@ static inline void rig_down(struct rig *g)
 static inline void put_desc(struct rig *g, unsigned q, uint16_t i, uint64_t gpa, uint32_t len,
                             uint16_t flags, uint16_t next)
 {
-	uint8_t d[16];
-	memcpy(d, &gpa, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	cr_assert_eq(gm_write(&g->gm, RING(q) + 16ull * i, d, 16), 0);
+	vfd_put_desc(&g->gm, RING(q), i, gpa, len, flags, next);
 }
 
 /* s2.7.6: makes chain `head` available; notifies when `kick` */
 static inline void offer(struct rig *g, unsigned q, uint16_t head, bool kick)
 {
-	uint64_t avail = RING(q) + 0x1000;
-	cr_assert_eq(gm_write(&g->gm, avail + 4 + 2ull * (g->q[q].avail_idx % QSZ), &head, 2), 0);
-	g->q[q].avail_idx++;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* ring entry before idx, as a driver's wmb */
-	cr_assert_eq(gm_write(&g->gm, avail + 2, &g->q[q].avail_idx, 2), 0);
-	if (kick)
-		reg_write(g, VIRTIO_MMIO_QUEUE_NOTIFY, q);
+	vfd_offer(&g->gm, g->m, q, RING(q) + 0x1000, QSZ, &g->q[q].avail_idx, head, kick);
 }
 
 static inline uint16_t used_idx(struct rig *g, unsigned q)
 {
-	uint16_t v;
-	cr_assert_eq(gm_read(&g->gm, RING(q) + 0x2000 + 2, &v, 2), 0);
-	return v;
+	return vfd_used_idx(&g->gm, RING(q) + 0x2000);
 }
 
 static inline void used_elem(struct rig *g, unsigned q, uint16_t n, uint32_t *id, uint32_t *len)
 {
-	uint64_t e = RING(q) + 0x2000 + 4 + 8ull * (n % QSZ);
-	cr_assert_eq(gm_read(&g->gm, e, id, 4), 0);
-	cr_assert_eq(gm_read(&g->gm, e + 4, len, 4), 0);
+	vfd_used_elem(&g->gm, RING(q) + 0x2000, QSZ, n, id, len);
 }
 
 /* waits up to `ms` for used->idx to reach at least `want` */
