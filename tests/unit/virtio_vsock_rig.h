@@ -11,6 +11,8 @@
 
 #include "virtio/vsock.h"
 
+#include "virtio_fake_driver.h"
+
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <poll.h>
@@ -67,53 +69,34 @@ struct rig {
 
 static inline uint32_t reg_read(struct rig *g, uint64_t off)
 {
-	uint32_t v = 0;
-	virtio_mmio_bus_ops.read(g->m, off, &v, 4);
-	return v;
+	return vfd_reg_read(g->m, off);
 }
 
 static inline void reg_write(struct rig *g, uint64_t off, uint32_t v)
 {
-	virtio_mmio_bus_ops.write(g->m, off, &v, 4);
+	vfd_reg_write(g->m, off, v);
 }
 
 static inline void put_desc(struct rig *g, int q, uint16_t i, uint64_t gpa, uint32_t len,
                             uint16_t flags, uint16_t next)
 {
-	uint8_t d[16];
-	memcpy(d, &gpa, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-	cr_assert_eq(gm_write(&g->gm, Q_GPA(q) + 16ull * i, d, 16), 0);
+	vfd_put_desc(&g->gm, Q_GPA(q), i, gpa, len, flags, next);
 }
 
 /* s2.7.13: makes chain `head` available on q; notify or not */
 static inline void offer(struct rig *g, int q, uint16_t head, bool notify)
 {
-	uint64_t avail = Q_GPA(q) + 0x1000;
-	cr_assert_eq(gm_write(&g->gm, avail + 4 + 2ull * (g->avail[q] % QSZ), &head, 2), 0);
-	g->avail[q]++;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	cr_assert_eq(gm_write(&g->gm, avail + 2, &g->avail[q], 2), 0);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	if (notify)
-		reg_write(g, VIRTIO_MMIO_QUEUE_NOTIFY, (uint32_t)q);
+	vfd_offer(&g->gm, g->m, (uint32_t)q, Q_GPA(q) + 0x1000, QSZ, &g->avail[q], head, notify);
 }
 
 static inline uint16_t used_idx(struct rig *g, int q)
 {
-	uint16_t v;
-	cr_assert_eq(gm_read(&g->gm, Q_GPA(q) + 0x2000 + 2, &v, 2), 0);
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return v;
+	return vfd_used_idx(&g->gm, Q_GPA(q) + 0x2000);
 }
 
 static inline void used_elem(struct rig *g, int q, uint16_t n, uint32_t *id, uint32_t *len)
 {
-	uint64_t used = Q_GPA(q) + 0x2000;
-	cr_assert_eq(gm_read(&g->gm, used + 4 + 8ull * (n % QSZ), id, 4), 0);
-	cr_assert_eq(gm_read(&g->gm, used + 8 + 8ull * (n % QSZ), len, 4), 0);
+	vfd_used_elem(&g->gm, Q_GPA(q) + 0x2000, QSZ, n, id, len);
 }
 
 /* gives rx buffer `slot` to the device */
@@ -134,33 +117,21 @@ static inline void driver_init(struct rig *g, bool rx_buffers)
 {
 	reg_write(g, VIRTIO_MMIO_STATUS, 0);
 	cr_assert_eq(reg_read(g, VIRTIO_MMIO_MAGIC_VALUE), VIRTIO_MMIO_MAGIC);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_DEVICE_ID), VIRTIO_ID_VSOCK);
-	reg_write(g, VIRTIO_MMIO_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
+	vfd_acknowledge(g->m, VIRTIO_ID_VSOCK);
 	reg_write(g, VIRTIO_MMIO_DEVICE_FEATURES_SEL, 0);
 	uint32_t lo = reg_read(g, VIRTIO_MMIO_DEVICE_FEATURES);
 	cr_assert(lo & 1u, "VIRTIO_VSOCK_F_STREAM offered");
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 1);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, 1); /* VERSION_1 */
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES_SEL, 0);
-	reg_write(g, VIRTIO_MMIO_DRIVER_FEATURES, 1u); /* F_STREAM */
-	uint32_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK;
-	reg_write(g, VIRTIO_MMIO_STATUS, st);
-	cr_assert(reg_read(g, VIRTIO_MMIO_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	/* VERSION_1 and F_STREAM */
+	uint32_t st = vfd_features_ok(g->m, VIRTIO_BIT(VIRTIO_F_VERSION_1) | 1u);
 	uint32_t cid_lo = reg_read(g, VIRTIO_MMIO_CONFIG),
 	         cid_hi = reg_read(g, VIRTIO_MMIO_CONFIG + 4);
 	cr_assert(cid_lo == GUEST_CID && cid_hi == 0, "guest_cid %u:%u", cid_hi, cid_lo);
 	for (int q = 0; q < 3; q++) {
 		memset(gm_ptr(&g->gm, Q_GPA(q), 0x3000), 0, 0x3000); /* fresh rings */
-		reg_write(g, VIRTIO_MMIO_QUEUE_SEL, (uint32_t)q);
-		cr_assert_eq(reg_read(g, VIRTIO_MMIO_QUEUE_NUM_MAX), VIRTIO_VSOCK_QUEUE_SIZE);
-		reg_write(g, VIRTIO_MMIO_QUEUE_NUM, QSZ);
-		reg_write(g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)Q_GPA(q));
-		reg_write(g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)(Q_GPA(q) + 0x1000));
-		reg_write(g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)(Q_GPA(q) + 0x2000));
-		reg_write(g, VIRTIO_MMIO_QUEUE_READY, 1);
+		vfd_queue_setup(g->m, (uint32_t)q, VIRTIO_VSOCK_QUEUE_SIZE, QSZ, Q_GPA(q),
+		                Q_GPA(q) + 0x1000, Q_GPA(q) + 0x2000);
 	}
-	reg_write(g, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
-	cr_assert_eq(reg_read(g, VIRTIO_MMIO_STATUS), st | VIRTIO_STATUS_DRIVER_OK);
+	vfd_driver_ok(g->m, st);
 	/* s5.10.5: an event buffer, then rx buffers */
 	put_desc(g, EVQ, 0, EV_GPA, 4, VIRTQ_DESC_F_WRITE, 0);
 	offer(g, EVQ, 0, true);
