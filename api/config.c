@@ -197,8 +197,7 @@ int cfg_validate(const struct vm_config *c, struct errbuf *e)
 	return ret < 0 ? ret : validate_nets(c, e);
 }
 
-/* Firecracker's BlockBuilder keeps the root device first: it becomes /dev/vda */
-static void root_drive_first(struct vm_config *c)
+void cfg_root_drive_first(struct vm_config *c)
 {
 	for (unsigned i = 1; i < c->nr_drives; i++) {
 		if (c->drives[i].is_root_device) {
@@ -346,6 +345,6 @@ int cfg_parse_document(const char *text, size_t len, struct vm_config *c, struct
 		vm_config_free(c);
 		return ret;
 	}
-	root_drive_first(c);
+	cfg_root_drive_first(c);
 	return 0;
 }

@@ -147,6 +147,9 @@ int cfg_parse_document(const char *text, size_t len, struct vm_config *c, struct
  */
 int cfg_validate(const struct vm_config *c, struct errbuf *e);
 
+/* Firecracker's BlockBuilder keeps the root device first: it becomes /dev/vda */
+void cfg_root_drive_first(struct vm_config *c);
+
 /*
  * Per-resource parsers over an already-parsed JSON object (an HTTP body or
  * one value of the config file); shared with the HTTP API. Each builds the

@@ -145,60 +145,64 @@ static int do_put_cpu_config(struct vmm *v, struct api_action *a, struct errbuf 
 	return 0;
 }
 
+/* index of the entry with `id` in a list of `n` ids spaced `stride` bytes apart, or n */
+static unsigned find_id(const char *first_id, size_t stride, unsigned n, const char *id)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (strcmp(first_id + i * stride, id) == 0)
+			return i;
+	return n;
+}
+
+/*
+ * PUT /drives/{id}: adds or replaces the drive. The cross-resource rules
+ * are the config file's (cfg_validate), checked on the configuration as it
+ * would be; the root drive is kept first, as Firecracker orders them.
+ */
 static int do_put_drive(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	struct vm_config *c = &v->cfg;
 	struct drive_cfg *d = &a->u.drive;
-	unsigned i;
+	unsigned i =
+	        find_id(c->drives[0].drive_id, sizeof(c->drives[0]), c->nr_drives, d->drive_id);
 	int ret = check_readable("drive", d->path_on_host, e);
 	if (ret < 0)
 		return ret;
-	for (i = 0; i < c->nr_drives; i++)
-		if (strcmp(c->drives[i].drive_id, d->drive_id) == 0)
-			break;
-	if (d->is_root_device)
-		for (unsigned j = 0; j < c->nr_drives; j++)
-			if (j != i && c->drives[j].is_root_device)
-				return errf(e, EINVAL, "A root block device already exists!");
-	if (i == c->nr_drives) {
-		if (c->nr_drives == CFG_MAX_DRIVES)
-			return errf(e, ENOSPC, "at most %d drives are supported", CFG_MAX_DRIVES);
-		c->nr_drives++;
-	} else {
+	if (i == CFG_MAX_DRIVES)
+		return errf(e, ENOSPC, "at most %d drives are supported", CFG_MAX_DRIVES);
+	struct vm_config cand = *c; /* shallow: only read by cfg_validate */
+	cand.drives[i] = *d;
+	cand.nr_drives += i == c->nr_drives;
+	if ((ret = cfg_validate(&cand, e)) < 0)
+		return ret;
+	if (i < c->nr_drives)
 		drive_cfg_free(&c->drives[i]);
-	}
 	c->drives[i] = *d;
+	c->nr_drives = cand.nr_drives;
 	memset(d, 0, sizeof(*d));
+	cfg_root_drive_first(c);
 	return 0;
 }
 
+/* PUT /network-interfaces/{id}: adds or replaces the interface (cfg_validate's rules) */
 static int do_put_net(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	struct vm_config *c = &v->cfg;
 	struct net_cfg *n = &a->u.net;
-	unsigned i;
-	for (i = 0; i < c->nr_nets; i++)
-		if (strcmp(c->nets[i].iface_id, n->iface_id) == 0)
-			break;
-	for (unsigned j = 0; j < c->nr_nets; j++) {
-		if (j == i)
-			continue;
-		if (n->has_mac && c->nets[j].has_mac &&
-		    !memcmp(n->guest_mac, c->nets[j].guest_mac, 6))
-			return errf(e, EEXIST, "The MAC address is already in use.");
-		if (strcmp(n->host_dev_name, c->nets[j].host_dev_name) == 0)
-			return errf(e, EEXIST, "The host device name %s is already in use.",
-			            n->host_dev_name);
-	}
-	if (i == c->nr_nets) {
-		if (c->nr_nets == CFG_MAX_NETS)
-			return errf(e, ENOSPC, "at most %d network interfaces are supported",
-			            CFG_MAX_NETS);
-		c->nr_nets++;
-	} else {
+	unsigned i = find_id(c->nets[0].iface_id, sizeof(c->nets[0]), c->nr_nets, n->iface_id);
+	int ret;
+
+	if (i == CFG_MAX_NETS)
+		return errf(e, ENOSPC, "at most %d network interfaces are supported", CFG_MAX_NETS);
+	struct vm_config cand = *c;
+	cand.nets[i] = *n;
+	cand.nr_nets += i == c->nr_nets;
+	if ((ret = cfg_validate(&cand, e)) < 0)
+		return ret;
+	if (i < c->nr_nets)
 		net_cfg_free(&c->nets[i]);
-	}
 	c->nets[i] = *n;
+	c->nr_nets = cand.nr_nets;
 	memset(n, 0, sizeof(*n));
 	return 0;
 }
@@ -292,18 +296,16 @@ static int do_resume(struct vmm *v, struct api_action *a, struct errbuf *e)
 
 static struct drive_cfg *find_drive(struct vmm *v, const char *id)
 {
-	for (unsigned i = 0; i < v->cfg.nr_drives; i++)
-		if (strcmp(v->cfg.drives[i].drive_id, id) == 0)
-			return &v->cfg.drives[i];
-	return NULL;
+	struct vm_config *c = &v->cfg;
+	unsigned i = find_id(c->drives[0].drive_id, sizeof(c->drives[0]), c->nr_drives, id);
+	return i < c->nr_drives ? &c->drives[i] : NULL;
 }
 
 static struct net_cfg *find_net(struct vmm *v, const char *id)
 {
-	for (unsigned i = 0; i < v->cfg.nr_nets; i++)
-		if (strcmp(v->cfg.nets[i].iface_id, id) == 0)
-			return &v->cfg.nets[i];
-	return NULL;
+	struct vm_config *c = &v->cfg;
+	unsigned i = find_id(c->nets[0].iface_id, sizeof(c->nets[0]), c->nr_nets, id);
+	return i < c->nr_nets ? &c->nets[i] : NULL;
 }
 
 /* PATCH /drives/{id}: a new backing file and/or rate limiter, kept in the config too */

@@ -125,3 +125,46 @@ Test(api_vm, patch_machine_config_checks_the_merged_result)
 	call_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, "smt");
 	cr_assert_str_eq(state(), "Not started");
 }
+
+Test(api_vm, drives_and_interfaces_follow_the_config_file_rules)
+{
+	start_kiln(&kp);
+	tmp[0] = kh_write_temp("", ".img");
+	char *body;
+	/* a data drive first, then the root drive: the root one becomes the first (vda) */
+	body = kh_fmt("{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": "
+	              "false, \"is_read_only\": false}",
+	              tmp[0]);
+	call_ok("PUT", "/drives/data", body);
+	free(body);
+	body = kh_fmt("{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": "
+	              "true, \"is_read_only\": true}",
+	              tmp[0]);
+	call_ok("PUT", "/drives/rootfs", body);
+	free(body);
+	body = kh_fmt("{\"drive_id\": \"other\", \"path_on_host\": \"%s\", \"is_root_device\": "
+	              "true, \"is_read_only\": true}",
+	              tmp[0]);
+	call_fault("PUT", "/drives/other", body, 400, "A root block device already exists!");
+	free(body);
+	json_t *c = call("GET", "/vm/config", NULL, 200);
+	json_t *drives = json_object_get(c, "drives");
+	cr_expect_eq(json_array_size(drives), 2);
+	cr_expect_str_eq(json_string_value(json_object_get(json_array_get(drives, 0), "drive_id")),
+	                 "rootfs");
+	json_decref(c);
+
+	call_ok("PUT", "/network-interfaces/eth0",
+	        "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tapa\", \"guest_mac\": "
+	        "\"06:00:00:00:00:01\"}");
+	call_fault("PUT", "/network-interfaces/eth1",
+	           "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tapb\", \"guest_mac\": "
+	           "\"06:00:00:00:00:01\"}",
+	           400, "already in use");
+	call_fault("PUT", "/network-interfaces/eth1",
+	           "{\"iface_id\": \"eth1\", \"host_dev_name\": \"tapa\"}", 400, "already in use");
+	/* replacing eth0 itself with its own MAC and tap is fine */
+	call_ok("PUT", "/network-interfaces/eth0",
+	        "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tapa\", \"guest_mac\": "
+	        "\"06:00:00:00:00:01\"}");
+}
