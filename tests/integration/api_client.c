@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* tests/integration/api_client.c: raw HTTP/1.1 over a unix socket, for tests. */
 #include "api_client.h"
+#include "harness.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -84,7 +85,7 @@ static int read_more(int fd, char **buf, size_t *len, size_t *cap, long long dea
 
 int ac_read(int fd, struct ac_resp *r, int timeout_ms)
 {
-	long long deadline = mono_ms() + timeout_ms;
+	long long deadline = mono_ms() + kh_scaled_ms(timeout_ms);
 	size_t len = 0, cap = 0, hlen, want = (size_t)-1;
 	char *buf = NULL, *end, cl[32];
 	int ret = 0;

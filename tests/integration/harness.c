@@ -152,7 +152,7 @@ static bool pump(struct kproc *p, int ms)
 
 bool kh_wait_for(struct kproc *p, const char *needle, int timeout_ms)
 {
-	long long end = mono_ms() + timeout_ms;
+	long long end = mono_ms() + kh_scaled_ms(timeout_ms);
 	for (;;) {
 		if (p->out && strstr(p->out, needle))
 			return true;
@@ -164,7 +164,7 @@ bool kh_wait_for(struct kproc *p, const char *needle, int timeout_ms)
 
 int kh_wait_exit(struct kproc *p, int timeout_ms)
 {
-	long long end = mono_ms() + timeout_ms;
+	long long end = mono_ms() + kh_scaled_ms(timeout_ms);
 	while (!p->exited) {
 		int st;
 		pid_t r = waitpid(p->pid, &st, WNOHANG);

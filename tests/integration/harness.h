@@ -10,7 +10,27 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <sys/types.h>
+
+/*
+ * A wait on a guest (one of a second or more) scaled by KILN_TIME_SCALE,
+ * which the test bed sets where guests run under an emulated CPU (TCG);
+ * 1 elsewhere. Shorter waits only collect output already on its way and
+ * stay as they are. Every wait of the harness and the API client goes
+ * through it, so a test states the time a guest needs on real hardware.
+ */
+static inline int kh_scaled_ms(int timeout_ms)
+{
+	const char *s = getenv("KILN_TIME_SCALE");
+	long scale = s ? strtol(s, NULL, 10) : 1;
+
+	if (timeout_ms < 1000 || scale <= 1)
+		return timeout_ms;
+	if (scale > 100)
+		scale = 100;
+	return timeout_ms > 20000000 / scale ? 20000000 : (int)(timeout_ms * scale);
+}
 
 struct kproc {
 	pid_t pid;
@@ -40,12 +60,13 @@ int kh_spawn(struct kproc *p, const char *const argv[]);
 int kh_spawn_config(struct kproc *p, const char *json);
 
 /*
- * Reads output until `needle` appears (returns true) or `timeout_ms` passes
- * or the child exits without printing it (false).
+ * Reads output until `needle` appears (returns true) or `timeout_ms`
+ * (scaled by kh_scaled_ms) passes or the child exits without printing it
+ * (false).
  */
 bool kh_wait_for(struct kproc *p, const char *needle, int timeout_ms);
 
-/* Waits for the child to exit; returns its status, or -1 on timeout. */
+/* Waits for the child to exit; returns its status, or -1 on timeout (scaled). */
 int kh_wait_exit(struct kproc *p, int timeout_ms);
 
 /* SIGKILL + reap, then free the buffer; safe to call twice. */
