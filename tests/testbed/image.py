@@ -141,13 +141,27 @@ class _Cpio:
         self.f.close()
 
 
+def _is_static_elf(path):
+    """True for an x86-64 ELF without a PT_INTERP program header."""
+    import struct
+    with open(path, 'rb') as f:
+        data = f.read()
+    if data[:4] != b'\x7fELF' or data[4] != 2:
+        return False
+    phoff, = struct.unpack_from('<Q', data, 0x20)
+    phentsize, phnum = struct.unpack_from('<HH', data, 0x36)
+    for i in range(phnum):
+        p_type, = struct.unpack_from('<I', data, phoff + i * phentsize)
+        if p_type == 3:  # PT_INTERP
+            return False
+    return True
+
+
 def _busybox():
     for path in ('/bin/busybox', '/usr/bin/busybox'):
-        if os.path.exists(path):
-            r = _run(['file', '-L', path]) if shutil.which('file') else None
-            if r is None or 'dynamically' not in r.stdout:
-                return path
-    raise ImageError('busybox-static is missing (apt-get install busybox-static)')
+        if os.path.exists(path) and _is_static_elf(path):
+            return path
+    raise ImageError('a static busybox is missing (apt-get install busybox-static)')
 
 
 def _build_initramfs(root, version, out):
