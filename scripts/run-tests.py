@@ -2,88 +2,252 @@
 """Runs every criterion test executable that meson knows of in the given
 build directories, each with a TAP report, and sums the results.
 
-Usage: run-tests.py [--totals FILE] BUILD_DIR [BUILD_DIR ...]
-Prints one line per executable (and the output of failing ones) and, last,
-"tests: N passed, N failed, N skipped"; with --totals also writes
-"N N N" (passed failed skipped) to FILE for scripts/test.sh to sum with
-its other checks. Exits 1 if anything failed."""
+Usage: run-tests.py [--totals FILE] [--work DIR] BUILD_DIR [BUILD_DIR ...]
+
+Executables in meson's 'kvm' suite open /dev/kvm. They run inside the test
+bed (tests/testbed: a QEMU VM with an ordinary KVM), one VM boot per build
+directory, unless KILN_TESTBED=host, which runs them directly on a host
+whose /dev/kvm works. Everything else runs here. If the test bed stops
+making progress (a stall, reported as such) the executables not yet done
+run again in a new VM; an executable during which the VM stalled twice
+counts as failed.
+
+Prints one line per executable with its time (and the output of failing
+ones) and, last, "tests: N passed, N failed, N skipped"; with --totals also
+writes "N N N" (passed failed skipped) to FILE for scripts/test.sh. --work
+DIR holds the runner's state and the test bed's logs (shared with the VM);
+default a temporary folder. Exits 1 if anything failed.
+
+Internal: --inside STATE --names A,B,... runs just those executables and
+appends a JSON line per executable to STATE (what the host reads back)."""
 import json
 import os
-import re
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-TAP_LINE = re.compile(r'^(not ok|ok)\b\s*\d*\s*-?\s*(.*)$')
+TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TESTBED = os.path.join(TOP, 'tests', 'testbed', 'testbed.py')
+TAP_LINE_STATES = ('not ok', 'ok')
+MAX_STALLS_PER_TEST = 2
+EXEC_TIMEOUT_CAP = 1200
 
 
-def run_one(build, test):
-    env = dict(os.environ)
-    env.update(test.get('env') or {})
-    jobs = '1' if test.get('suite') and any('integration' in s for s in test['suite']) else '2'
-    with tempfile.NamedTemporaryFile('r', suffix='.tap', delete=False) as tf:
-        tap_path = tf.name
-    cmd = test['cmd'] + ['--tap=' + tap_path, '-j' + jobs, '--verbose=0']
-    timeout = test.get('timeout') or 600
-    start = time.time()
+def time_scale():
     try:
-        proc = subprocess.run(cmd, env=env, cwd=test.get('workdir') or build,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                              timeout=timeout)
-        out, rc = proc.stdout.decode(errors='replace'), proc.returncode
-    except subprocess.TimeoutExpired as exc:
-        out = (exc.stdout or b'').decode(errors='replace') + '\n(timed out)\n'
-        rc = -1
-    took = time.time() - start
+        return max(1, int(os.environ.get('KILN_TIME_SCALE', '1')))
+    except ValueError:
+        return 1
+
+
+def parse_tap(path):
     passed = failed = skipped = 0
     failures = []
-    with open(tap_path, errors='replace') as f:
+    try:
+        f = open(path, errors='replace')
+    except OSError:
+        return 0, 0, 0, []
+    with f:
         for line in f:
-            m = TAP_LINE.match(line.strip())
-            if not m:
+            line = line.strip()
+            state = 'not ok' if line.startswith('not ok') else 'ok' if line.startswith('ok') else None
+            if state is None:
                 continue
-            if m.group(1) == 'not ok':
+            rest = line[len(state):].strip().lstrip('0123456789').strip().lstrip('-').strip()
+            if state == 'not ok':
                 failed += 1
-                failures.append(m.group(2))
+                failures.append(rest)
             elif '# SKIP' in line.upper():
                 skipped += 1
             else:
                 passed += 1
+    return passed, failed, skipped, failures
+
+
+def run_one(build, test):
+    """Runs one executable in its own process group with its output in a
+    file, so a timeout kills everything it started and nothing it left
+    behind can keep the runner waiting."""
+    env = dict(os.environ)
+    env.update(test.get('env') or {})
+    jobs = '1' if any('integration' in s for s in test.get('suite') or []) else '2'
+    fd, tap_path = tempfile.mkstemp(suffix='.tap')
+    os.close(fd)
+    out_file = tempfile.TemporaryFile()
+    cmd = test['cmd'] + ['--tap=' + tap_path, '-j' + jobs, '--verbose=0']
+    timeout = min((test.get('timeout') or 600) * time_scale(), EXEC_TIMEOUT_CAP)
+    start = time.time()
+    proc = subprocess.Popen(cmd, env=env, cwd=test.get('workdir') or build,
+                            stdin=subprocess.DEVNULL, stdout=out_file, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    timed_out = False
+    try:
+        rc = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        rc = -1
+    try:  # the whole group: criterion's workers, kilns, helper scripts
+        os.killpg(proc.pid, signal.SIGKILL)
+    except OSError:
+        pass
+    if timed_out:
+        proc.wait()
+    took = time.time() - start
+    out_file.seek(0)
+    out = out_file.read().decode(errors='replace')
+    out_file.close()
+    passed, failed, skipped, failures = parse_tap(tap_path)
     os.unlink(tap_path)
-    if rc != 0 and failed == 0:
-        # the executable died or timed out outside any test
+    if timed_out:
         failed += 1
-        failures.append('%s exited with status %d' % (test['name'], rc))
-    return passed, failed, skipped, failures, out, took
+        failures.append('%s timed out after %d s (killed with its process group)'
+                        % (test['name'], timeout))
+    elif rc != 0 and failed == 0:
+        failed += 1
+        failures.append('%s exited with status %d outside any test' % (test['name'], rc))
+    return {'name': test['name'], 'passed': passed, 'failed': failed, 'skipped': skipped,
+            'failures': failures, 'output': out[-20000:], 'took': took}
+
+
+def report(build, res):
+    label = '%s/%s' % (os.path.basename(build.rstrip('/')), res['name'])
+    where = ' [test bed]' if res.get('testbed') else ''
+    print('%-40s %3d passed, %d failed, %d skipped  (%.1fs)%s'
+          % (label, res['passed'], res['failed'], res['skipped'], res['took'], where), flush=True)
+    if res['failed']:
+        for name in res['failures']:
+            print('    FAILED: ' + name)
+        if res['output']:
+            print('    ---- output ----')
+            print('\n'.join('    ' + l for l in res['output'].splitlines()[-60:]), flush=True)
+
+
+def meson_tests(build):
+    return json.loads(subprocess.check_output(['meson', 'introspect', '--tests', build]))
+
+
+def needs_kvm(test):
+    return any(s.split(':')[-1] == 'kvm' for s in test.get('suite') or [])
+
+
+def read_state(path):
+    done, started = {}, None
+    try:
+        with open(path) as f:
+            for line in f:
+                try:
+                    rec = json.loads(line)
+                except ValueError:
+                    continue  # a line cut by the VM's end
+                if 'start' in rec:
+                    started = rec['start']
+                else:
+                    done[rec['name']] = rec
+                    started = None
+    except OSError:
+        pass
+    return done, started
+
+
+def run_in_testbed(build, tests, work):
+    """Runs `tests` inside the test bed, a new VM whenever one stalls;
+    yields each executable's result as the host learns it."""
+    state = os.path.join(work, 'state-%s.jsonl' % os.path.basename(os.path.abspath(build)))
+    open(state, 'w').close()
+    stalls = {}
+    results = {}
+    while True:
+        todo = [t['name'] for t in tests if t['name'] not in results]
+        if not todo:
+            return results
+        cmd = [sys.executable, TESTBED, '--share', TOP, '--share', work,
+               '--log-dir', os.path.join(work, 'testbed'),
+               '--', sys.executable, os.path.abspath(__file__),
+               '--inside', state, '--names', ','.join(todo), build]
+        print('# %s: %d executables in the test bed' % (build, len(todo)), flush=True)
+        start = time.time()
+        rc = subprocess.call(cmd, cwd=os.getcwd())
+        done, started = read_state(state)
+        for name, rec in done.items():
+            if name not in results:
+                rec['testbed'] = rec['reported'] = True
+                results[name] = rec
+        if rc in (0, 1) and all(n in results for n in todo):
+            return results
+        # the VM stalled, died or timed out: what ran then is retried once
+        culprit = started or next((n for n in todo if n not in results), None)
+        stalls[culprit] = stalls.get(culprit, 0) + 1
+        print('# test bed: the VM ended (status %d) after %.0f s during %s; '
+              'the %d executables left run in a new VM'
+              % (rc, time.time() - start, culprit, len([n for n in todo if n not in results])),
+              flush=True)
+        if stalls[culprit] >= MAX_STALLS_PER_TEST:
+            results[culprit] = {'name': culprit, 'passed': 0, 'failed': 1, 'skipped': 0,
+                                'failures': ['the test bed failed twice during %s (see the '
+                                             'test bed messages above)' % culprit],
+                                'output': '', 'took': 0.0, 'testbed': True}
+
+
+def inside(state, names, build):
+    """In the VM: run the named executables, one state line each."""
+    by_name = {t['name']: t for t in meson_tests(build)}
+    rc = 0
+    for name in names:
+        with open(state, 'a') as f:
+            f.write(json.dumps({'start': name}) + '\n')
+        res = run_one(build, by_name[name])
+        with open(state, 'a') as f:
+            f.write(json.dumps(res) + '\n')
+            f.flush()
+            os.fsync(f.fileno())
+        report(build, res)
+        if res['failed']:
+            rc = 1
+    return rc
 
 
 def main():
     args = sys.argv[1:]
-    totals_file = None
+    totals_file = work = None
+    if args[:1] == ['--inside']:
+        names = args[3].split(',')
+        return inside(args[1], names, args[4])
     if args[:1] == ['--totals']:
         totals_file, args = args[1], args[2:]
-    builds = args
+    if args[:1] == ['--work']:
+        work, args = os.path.abspath(args[1]), args[2:]
+    work = work or tempfile.mkdtemp(prefix='kiln-tests.')
+    os.makedirs(work, exist_ok=True)
+    where = os.environ.get('KILN_TESTBED', 'vm')
+    if where not in ('vm', 'host'):
+        print('KILN_TESTBED must be vm or host, not %r' % where)
+        return 2
     only = os.environ.get('KILN_TEST_FILTER')
     total = [0, 0, 0]
-    for build in builds:
-        tests = json.loads(subprocess.check_output(
-            ['meson', 'introspect', '--tests', build]))
-        for test in tests:
-            if only and only not in test['name']:
-                continue
-            p, f, s, failures, out, took = run_one(build, test)
-            label = '%s/%s' % (os.path.basename(build.rstrip('/')), test['name'])
-            print('%-40s %3d passed, %d failed, %d skipped  (%.1fs)' % (label, p, f, s, took),
-                  flush=True)
-            if f:
-                for name in failures:
-                    print('    FAILED: ' + name)
-                print('    ---- output ----')
-                print('\n'.join('    ' + l for l in out.splitlines()[-60:]))
-            total[0] += p
-            total[1] += f
-            total[2] += s
+    for build in args:
+        tests = [t for t in meson_tests(build) if not only or only in t['name']]
+        local = [t for t in tests if where == 'host' or not needs_kvm(t)]
+        bed = [t for t in tests if t not in local]
+        results = []
+        for t in local:
+            res = run_one(build, t)
+            report(build, res)
+            results.append(res)
+        if bed:
+            start = time.time()
+            got = run_in_testbed(build, bed, work)
+            print('# %s: test bed done in %.0f s' % (build, time.time() - start), flush=True)
+            for t in bed:
+                res = got[t['name']]
+                if not res.get('reported'):  # the VM printed the others as they ran
+                    report(build, res)
+                results.append(res)
+        for res in results:
+            total[0] += res['passed']
+            total[1] += res['failed']
+            total[2] += res['skipped']
     print('tests: %d passed, %d failed, %d skipped' % tuple(total))
     if totals_file:
         with open(totals_file, 'w') as f:
