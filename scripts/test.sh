@@ -7,23 +7,31 @@
 # any failure.
 #   KILN_TEST_FILTER=name   run only test executables whose name contains it
 #   KILN_FUZZ_SECONDS=N     time per fuzz target (default 30)
-#   KILN_LONG_TESTS=1       also run the long tests (bzImage through its
-#                           ring-0 decompressor: minutes on nested PVM)
+#   KILN_LONG_TESTS=1       also run the long tests
+#   KILN_TESTBED=host       run the tests that need /dev/kvm directly on this
+#                           host (its /dev/kvm must be an ordinary KVM);
+#                           default: inside the test bed (tests/testbed), a
+#                           QEMU VM with a real KVM, one boot per build
+#   KILN_RESULTS=DIR        keep logs, API traffic and test-bed logs in DIR
 set -uo pipefail
 cd "$(dirname "$0")/.."
+t_start=$SECONDS
 . scripts/deps.sh
-kiln_deps || { echo "could not install the build dependencies"; echo "0 passed, 1 failed"; exit 1; }
+testbed_pkgs=()
+[ "${KILN_TESTBED:-vm}" = host ] || testbed_pkgs=(qemu-system-x86 busybox-static kmod)
+kiln_deps "${testbed_pkgs[@]}" ||
+	{ echo "could not install the build dependencies"; echo "0 passed, 1 failed"; exit 1; }
 
 passed=0 failed=0 skipped=0
-check() { # NAME COMMAND...: one pass/fail for a whole command
-	local name=$1
+check() { # NAME COMMAND...: one pass/fail for a whole command, with its time
+	local name=$1 t0=$SECONDS
 	shift
 	if "$@" >"$results/$name.log" 2>&1; then
 		passed=$((passed + 1))
-		printf '%-40s passed\n' "$name"
+		printf '%-40s passed  (%ds)\n' "$name" $((SECONDS - t0))
 	else
 		failed=$((failed + 1))
-		printf '%-40s FAILED\n' "$name"
+		printf '%-40s FAILED  (%ds)\n' "$name" $((SECONDS - t0))
 		tail -n 40 "$results/$name.log" | sed 's/^/    /'
 	fi
 }
@@ -40,14 +48,20 @@ build() {
 	ninja -C "$dir"
 }
 
-results=$(mktemp -d)
-trap 'rm -rf "$results"' EXIT
+if [ -n "${KILN_RESULTS:-}" ]; then
+	results=$KILN_RESULTS
+	mkdir -p "$results"
+else
+	results=$(mktemp -d)
+	trap 'rm -rf "$results"' EXIT
+fi
 
 # the Linux early-boot test needs Debian's cloud kernel; without it that
 # test reports itself skipped
 scripts/fetch-linux.sh tests/linux/cache >/dev/null 2>&1 ||
 	echo "note: could not fetch Debian's kernel; the Linux boot tests will be skipped"
 
+[ "${KILN_TESTBED:-vm}" = host ] || check testbed-image python3 tests/testbed/testbed.py --prepare
 check build build build
 check build-asan build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 if [ "$failed" -ne 0 ]; then
@@ -58,7 +72,7 @@ fi
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 export KILN_API_LOG=$results/api-traffic.jsonl
-python3 scripts/run-tests.py --totals "$results/totals" build build-asan
+python3 scripts/run-tests.py --totals "$results/totals" --work "$results" build build-asan
 if read -r tp tf ts <"$results/totals"; then
 	passed=$((passed + tp)) failed=$((failed + tf)) skipped=$((skipped + ts))
 else
@@ -75,5 +89,6 @@ if [ -z "${KILN_TEST_FILTER:-}" ]; then
 	check clang-format bash -c 'git ls-files "*.c" "*.h" | grep -v "^tests/guests/" | xargs clang-format --dry-run --Werror'
 fi
 
+echo "test.sh took $((SECONDS - t_start)) s"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
