@@ -14,6 +14,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import platform_kvm  # noqa: E402
+
 
 def rss_kib(pid):
     with open('/proc/%d/status' % pid) as f:
@@ -70,6 +73,7 @@ def main():
     ap.add_argument('--runs', type=int, default=15)
     ap.add_argument('--build', default='build')
     args = ap.parse_args()
+    platform_kvm.where()
     tmp = tempfile.mkdtemp()
     ksock = os.path.join(tmp, 'kiln.sock')
     qsock = os.path.join(tmp, 'qmp.sock')

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import platform_kvm  # noqa: E402
+
 MEM_MIB = 128
 
 
@@ -74,6 +77,7 @@ def main():
     ap.add_argument('--runs', type=int, default=15)
     ap.add_argument('--build', default='build')
     args = ap.parse_args()
+    platform_kvm.where()
 
     guest = os.path.join(args.build, 'tests/guests/hello.elf')
     kiln = os.path.join(args.build, 'daemon/kiln')

@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import platform_kvm  # noqa: E402
+
 SLEEP_ARGS = 'console=ttyS0 sleep=600000'
 
 
@@ -172,6 +175,7 @@ def main():
     ap.add_argument('--sizes', default='128,1024,4096')
     ap.add_argument('--build', default='build')
     args = ap.parse_args()
+    platform_kvm.where()
     kiln = os.path.abspath(os.path.join(args.build, 'daemon/kiln'))
     guest = os.path.abspath(os.path.join(args.build, 'tests/guests/hello.elf'))
     qemu = shutil.which('qemu-system-x86_64')

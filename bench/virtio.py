@@ -31,6 +31,9 @@ import sys
 import tempfile
 import threading
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import platform_kvm  # noqa: E402
+
 MEM_MIB = 256
 DISK_MIB = 64
 BLK_MS = 1000
@@ -184,6 +187,7 @@ def main():
     ap.add_argument('--build', default='build')
     ap.add_argument('--only', choices=['blk', 'net'])
     a = ap.parse_args()
+    platform_kvm.where()
     kiln = os.path.join(a.build, 'daemon/kiln')
     if not shutil.which('qemu-system-x86_64'):
         sys.exit('qemu-system-x86_64 not found: apt-get install qemu-system-x86')
