@@ -29,7 +29,8 @@ import tempfile
 import time
 
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-TESTBED = os.path.join(TOP, 'tests', 'testbed', 'testbed.py')
+# KILN_TESTBED_SCRIPT: another test bed, for the runner's own tests
+TESTBED = os.environ.get('KILN_TESTBED_SCRIPT') or os.path.join(TOP, 'tests', 'testbed', 'testbed.py')
 TAP_LINE_STATES = ('not ok', 'ok')
 MAX_STALLS_PER_TEST = 2
 EXEC_TIMEOUT_CAP = 1200
@@ -179,15 +180,15 @@ def run_in_testbed(build, tests, work):
         # the VM stalled, died or timed out: what ran then is retried once
         culprit = started or next((n for n in todo if n not in results), None)
         stalls[culprit] = stalls.get(culprit, 0) + 1
-        print('# test bed: the VM ended (status %d) after %.0f s during %s; '
-              'the %d executables left run in a new VM'
-              % (rc, time.time() - start, culprit, len([n for n in todo if n not in results])),
-              flush=True)
         if stalls[culprit] >= MAX_STALLS_PER_TEST:
             results[culprit] = {'name': culprit, 'passed': 0, 'failed': 1, 'skipped': 0,
                                 'failures': ['the test bed failed twice during %s (see the '
                                              'test bed messages above)' % culprit],
                                 'output': '', 'took': 0.0, 'testbed': True}
+        left = len([n for n in todo if n not in results])
+        print('# test bed: the VM ended (status %d) after %.0f s during %s%s'
+              % (rc, time.time() - start, culprit,
+                 '; the %d executables left run in a new VM' % left if left else ''), flush=True)
 
 
 def inside(state, names, build):

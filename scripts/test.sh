@@ -61,7 +61,10 @@ fi
 scripts/fetch-linux.sh tests/linux/cache >/dev/null 2>&1 ||
 	echo "note: could not fetch Debian's kernel; the Linux boot tests will be skipped"
 
-[ "${KILN_TESTBED:-vm}" = host ] || check testbed-image python3 tests/testbed/testbed.py --prepare
+if [ "${KILN_TESTBED:-vm}" != host ]; then
+	check testbed-image python3 tests/testbed/testbed.py --prepare
+	check testbed-selftest python3 tests/testbed/test_testbed.py -v
+fi
 check build build build
 check build-asan build build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug
 if [ "$failed" -ne 0 ]; then

@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Tests of the test bed (tests/testbed/testbed.py) and of the runner's use
+of it (scripts/run-tests.py). The VM tests boot real test-bed VMs (about
+10-15 s each under TCG); the runner tests use a fake test bed.
+
+    python3 tests/testbed/test_testbed.py [-v] [-k PATTERN]"""
+import importlib.util
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TOP = os.path.dirname(os.path.dirname(HERE))
+TESTBED = os.path.join(HERE, 'testbed.py')
+
+
+def testbed(*args, env=None, timeout=600, cwd=None):
+    p = subprocess.run([sys.executable, TESTBED] + list(args), env=env, cwd=cwd or TOP,
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=timeout)
+    return p.returncode, p.stdout.decode(errors='replace'), p.stderr.decode(errors='replace')
+
+
+class Vm(unittest.TestCase):
+    def test_status_env_cwd_and_a_real_kvm_inside(self):
+        env = dict(os.environ, KILN_TESTBED_PROBE='a value with spaces')
+        script = ('echo "cwd=$(pwd)"; echo "probe=$KILN_TESTBED_PROBE"; '
+                  'python3 -c "import fcntl,os; fd=os.open(\'/dev/kvm\', os.O_RDWR); '
+                  'print(\'api\', fcntl.ioctl(fd, 0xAE00))"; '
+                  'ls /sys/module | grep -E "^kvm_(amd|intel)$"; '
+                  'ls -d /dev/net/tun /dev/vhost-vsock; '
+                  'stat -f -c "cgroup=%T" /sys/fs/cgroup; '
+                  'ip -o link show lo | grep -o "state [A-Z]*\\|UP" | head -1; exit 7')
+        rc, out, err = testbed('--', 'sh', '-c', script, env=env, cwd=os.path.join(TOP, 'tests'))
+        self.assertEqual(rc, 7, err)
+        self.assertIn('cwd=%s' % os.path.join(TOP, 'tests'), out)
+        self.assertIn('probe=a value with spaces', out)
+        self.assertIn('api 12', out)
+        self.assertRegex(out, r'kvm_(amd|intel)')
+        self.assertIn('/dev/net/tun', out)
+        self.assertIn('/dev/vhost-vsock', out)
+        self.assertIn('cgroup=cgroup2fs', out)
+        self.assertRegex(err, r'testbed: (KVM|TCG) \(')
+
+    def test_shares_are_writable_and_the_root_is_not_changed(self):
+        with tempfile.TemporaryDirectory() as share:
+            outside = tempfile.mkdtemp()
+            try:
+                script = ('echo from-the-vm > %s/made-inside; touch %s/not-shared 2>/dev/null; '
+                          'echo $? > %s/touch-status' % (share, outside, share))
+                rc, out, err = testbed('--share', share, '--', 'sh', '-c', script)
+                self.assertEqual(rc, 0, err)
+                with open(os.path.join(share, 'made-inside')) as f:
+                    self.assertEqual(f.read(), 'from-the-vm\n')
+                # the rest of the host's root is an overlay: writes stay inside
+                self.assertFalse(os.path.exists(os.path.join(outside, 'not-shared')))
+            finally:
+                os.rmdir(outside)
+
+    def test_timeout_stops_the_vm_and_leftovers_die_with_it(self):
+        start = time.monotonic()
+        rc, out, err = testbed('--timeout', '150', '--', 'sh', '-c', 'sleep 1000 & echo started; sleep 1000')
+        self.assertEqual(rc, 124, err)
+        self.assertIn('started', out)
+        self.assertLess(time.monotonic() - start, 240)
+        # a command that leaves a process behind still ends the VM at once
+        start = time.monotonic()
+        rc, out, err = testbed('--', 'sh', '-c', 'setsid sleep 1000 & exit 0')
+        self.assertEqual(rc, 0, err)
+        self.assertLess(time.monotonic() - start, 120)
+
+    def test_a_frozen_vm_is_reported_as_a_stall(self):
+        """QMP 'stop' freezes the VM: no heartbeat, which the test bed must
+        report as a stall (status 125), with the vCPUs' RIPs, within
+        --stall seconds and not wait for the command."""
+        logs = tempfile.mkdtemp()
+        proc = subprocess.Popen([sys.executable, TESTBED, '--stall', '20', '--log-dir', logs,
+                                 '--', 'sh', '-c', 'echo ready; sleep 600'], cwd=TOP,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out = proc.stdout.readline().decode()
+        self.assertEqual(out.strip(), 'ready')
+        jobdir = os.path.join(logs, os.listdir(logs)[0])
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(os.path.join(jobdir, 'qmp.sock'))
+        s.recv(4096)
+        s.sendall(b'{"execute":"qmp_capabilities"}\n')
+        s.recv(4096)
+        s.sendall(b'{"execute":"stop"}\n')
+        s.recv(4096)
+        s.close()  # QEMU's QMP socket takes one client at a time
+        start = time.monotonic()
+        _, err = proc.communicate(timeout=180)
+        self.assertEqual(proc.returncode, 125, err)
+        self.assertIn('STALL', err.decode())
+        self.assertIn('vCPU RIPs', err.decode())
+        self.assertLess(time.monotonic() - start, 90)
+
+    def test_missing_qemu_is_said_clearly(self):
+        env = dict(os.environ, PATH='/nonexistent:/usr/sbin:/sbin')
+        env['PATH'] = os.path.dirname(sys.executable) + ':/usr/sbin:/sbin'
+        rc, out, err = testbed('--', 'true', env=env)
+        self.assertEqual(rc, 125)
+        self.assertIn('qemu-system-x86_64 is missing', err)
+
+
+def load_runner():
+    spec = importlib.util.spec_from_file_location('run_tests', os.path.join(TOP, 'scripts', 'run-tests.py'))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# A fake test bed: plays a script of what each "VM" does, from a JSON file.
+# Each boot takes the next entry: {"run": [names to finish], "start": name
+# being run when it ends, "rc": status}.
+FAKE = r'''
+import json, os, sys
+args = sys.argv[1:]
+i = args.index('--inside')
+state, names = args[i + 1], args[i + 3].split(',')
+plan_path = os.environ['FAKE_PLAN']
+plan = json.load(open(plan_path))
+boot = plan.pop(0)
+json.dump(plan, open(plan_path, 'w'))
+with open(os.environ['FAKE_LOG'], 'a') as f:
+    f.write(','.join(names) + '\n')
+with open(state, 'a') as f:
+    for n in boot['run']:
+        assert n in names, (n, names)
+        f.write(json.dumps({'start': n}) + '\n')
+        f.write(json.dumps({'name': n, 'passed': 1, 'failed': 0, 'skipped': 0,
+                            'failures': [], 'output': '', 'took': 0.1}) + '\n')
+    if boot.get('start'):
+        f.write(json.dumps({'start': boot['start']}) + '\n')
+        f.write('{"name": "cut by the VM\'s end')
+sys.exit(boot['rc'])
+'''
+
+
+class Runner(unittest.TestCase):
+    def run_plan(self, plan, names):
+        work = tempfile.mkdtemp()
+        fake = os.path.join(work, 'fake.py')
+        with open(fake, 'w') as f:
+            f.write(FAKE)
+        with open(os.path.join(work, 'plan.json'), 'w') as f:
+            json.dump(plan, f)
+        os.environ.update(KILN_TESTBED_SCRIPT=fake, FAKE_PLAN=os.path.join(work, 'plan.json'),
+                          FAKE_LOG=os.path.join(work, 'boots'))
+        try:
+            runner = load_runner()
+            res = runner.run_in_testbed('build', [{'name': n} for n in names], work)
+        finally:
+            for k in ('KILN_TESTBED_SCRIPT', 'FAKE_PLAN', 'FAKE_LOG'):
+                del os.environ[k]
+        with open(os.path.join(work, 'boots')) as f:
+            boots = f.read().split()
+        return res, boots
+
+    def test_after_a_stall_the_rest_runs_in_a_new_vm(self):
+        res, boots = self.run_plan([{'run': ['a'], 'start': 'b', 'rc': 125},
+                                    {'run': ['b', 'c'], 'rc': 0}], ['a', 'b', 'c'])
+        self.assertEqual(boots, ['a,b,c', 'b,c'])
+        self.assertEqual(sorted(res), ['a', 'b', 'c'])
+        self.assertTrue(all(r['failed'] == 0 for r in res.values()))
+
+    def test_two_stalls_in_one_executable_fail_it_and_the_rest_still_runs(self):
+        res, boots = self.run_plan([{'run': [], 'start': 'a', 'rc': 125},
+                                    {'run': [], 'start': 'a', 'rc': 125},
+                                    {'run': ['b'], 'rc': 0}], ['a', 'b'])
+        self.assertEqual(boots, ['a,b', 'a,b', 'b'])
+        self.assertEqual(res['a']['failed'], 1)
+        self.assertIn('failed twice', res['a']['failures'][0])
+        self.assertEqual(res['b']['passed'], 1)
+
+    def test_a_failing_test_is_a_result_not_a_stall(self):
+        res, boots = self.run_plan([{'run': ['a', 'b'], 'rc': 1}], ['a', 'b'])
+        self.assertEqual(boots, ['a,b'])
+
+
+if __name__ == '__main__':
+    unittest.main()
