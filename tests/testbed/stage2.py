@@ -97,6 +97,13 @@ def main():
         with open(os.path.join(JOB, 'job.json')) as f:
             job = json.load(f)
         setup(job)
+        # for the host's stall report: symbols of this kernel (Debian ships
+        # no System.map; nokaslr keeps the addresses stable)
+        try:
+            with open('/proc/kallsyms', 'rb') as src, open(os.path.join(JOB, 'kallsyms'), 'wb') as dst:
+                dst.write(src.read())
+        except OSError as exc:
+            log('cannot save kallsyms: %s' % exc)
         threading.Thread(target=heartbeat, args=(job.get('heartbeat_s', 5),), daemon=True).start()
         rc = run_job(job)
         with open(os.path.join(JOB, 'rc'), 'w') as f:

@@ -148,21 +148,74 @@ def tail(path, lines):
     return '\n'.join(data.decode(errors='replace').splitlines()[-lines:])
 
 
-def diagnose_stall(qmp_path, console):
-    """What a stalled VM was doing: each vCPU's RIP twice, 2 s apart, then
-    the kernel's own view (sysrq l: backtraces of all CPUs, w: blocked
-    tasks) if the VM still takes interrupts."""
+class Symbols:
+    """Kernel text symbols from the kallsyms file stage2.py saved."""
+
+    def __init__(self, path):
+        self.addrs, self.names = [], []
+        try:
+            with open(path) as f:
+                rows = []
+                for line in f:
+                    parts = line.split()
+                    if len(parts) >= 3 and parts[1] in 'tTwW':
+                        rows.append((int(parts[0], 16), parts[2]))
+        except (OSError, ValueError):
+            return
+        rows.sort()
+        self.addrs = [r[0] for r in rows]
+        self.names = [r[1] for r in rows]
+
+    def name(self, addr):
+        import bisect
+        i = bisect.bisect_right(self.addrs, addr) - 1
+        if i < 0 or addr - self.addrs[i] > 0x10000:
+            return None
+        return '%s+0x%x' % (self.names[i], addr - self.addrs[i])
+
+
+def diagnose_stall(qmp_path, console, jobdir):
+    """What a stalled VM was doing: every vCPU's RIP in a few samples, and
+    the kernel addresses found on its stack, symbolized; then the kernel's
+    own view (sysrq l: backtraces of all CPUs, w: blocked tasks) if the VM
+    still takes interrupts. The raw registers go to stall-registers.txt."""
+    syms = Symbols(os.path.join(jobdir, 'kallsyms'))
+
+    def sym(addr):
+        return syms.name(addr) or hex(addr)
     try:
         q = Qmp(qmp_path)
-        for n in range(2):
+        raw = []
+        for n in range(4):
             regs = q.hmp('info registers -a')
-            rips = [l.split()[0] for l in regs.splitlines() if l.startswith('RIP=')]
-            say('vCPU RIPs (sample %d): %s' % (n + 1, ' '.join(rips)))
-            time.sleep(2)
+            raw.append(regs)
+            rips = [int(l.split()[0][4:], 16) for l in regs.splitlines() if l.startswith('RIP=')]
+            say('sample %d: %s' % (n + 1, '  '.join(
+                'cpu%d %s' % (i, sym(r)) for i, r in enumerate(rips))))
+            time.sleep(1.5)
+        for cpu in range(len(rips)):
+            q.hmp('cpu %d' % cpu)
+            rsp = [l for l in raw[-1].split('CPU#%d' % cpu)[1].splitlines() if 'RSP=' in l]
+            if not rsp:
+                continue
+            sp = int(rsp[0].split('RSP=')[1].split()[0], 16)
+            dump = q.hmp('x/96gx 0x%x' % sp)
+            frames = []
+            for line in dump.splitlines():
+                for word in line.split(':', 1)[-1].split():
+                    try:
+                        name = syms.name(int(word, 16))
+                    except ValueError:
+                        continue
+                    if name:
+                        frames.append(name)
+            say('cpu%d stack (kernel addresses on it): %s' % (cpu, ' < '.join(frames[:24]) or '-'))
+        with open(os.path.join(jobdir, 'stall-registers.txt'), 'w') as f:
+            f.write('\n\n'.join(raw))
         for key in ('l', 'w'):
             q.hmp('sendkey alt-sysrq-' + key)
         time.sleep(8)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, IndexError) as exc:
         say('could not ask QEMU about the stall: %s' % exc)
     say('last lines of the VM kernel log (%s):' % console)
     print(tail(console, 60), file=sys.stderr, flush=True)
@@ -285,7 +338,7 @@ def run(args):
                 beat_size, last_beat = size, now
             if args.timeout and now - start > args.timeout:
                 say('the command did not finish within %d s; stopping the VM' % args.timeout)
-                diagnose_stall(os.path.join(jobdir, 'qmp.sock'), console)
+                diagnose_stall(os.path.join(jobdir, 'qmp.sock'), console, jobdir)
                 status = TIMED_OUT
                 break
             # before the first beat the VM is booting: a loaded host may
@@ -295,7 +348,7 @@ def run(args):
                 say('STALL: the VM made no progress for %d s (no heartbeat%s); '
                     'this is a test-bed failure, not a test result'
                     % (limit, '' if beat_size else ' since it started'))
-                diagnose_stall(os.path.join(jobdir, 'qmp.sock'), console)
+                diagnose_stall(os.path.join(jobdir, 'qmp.sock'), console, jobdir)
                 status = TESTBED_FAILED
                 break
             time.sleep(0.2)
