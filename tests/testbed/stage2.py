@@ -55,6 +55,32 @@ def setup(job):
         f.write('testbed')
 
 
+KVM_CREATE_VM = 0xAE01
+
+
+def hold_a_kvm_vm():
+    """Keeps one idle KVM VM open for the whole session (PID 1 never
+    closes the descriptor; it is not inherited).
+
+    Why: KVM turns its preempt-notifier jump label on when the system's
+    first VM is created and off when the last one goes (preempt_notifier_inc
+    and _dec), and that label sits in __schedule. Every kiln test starts and
+    ends a VM, so without a VM held here the kernel's hottest code is
+    rewritten through int3 (text_poke_bp) once per test while the other
+    vCPU runs it; under TCG's multi-threaded emulation this was seen to
+    livelock both vCPUs (each in exc_int3 / __schedule for good: the test
+    bed's stall). With the count never back at zero, nothing is patched."""
+    import fcntl
+    try:
+        kvm = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
+        vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
+        os.set_inheritable(vm, False)
+        return kvm, vm
+    except OSError as exc:
+        log('cannot hold a KVM VM open: %s' % exc)
+        return None
+
+
 def raw_tty(path):
     import termios
     import tty
@@ -97,6 +123,7 @@ def main():
         with open(os.path.join(JOB, 'job.json')) as f:
             job = json.load(f)
         setup(job)
+        held = hold_a_kvm_vm()  # noqa: F841 (kept open until power-off)
         # for the host's stall report: symbols of this kernel (Debian ships
         # no System.map; nokaslr keeps the addresses stable)
         try:
