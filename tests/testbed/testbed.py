@@ -237,7 +237,8 @@ def build_qemu_cmd(accel, cpus, mem_mib, img, jobdir, shares, kernel_args):
     if accel == 'kvm':
         cmd += ['-accel', 'kvm', '-cpu', 'host']
     else:
-        cmd += ['-accel', 'tcg,thread=multi,tb-size=512', '-cpu', 'max']
+        thread = os.environ.get('KILN_TESTBED_TCG_THREAD', 'multi')
+        cmd += ['-accel', 'tcg,thread=%s,tb-size=512' % thread, '-cpu', 'max']
     fsdevs = [('root', '/', True), ('job', jobdir, False)]
     fsdevs += [('s%d' % i, path, False) for i, path in enumerate(shares)]
     for tag, path, ro in fsdevs:
