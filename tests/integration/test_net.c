@@ -267,8 +267,14 @@ Test(net, a_deleted_tap_leaves_the_vm_running)
 {
 	netns_up();
 	struct echo *x = echo_start(false);
-	boot_net("net.mode=tx net.ms=1500 net.size=500", NULL);
-	for (int i = 0; i < 200 && __atomic_load_n(&x->bytes, __ATOMIC_RELAXED) < 50 * 500; i++)
+	/* the guest must still be sending when the tap goes, however slow the
+	 * CPU it runs on (KILN_TIME_SCALE) */
+	char *args = kh_fmt("net.mode=tx net.ms=%d net.size=500", kh_scaled_ms(1500));
+	boot_net(args, NULL);
+	free(args);
+	for (int i = 0;
+	     i < kh_scaled_ms(2000) / 10 && __atomic_load_n(&x->bytes, __ATOMIC_RELAXED) < 50 * 500;
+	     i++)
 		usleep(10 * 1000);
 	cr_assert_geq(x->bytes, 50 * 500, "the guest's frames reach the tap first; output:\n%s",
 	              kp.out);
