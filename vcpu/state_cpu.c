@@ -16,9 +16,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-/* KVM_GET_CPUID2 answers E2BIG until the table is large enough */
-#define CPUID_GET_FIRST 256
-
 int vcpu_state_check_version(const char *id, uint16_t version, uint16_t min, uint16_t max,
                              struct errbuf *e)
 {
@@ -108,27 +105,6 @@ void vcpu_state_get_fields(struct state_reader *r, void *base, const struct stat
 }
 
 /* ------------------------------------------------------------------ CPUID */
-
-int vcpu_state_get_cpuid(struct vcpu *v, struct kvm_cpuid2 **out, struct errbuf *e)
-{
-	for (uint32_t n = CPUID_GET_FIRST; n <= VCPU_STATE_MAX_CPUID; n *= 2) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-		if (!c)
-			return errf(e, ENOMEM, "out of memory for vCPU %u's CPUID", v->id);
-		c->nent = n;
-		if (ioctl(v->fd, KVM_GET_CPUID2, c) == 0) {
-			*out = c;
-			return 0;
-		}
-		int err = errno;
-		free(c);
-		if (err != E2BIG)
-			return errf(e, err, "KVM_GET_CPUID2 for vCPU %u failed: %s", v->id,
-			            strerror(err));
-	}
-	return errf(e, E2BIG, "vCPU %u has more than %d CPUID entries", v->id,
-	            VCPU_STATE_MAX_CPUID);
-}
 
 void vcpu_state_put_cpuid(struct state_writer *w, const struct kvm_cpuid2 *c)
 {

@@ -205,6 +205,13 @@ int cpuid_normalize(struct kvm_cpuid2 *c, unsigned id, unsigned nr, bool smt);
 int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e);
 
 /*
+ * KVM_GET_CPUID2 of `v` into a malloc'd table whose nent is the number of
+ * entries KVM wrote (on every kernel: see CPUID_UNWRITTEN in cpuid.c).
+ * 0 / -errno with a message. Any thread while v is out of KVM_RUN.
+ */
+int vcpu_get_cpuid(struct vcpu *v, struct kvm_cpuid2 **out, struct errbuf *e);
+
+/*
  * One vCPU's thread, for vm_*_vcpus() below (VMM thread; never from a vCPU
  * thread). vcpu_start: -EBUSY if its thread runs, else pthread_create's
  * error. vcpu_request_pause / vcpu_request_stop kick it out of KVM_RUN and
