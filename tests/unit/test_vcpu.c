@@ -314,6 +314,14 @@ Test(vm, vcpu_state_before_boot, .init = setup, .fini = teardown)
 			cr_assert_eq(ioctl(v[id]->fd, KVM_GET_MSRS, &msrs), 1);
 			cr_expect(msrs.ent[0].data & 1, "fast strings enabled");
 		}
+		/* MTRRs on, default type WB, where the vCPU has MTRRs (KVM lists none of them) */
+		msrs.ent[0].index = 0xfe;
+		if (ioctl(v[id]->fd, KVM_GET_MSRS, &msrs) == 1 && msrs.ent[0].data) {
+			msrs.ent[0].index = 0x2ff;
+			cr_assert_eq(ioctl(v[id]->fd, KVM_GET_MSRS, &msrs), 1);
+			cr_expect_eq(msrs.ent[0].data, 0x806, "MTRR_DEF_TYPE %#llx",
+			             (unsigned long long)msrs.ent[0].data);
+		}
 	}
 	vcpu_destroy(v[1]);
 	cr_expect_null(vm.vcpus[1]);

@@ -187,6 +187,16 @@ static void set_msr(struct vcpu *v, uint32_t index, uint64_t value)
 	cr_assert_eq(ioctl(v->fd, KVM_SET_MSRS, &s), 1, "set MSR %#x", index);
 }
 
+/* KVM_SET_MSRS of one MSR: 1 when KVM took it, 0 when it refused it */
+static int try_set_msr(struct vcpu *v, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs m;
+		struct kvm_msr_entry ent;
+	} s = {.m.nmsrs = 1, .ent = {.index = index, .data = value}};
+	return ioctl(v->fd, KVM_SET_MSRS, &s);
+}
+
 /* 1 and the value, or 0 when KVM cannot read it */
 static int get_msr(struct vcpu *v, uint32_t index, uint64_t *value)
 {
@@ -571,6 +581,21 @@ Test(vcpu_state, a_different_msr_list_is_handled)
 	cr_expect_eq(get_msr(b, 0xc0000081, &v), 1);
 	cr_expect_eq(v, 0x0023001000000000ull, "STAR");
 
+	/*
+	 * An MSR KVM refuses to set but derives itself (on Intel hosts the
+	 * non-"true" VMX control MSRs): fine when the vCPU holds the saved
+	 * value. IA32_MTRRCAP stands in for them where KVM refuses it too.
+	 */
+	uint64_t cap;
+	if (get_msr(b, 0xfe, &cap) == 1 && try_set_msr(b, 0xfe, cap ^ 1) == 0) {
+		put_msr(&p, 0xfe, cap, false);
+		cr_expect_eq(restore_payload(b, &p, VCPU_STATE_VERSION), 0, "%s", e.msg);
+		put_msr(&p, 0xfe, cap ^ 1, false);
+		cr_expect_eq(restore_payload(b, &p, VCPU_STATE_VERSION), -ENOTSUP);
+		cr_expect(strstr(e.msg, "refuses MSR 0xfe"), "%s", e.msg);
+		put_msr(&p, 0xfe, 0, true);
+	}
+
 	/* an MSR this KVM does not know: skipped when 0, refused otherwise */
 	put_msr(&p, 0x12345678, 0, false);
 	cr_expect_eq(restore_payload(b, &p, VCPU_STATE_VERSION), 0, "%s", e.msg);
@@ -584,6 +609,38 @@ Test(vcpu_state, a_different_msr_list_is_handled)
 	cr_expect_eq(restore_payload(b, &p, VCPU_STATE_VERSION), -EINVAL);
 	cr_expect(strstr(e.msg, "MSR list"), "%s", e.msg);
 	free(p.buf);
+}
+
+/* KVM's two lists, and the MTRRs as IA32_MTRRCAP counts them (vcpu/msr.c) */
+Test(vcpu_state, msr_list_is_what_kvm_says)
+{
+	struct vcpu *v = new_vcpu(0, 0, 1);
+	struct kvm_msrs *l = vcpu_msr_list(v);
+	uint64_t cap, value;
+
+	cr_assert_not_null(l);
+	for (uint32_t i = 0; i < kvm.msr_index_list->nmsrs; i++)
+		cr_expect(vcpu_msr_listed(l, kvm.msr_index_list->indices[i]));
+	for (uint32_t i = 0; kvm.msr_feature_list && i < kvm.msr_feature_list->nmsrs; i++)
+		cr_expect(vcpu_msr_listed(l, kvm.msr_feature_list->indices[i]));
+	for (uint32_t i = 0; i < l->nmsrs; i++)
+		for (uint32_t j = i + 1; j < l->nmsrs; j++)
+			cr_expect_neq(l->entries[i].index, l->entries[j].index, "MSR %#x twice",
+			              l->entries[i].index);
+	if (get_msr(v, 0xfe, &cap) == 1 && cap) {
+		uint32_t vcnt = (uint32_t)(cap & 0xff);
+		cr_expect(vcpu_msr_listed(l, 0x2ff), "MTRR_DEF_TYPE");
+		for (uint32_t i = 0; i < 2 * vcnt; i++) {
+			cr_expect(vcpu_msr_listed(l, 0x200 + i), "MTRR %#x", 0x200 + i);
+			cr_expect_eq(get_msr(v, 0x200 + i, &value), 1, "MTRR %#x", 0x200 + i);
+		}
+		if (!kvm_has_msr(&kvm, 0x200 + 2 * vcnt))
+			cr_expect_not(vcpu_msr_listed(l, 0x200 + 2 * vcnt),
+			              "MTRR %#x beyond VCNT %u", 0x200 + 2 * vcnt, vcnt);
+		cr_expect_eq(vcpu_msr_listed(l, 0x250), (cap & 0x100) != 0, "FIX64K_00000");
+		cr_expect_eq(vcpu_msr_listed(l, 0x26f), (cap & 0x100) != 0, "FIX4K_F8000");
+	}
+	free(l);
 }
 
 /* ------------------------------------------------------------- CPU model */
