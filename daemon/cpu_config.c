@@ -12,8 +12,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#define CPUID_MAX_ENTRIES 256
-
 static uint32_t *cpuid_reg(struct kvm_cpuid_entry2 *ent, uint8_t reg)
 {
 	switch (reg) {
@@ -30,17 +28,11 @@ static uint32_t *cpuid_reg(struct kvm_cpuid_entry2 *ent, uint8_t reg)
 
 static int apply_cpuid(struct vcpu *vc, const struct cpu_config *c, struct errbuf *e)
 {
-	size_t sz = sizeof(struct kvm_cpuid2) + CPUID_MAX_ENTRIES * sizeof(struct kvm_cpuid_entry2);
-	struct kvm_cpuid2 *cpuid = calloc(1, sz);
-	int ret = 0;
+	struct kvm_cpuid2 *cpuid = NULL;
+	int ret = vcpu_get_cpuid(vc, &cpuid, e);
 
-	if (!cpuid)
-		return errf(e, ENOMEM, "out of memory");
-	cpuid->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(vc->fd, KVM_GET_CPUID2, cpuid) < 0) {
-		ret = errf(e, errno, "KVM_GET_CPUID2: %s", strerror(errno));
-		goto out;
-	}
+	if (ret < 0)
+		return ret;
 	for (unsigned i = 0; i < c->nr_cpuid; i++) {
 		const struct cpuid_modifier *m = &c->cpuid[i];
 		bool found = false;

@@ -25,6 +25,17 @@
 #define TOPO_LEVEL_SMT     1
 #define TOPO_LEVEL_CORE    2
 
+/* KVM_GET_CPUID2 answers E2BIG until the table is large enough */
+#define CPUID_GET_FIRST 256
+#define CPUID_GET_MAX   4096
+/*
+ * A function no CPUID table holds: marks the entries KVM_GET_CPUID2 did not
+ * write. Before Linux 6.4 ("KVM: x86: Update KVM_GET_CPUID2 to return valid
+ * entry count") KVM set nent only on failure, so a success leaves nent at
+ * the size offered and the table's length must be counted.
+ */
+#define CPUID_UNWRITTEN 0xffffffffu
+
 #define KVM_SIGNATURE_LEAF 0x40000000u
 #define KVM_FEATURES_LEAF  0x40000001u
 
@@ -240,4 +251,30 @@ int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e)
 out:
 	free(c);
 	return ret;
+}
+
+int vcpu_get_cpuid(struct vcpu *v, struct kvm_cpuid2 **out, struct errbuf *e)
+{
+	for (uint32_t n = CPUID_GET_FIRST; n <= CPUID_GET_MAX; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return errf(e, ENOMEM, "out of memory for vCPU %u's CPUID", v->id);
+		c->nent = n;
+		for (uint32_t i = 0; i < n; i++)
+			c->entries[i].function = CPUID_UNWRITTEN;
+		if (ioctl(v->fd, KVM_GET_CPUID2, c) == 0) {
+			uint32_t written = 0;
+			while (written < n && c->entries[written].function != CPUID_UNWRITTEN)
+				written++;
+			c->nent = written;
+			*out = c;
+			return 0;
+		}
+		int err = errno;
+		free(c);
+		if (err != E2BIG)
+			return errf(e, err, "KVM_GET_CPUID2 for vCPU %u failed: %s", v->id,
+			            strerror(err));
+	}
+	return errf(e, E2BIG, "vCPU %u has more than %d CPUID entries", v->id, CPUID_GET_MAX);
 }

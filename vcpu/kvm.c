@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * vcpu/kvm.c: /dev/kvm -- the API version, the capabilities kiln relies on,
- * and the host's supported CPUID and saved-MSR lists.
+ * and the host's supported CPUID and MSR lists (saved MSRs, feature MSRs).
  * Reference: Linux Documentation/virt/kvm/api.rst, the section of each ioctl.
  */
 #define LOG_MODULE "vcpu"
@@ -91,28 +91,47 @@ static int kvm_read_cpuid(struct kvm *k, struct errbuf *e)
 	            CPUID_MAX_ENTRIES);
 }
 
-/* api.rst KVM_GET_MSR_INDEX_LIST: a first call with nmsrs = 0 fails with E2BIG and sets nmsrs */
-static int kvm_read_msr_list(struct kvm *k, struct errbuf *e)
+/*
+ * api.rst KVM_GET_MSR_INDEX_LIST / KVM_GET_MSR_FEATURE_INDEX_LIST (`req`,
+ * named `name`): a first call with nmsrs = 0 fails with E2BIG and sets nmsrs.
+ */
+static int kvm_read_msr_list(struct kvm *k, unsigned long req, const char *name,
+                             struct kvm_msr_list **out, struct errbuf *e)
 {
 	struct kvm_msr_list probe = {.nmsrs = 0};
 
-	if (ioctl(k->fd, KVM_GET_MSR_INDEX_LIST, &probe) < 0 && errno != E2BIG)
-		return errf(e, errno, "KVM_GET_MSR_INDEX_LIST failed: %s", strerror(errno));
+	if (ioctl(k->fd, req, &probe) < 0 && errno != E2BIG)
+		return errf(e, errno, "%s failed: %s", name, strerror(errno));
 	if (probe.nmsrs > MSR_LIST_MAX)
-		return errf(e, E2BIG, "KVM reports %u MSRs, more than kiln accepts (%d)",
+		return errf(e, E2BIG, "%s reports %u MSRs, more than kiln accepts (%d)", name,
 		            probe.nmsrs, MSR_LIST_MAX);
 
 	struct kvm_msr_list *l = calloc(1, sizeof(*l) + probe.nmsrs * sizeof(l->indices[0]));
 	if (!l)
 		return errf(e, ENOMEM, "out of memory for the MSR list");
 	l->nmsrs = probe.nmsrs;
-	if (probe.nmsrs && ioctl(k->fd, KVM_GET_MSR_INDEX_LIST, l) < 0) {
+	if (probe.nmsrs && ioctl(k->fd, req, l) < 0) {
 		int err = errno;
 		free(l);
-		return errf(e, err, "KVM_GET_MSR_INDEX_LIST failed: %s", strerror(err));
+		return errf(e, err, "%s failed: %s", name, strerror(err));
 	}
-	k->msr_index_list = l;
+	*out = l;
 	return 0;
+}
+
+/* the feature list is optional: without it kiln saves a little less of a vCPU (vcpu_msr_list) */
+static int kvm_read_msr_lists(struct kvm *k, struct errbuf *e)
+{
+	struct errbuf fe;
+	int ret = kvm_read_msr_list(k, KVM_GET_MSR_INDEX_LIST, "KVM_GET_MSR_INDEX_LIST",
+	                            &k->msr_index_list, e);
+
+	/* api.rst KVM_GET_MSR_FEATURE_INDEX_LIST: "available if KVM_CAP_GET_MSR_FEATURES" */
+	if (ret == 0 && kvm_check_cap(k, KVM_CAP_GET_MSR_FEATURES) > 0 &&
+	    kvm_read_msr_list(k, KVM_GET_MSR_FEATURE_INDEX_LIST, "KVM_GET_MSR_FEATURE_INDEX_LIST",
+	                      &k->msr_feature_list, &fe) < 0)
+		log_warn("%s; feature MSRs are not saved with a vCPU", fe.msg);
+	return ret;
 }
 
 int kvm_open(struct kvm *k, struct errbuf *e)
@@ -154,13 +173,13 @@ int kvm_open(struct kvm *k, struct errbuf *e)
 
 	if ((ret = kvm_read_cpuid(k, e)) < 0)
 		goto err_close;
-	if ((ret = kvm_read_msr_list(k, e)) < 0)
+	if ((ret = kvm_read_msr_lists(k, e)) < 0)
 		goto err_cpuid;
 	log_debug("/dev/kvm: API %d, run area %d bytes, up to %u vCPUs, %u CPUID entries, "
-	          "%u MSRs%s%s",
+	          "%u MSRs, %u feature MSRs%s%s",
 	          version, k->vcpu_mmap_size, k->max_vcpus, k->supported_cpuid->nent,
-	          k->msr_index_list->nmsrs, k->has_identity_map_addr ? ", identity map" : "",
-	          k->has_xsave ? ", xsave" : "");
+	          k->msr_index_list->nmsrs, k->msr_feature_list ? k->msr_feature_list->nmsrs : 0,
+	          k->has_identity_map_addr ? ", identity map" : "", k->has_xsave ? ", xsave" : "");
 	return 0;
 
 err_cpuid:
@@ -177,8 +196,10 @@ void kvm_close(struct kvm *k)
 {
 	free(k->supported_cpuid);
 	free(k->msr_index_list);
+	free(k->msr_feature_list);
 	k->supported_cpuid = NULL;
 	k->msr_index_list = NULL;
+	k->msr_feature_list = NULL;
 	if (k->fd > 0)
 		close(k->fd);
 	k->fd = -1;

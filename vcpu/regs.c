@@ -47,7 +47,8 @@ struct msr_reset {
 	uint64_t value;
 };
 
-/* the values Linux expects at boot; only those KVM lists are written */
+/* the values Linux expects at boot; only those in the vCPU's MSR list (vcpu_msr_list) are written
+ */
 static const struct msr_reset msr_reset_values[] = {
         {MSR_IA32_SYSENTER_CS, 0},
         {MSR_IA32_SYSENTER_ESP, 0},
@@ -64,27 +65,31 @@ static const struct msr_reset msr_reset_values[] = {
 
 static int vcpu_init_msrs(struct vcpu *v, struct errbuf *e)
 {
-	const struct kvm *k = v->vm->kvm;
 	size_t n = ARRAY_SIZE(msr_reset_values);
 	struct kvm_msrs *msrs = calloc(1, sizeof(*msrs) + n * sizeof(msrs->entries[0]));
-	int ret = 0;
+	struct kvm_msrs *list = vcpu_msr_list(v);
+	int set, ret = 0;
 
-	if (!msrs)
-		return errf(e, ENOMEM, "out of memory for vCPU %u's MSRs", v->id);
+	if (!msrs || !list) {
+		ret = errf(e, ENOMEM, "out of memory for vCPU %u's MSRs", v->id);
+		goto out;
+	}
 	for (size_t i = 0; i < n; i++) {
-		if (!kvm_has_msr(k, msr_reset_values[i].index))
+		if (!vcpu_msr_listed(list, msr_reset_values[i].index))
 			continue;
 		msrs->entries[msrs->nmsrs].index = msr_reset_values[i].index;
 		msrs->entries[msrs->nmsrs].data = msr_reset_values[i].value;
 		msrs->nmsrs++;
 	}
 	/* KVM_SET_MSRS returns how many it set, stopping at the first it refuses */
-	int set = msrs->nmsrs ? ioctl(v->fd, KVM_SET_MSRS, msrs) : 0;
+	set = msrs->nmsrs ? ioctl(v->fd, KVM_SET_MSRS, msrs) : 0;
 	if (set < 0)
 		ret = errf(e, errno, "KVM_SET_MSRS for vCPU %u failed: %s", v->id, strerror(errno));
 	else if ((uint32_t)set != msrs->nmsrs)
 		ret = errf(e, EINVAL, "KVM refused MSR %#x on vCPU %u", msrs->entries[set].index,
 		           v->id);
+out:
+	free(list);
 	free(msrs);
 	return ret;
 }

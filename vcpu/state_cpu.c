@@ -4,9 +4,9 @@
  * check that a saved CPU model can run on this host, and the field-table
  * reader and writer the saved-state files of vcpu/ share.
  * Reference: Linux Documentation/virt/kvm/api.rst (KVM_GET_CPUID2,
- * KVM_GET_MSRS / KVM_SET_MSRS, KVM_GET_MSR_INDEX_LIST); CPUID bits: Intel
- * SDM vol. 2A "CPUID", AMD APM vol. 3 appendix E; MSR numbers: Intel SDM
- * vol. 4; kvmclock MSRs: Documentation/virt/kvm/x86/msr.rst.
+ * KVM_GET_MSRS / KVM_SET_MSRS; which MSRs: vcpu/msr.c); CPUID bits: Intel
+ * SDM vol. 2A "CPUID", AMD APM vol. 3 appendix E; VMX capability MSRs
+ * KVM derives: Linux arch/x86/kvm/vmx/nested.c.
  */
 #define LOG_MODULE "vcpu"
 #include "state_int.h"
@@ -15,9 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-
-/* KVM_GET_CPUID2 answers E2BIG until the table is large enough */
-#define CPUID_GET_FIRST 256
 
 int vcpu_state_check_version(const char *id, uint16_t version, uint16_t min, uint16_t max,
                              struct errbuf *e)
@@ -108,27 +105,6 @@ void vcpu_state_get_fields(struct state_reader *r, void *base, const struct stat
 }
 
 /* ------------------------------------------------------------------ CPUID */
-
-int vcpu_state_get_cpuid(struct vcpu *v, struct kvm_cpuid2 **out, struct errbuf *e)
-{
-	for (uint32_t n = CPUID_GET_FIRST; n <= VCPU_STATE_MAX_CPUID; n *= 2) {
-		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
-		if (!c)
-			return errf(e, ENOMEM, "out of memory for vCPU %u's CPUID", v->id);
-		c->nent = n;
-		if (ioctl(v->fd, KVM_GET_CPUID2, c) == 0) {
-			*out = c;
-			return 0;
-		}
-		int err = errno;
-		free(c);
-		if (err != E2BIG)
-			return errf(e, err, "KVM_GET_CPUID2 for vCPU %u failed: %s", v->id,
-			            strerror(err));
-	}
-	return errf(e, E2BIG, "vCPU %u has more than %d CPUID entries", v->id,
-	            VCPU_STATE_MAX_CPUID);
-}
 
 void vcpu_state_put_cpuid(struct state_writer *w, const struct kvm_cpuid2 *c)
 {
@@ -364,53 +340,9 @@ int cpuid_check_compat(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *
 
 /* ------------------------------------------------------------------- MSRs */
 
-/*
- * MSRs saved beside KVM_GET_MSR_INDEX_LIST, which leaves out some state
- * KVM keeps per vCPU (Intel SDM vol. 4): the APIC base (also in SREGS),
- * EFER (also in SREGS), PAT, MTRRs (default type, the fixed ranges and 8
- * variable pairs, as KVM emulates), TSC_DEADLINE, MISC_ENABLE, the TSC
- * and kvmclock MSRs (msr.rst) in case a KVM does not list them.
- * KVM_GET_MSRS skips nothing on its own: those it refuses are dropped.
- */
-static const uint32_t msr_extra[] = {
-        0x10,                                                        /* IA32_TSC */
-        0x1b,                                                        /* IA32_APIC_BASE */
-        0x1a0,                                                       /* IA32_MISC_ENABLE */
-        0x277,                                                       /* IA32_PAT */
-        0x2ff,                                                       /* IA32_MTRR_DEF_TYPE */
-        0x250,                                                       /* IA32_MTRR_FIX64K_00000 */
-        0x258,                                                       /* IA32_MTRR_FIX16K_80000 */
-        0x259,                                                       /* IA32_MTRR_FIX16K_A0000 */
-        0x268,      0x269, 0x26a, 0x26b, 0x26c, 0x26d, 0x26e, 0x26f, /* IA32_MTRR_FIX4K_C0000 ..
-                                                                        F8000 */
-        0x200,      0x201, 0x202, 0x203, 0x204, 0x205, 0x206, 0x207, 0x208,
-        0x209,      0x20a, 0x20b, 0x20c, 0x20d, 0x20e, 0x20f, /* IA32_MTRR_PHYSBASE0 / PHYSMASK0 ..
-                                                                 7 */
-        0x6e0,                                                /* IA32_TSC_DEADLINE */
-        0xc0000080,                                           /* IA32_EFER */
-        0x4b564d00,                                           /* MSR_KVM_WALL_CLOCK_NEW */
-        0x4b564d01,                                           /* MSR_KVM_SYSTEM_TIME_NEW */
-};
-
 static struct kvm_msrs *msrs_alloc(size_t n)
 {
 	return calloc(1, sizeof(struct kvm_msrs) + n * sizeof(struct kvm_msr_entry));
-}
-
-/* KVM's list, then the extras it does not already hold */
-static struct kvm_msrs *msr_candidates(const struct kvm *k)
-{
-	uint32_t nlist = k->msr_index_list ? k->msr_index_list->nmsrs : 0;
-	struct kvm_msrs *m = msrs_alloc(nlist + ARRAY_SIZE(msr_extra));
-
-	if (!m)
-		return NULL;
-	for (uint32_t i = 0; i < nlist; i++)
-		m->entries[m->nmsrs++].index = k->msr_index_list->indices[i];
-	for (size_t i = 0; i < ARRAY_SIZE(msr_extra); i++)
-		if (!kvm_has_msr(k, msr_extra[i]))
-			m->entries[m->nmsrs++].index = msr_extra[i];
-	return m;
 }
 
 /*
@@ -430,7 +362,7 @@ static int msrs_ioctl(struct vcpu *v, unsigned long req, struct kvm_msrs *m, uin
 
 int vcpu_state_get_msrs(struct vcpu *v, struct kvm_msrs **out, struct errbuf *e)
 {
-	struct kvm_msrs *want = msr_candidates(v->vm->kvm);
+	struct kvm_msrs *want = vcpu_msr_list(v);
 	struct kvm_msrs *scratch = want ? msrs_alloc(want->nmsrs) : NULL;
 	struct kvm_msrs *got = want ? msrs_alloc(want->nmsrs) : NULL;
 	int ret = 0;
@@ -491,13 +423,41 @@ int vcpu_state_read_msrs(struct state_reader *r, struct kvm_msrs **out, struct e
 	return 0;
 }
 
+/*
+ * A saved MSR KVM_SET_MSRS refused, checked once every other MSR is set.
+ * Fine when `v` holds that value already: KVM derives some MSRs from others
+ * or from CPUID and refuses them as input (on Intel hosts with nested VMX,
+ * the non-"true" VMX control MSRs and VMX_CR0/CR4_FIXED1, which KVM lists:
+ * Linux arch/x86/kvm/vmx/nested.c, vmx_set_vmx_msr). Fine, with a debug
+ * line, when the saved value is 0 (an MSR this KVM lacks, never set by the
+ * guest). Anything else is -ENOTSUP naming the MSR.
+ */
+static int msr_refused(struct vcpu *v, const struct kvm_msr_entry *saved, struct errbuf *e)
+{
+	struct {
+		struct kvm_msrs m;
+		struct kvm_msr_entry ent;
+	} now = {.m.nmsrs = 1, .ent.index = saved->index};
+
+	if (ioctl(v->fd, KVM_GET_MSRS, &now) == 1 && now.ent.data == saved->data)
+		return 0;
+	if (saved->data != 0)
+		return errf(e, ENOTSUP,
+		            "snapshot: this host's KVM refuses MSR %#x = %#llx of vCPU %u",
+		            saved->index, (unsigned long long)saved->data, v->id);
+	log_debug("vCPU %u: this KVM refuses saved MSR %#x; its value is 0, skipped", v->id,
+	          saved->index);
+	return 0;
+}
+
 int vcpu_state_set_msrs(struct vcpu *v, const struct kvm_msrs *saved, bool late, struct errbuf *e)
 {
 	struct kvm_msrs *m = msrs_alloc(saved->nmsrs);
 	struct kvm_msrs *scratch = msrs_alloc(saved->nmsrs);
+	struct kvm_msrs *refused = msrs_alloc(saved->nmsrs);
 	int ret = 0;
 
-	if (!m || !scratch) {
+	if (!m || !scratch || !refused) {
 		ret = errf(e, ENOMEM, "out of memory for vCPU %u's MSRs", v->id);
 		goto out;
 	}
@@ -513,20 +473,13 @@ int vcpu_state_set_msrs(struct vcpu *v, const struct kvm_msrs *saved, bool late,
 			goto out;
 		}
 		pos += (uint32_t)done;
-		if (pos == m->nmsrs)
-			break;
-		const struct kvm_msr_entry *bad = &m->entries[pos];
-		if (bad->data != 0) {
-			ret = errf(e, ENOTSUP,
-			           "snapshot: this host's KVM refuses MSR %#x = %#llx of vCPU %u",
-			           bad->index, (unsigned long long)bad->data, v->id);
-			goto out;
-		}
-		log_debug("vCPU %u: this KVM refuses saved MSR %#x; its value is 0, skipped", v->id,
-		          bad->index);
-		pos++;
+		if (pos < m->nmsrs)
+			refused->entries[refused->nmsrs++] = m->entries[pos++];
 	}
+	for (uint32_t i = 0; i < refused->nmsrs && ret == 0; i++)
+		ret = msr_refused(v, &refused->entries[i], e);
 out:
+	free(refused);
 	free(scratch);
 	free(m);
 	return ret;

@@ -45,17 +45,15 @@ int vcpu_state_check_version(const char *id, uint16_t version, uint16_t min, uin
 /* "snapshot: section <id> is truncated / has N bytes too many" unless `r` was read exactly */
 int vcpu_state_check_end(struct state_reader *r, const char *id, struct errbuf *e);
 
-/* KVM_GET_CPUID2 of `v` into a malloc'd table. 0 / -errno with a message. */
-int vcpu_state_get_cpuid(struct vcpu *v, struct kvm_cpuid2 **out, struct errbuf *e);
 /* u32 count, then function, index, flags, eax, ebx, ecx, edx (u32 each) per entry */
 void vcpu_state_put_cpuid(struct state_writer *w, const struct kvm_cpuid2 *c);
 /* reads what vcpu_state_put_cpuid wrote into a malloc'd table; -EINVAL with a message */
 int vcpu_state_read_cpuid(struct state_reader *r, struct kvm_cpuid2 **out, struct errbuf *e);
 
 /*
- * Reads every MSR of KVM's save list and kiln's extra list that
- * KVM_GET_MSRS returns for `v` (those it refuses are left out), into a
- * malloc'd table. 0 / -errno with a message.
+ * Reads every MSR of vcpu_msr_list(v) that KVM_GET_MSRS returns for `v`
+ * (those it refuses are left out), into a malloc'd table. 0 / -errno with
+ * a message.
  */
 int vcpu_state_get_msrs(struct vcpu *v, struct kvm_msrs **out, struct errbuf *e);
 /* u32 count, then (u32 index, u64 value) per MSR */
@@ -65,7 +63,8 @@ int vcpu_state_read_msrs(struct state_reader *r, struct kvm_msrs **out, struct e
 /*
  * KVM_SET_MSRS of the saved MSRs: with `late` false every one but
  * IA32_TSC_DEADLINE, with `late` true only that one. An MSR KVM refuses is
- * skipped (logged) when its value is 0, else the restore fails naming it.
+ * fine when the vCPU holds the saved value already (KVM derives it), skipped
+ * (logged) when its saved value is 0, else the restore fails naming it.
  */
 int vcpu_state_set_msrs(struct vcpu *v, const struct kvm_msrs *m, bool late, struct errbuf *e);
 

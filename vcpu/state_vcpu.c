@@ -322,7 +322,7 @@ static int snap_from_kvm(struct vcpu *v, struct vcpu_snap *s, struct errbuf *e)
 	int ret;
 
 	s->id = v->id;
-	if ((ret = vcpu_state_get_cpuid(v, &s->cpuid, e)) < 0 ||
+	if ((ret = vcpu_get_cpuid(v, &s->cpuid, e)) < 0 ||
 	    (ret = VCPU_IOCTL(v, KVM_GET_REGS, &s->regs, e)) < 0 ||
 	    (ret = get_kvm_sregs(v, s, e)) < 0 || (ret = get_kvm_fpu(v, s, e)) < 0)
 		return ret;
@@ -490,7 +490,7 @@ int vcpu_restore(struct vcpu *v, struct state_reader *r, uint16_t version, struc
 	 * What this host gives a vCPU: the table vcpu_create() set, as KVM reports
 	 * it back (nested PVM adds host features KVM_GET_SUPPORTED_CPUID omits).
 	 */
-	if ((ret = vcpu_state_get_cpuid(v, &here, e)) < 0 ||
+	if ((ret = vcpu_get_cpuid(v, &here, e)) < 0 ||
 	    (ret = cpuid_check_compat(s.cpuid, here, e)) < 0)
 		goto out;
 	ret = snap_to_kvm(v, &s, e);

@@ -34,6 +34,8 @@ struct kvm {
 	unsigned max_vcpus;                  /* min(KVM_CAP_MAX_VCPUS, VM_MAX_VCPUS) */
 	struct kvm_cpuid2 *supported_cpuid;  /* KVM_GET_SUPPORTED_CPUID, malloc'd */
 	struct kvm_msr_list *msr_index_list; /* KVM_GET_MSR_INDEX_LIST, malloc'd */
+	/* KVM_GET_MSR_FEATURE_INDEX_LIST, malloc'd; NULL without KVM_CAP_GET_MSR_FEATURES */
+	struct kvm_msr_list *msr_feature_list;
 	/* optional capabilities (absent on some hosts, e.g. under nested PVM) */
 	bool has_identity_map_addr; /* KVM_CAP_SET_IDENTITY_MAP_ADDR */
 	bool has_xsave;             /* KVM_CAP_XSAVE */
@@ -42,7 +44,8 @@ struct kvm {
 /*
  * Opens /dev/kvm, checks KVM_GET_API_VERSION == 12 and every capability kiln
  * relies on (the message names the first missing one), and reads the
- * supported CPUID and MSR lists. 0 / -errno with a message.
+ * supported CPUID and the MSR lists (saved MSRs; feature MSRs when KVM has
+ * KVM_CAP_GET_MSR_FEATURES). 0 / -errno with a message.
  */
 int kvm_open(struct kvm *k, struct errbuf *e);
 /* Frees what kvm_open() got. Safe on a zeroed struct and after a failed open. */
@@ -175,11 +178,23 @@ int vcpu_set_sregs(struct vcpu *v, const struct kvm_sregs *sregs);
 
 /*
  * The reset state Linux expects on every vCPU (vcpu/regs.c): the MSRs of
- * the list below that KVM reports in KVM_GET_MSR_INDEX_LIST, the x87/SSE
+ * its list that vcpu_msr_list() holds on this host, the x87/SSE
  * control words (KVM_SET_FPU), and LAPIC LVT LINT0 = ExtINT, LINT1 = NMI.
  * 0 / -errno with a message. VMM thread, before the vCPU's thread starts.
  */
 int vcpu_init_state(struct vcpu *v, struct errbuf *e);
+
+/*
+ * The MSRs that make up v's state on this host (vcpu/msr.c), each once:
+ * KVM_GET_MSR_INDEX_LIST, then KVM_GET_MSR_FEATURE_INDEX_LIST, then IA32_PAT
+ * and the MTRRs that v's IA32_MTRRCAP announces (MTRR_DEF_TYPE, the fixed
+ * ranges when its FIX bit is set, VCNT PHYSBASE/PHYSMASK pairs), which KVM
+ * emulates without listing them. Values zeroed. A malloc'd table, NULL when
+ * out of memory. Any thread while v is out of KVM_RUN.
+ */
+struct kvm_msrs *vcpu_msr_list(struct vcpu *v);
+/* true when `index` is in `list` (from vcpu_msr_list; false for NULL) */
+bool vcpu_msr_listed(const struct kvm_msrs *list, uint32_t index);
 
 /* --------------------------------------------------------------- CPUID */
 
@@ -203,6 +218,13 @@ int cpuid_normalize(struct kvm_cpuid2 *c, unsigned id, unsigned nr, bool smt);
  * SMT) and applies it with KVM_SET_CPUID2. 0 / -errno with a message.
  */
 int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e);
+
+/*
+ * KVM_GET_CPUID2 of `v` into a malloc'd table whose nent is the number of
+ * entries KVM wrote (on every kernel: see CPUID_UNWRITTEN in cpuid.c).
+ * 0 / -errno with a message. Any thread while v is out of KVM_RUN.
+ */
+int vcpu_get_cpuid(struct vcpu *v, struct kvm_cpuid2 **out, struct errbuf *e);
 
 /*
  * One vCPU's thread, for vm_*_vcpus() below (VMM thread; never from a vCPU
@@ -276,8 +298,8 @@ struct state_reader;
 /*
  * Appends the section "vcpu.<id>": CPUID table, REGS, SREGS (SREGS2 when
  * KVM has it), XSAVE (KVM_GET_XSAVE2 size, or 4 KiB; the FPU without
- * XSAVE), XCRs, every MSR KVM_GET_MSRS can read (KVM's save list plus APIC
- * base, EFER, PAT, MTRRs), LAPIC, VCPU_EVENTS, DEBUGREGS, MP_STATE. `v`
+ * XSAVE), XCRs, every MSR of vcpu_msr_list() KVM_GET_MSRS can read, LAPIC,
+ * VCPU_EVENTS, DEBUGREGS, MP_STATE. `v`
  * must be out of KVM_RUN (created, paused or stopped): -EBUSY otherwise.
  * 0 / -errno with a message. VMM thread.
  */
@@ -292,9 +314,10 @@ int vcpu_save(struct vcpu *v, struct state_writer *w, struct errbuf *e);
  * it has host features KVM_GET_SUPPORTED_CPUID leaves out). Then CPUID,
  * SREGS, REGS, MSRs, XSAVE/FPU, XCRs, MP_STATE, LAPIC, TSC_DEADLINE,
  * VCPU_EVENTS, DEBUGREGS are set in that order. An MSR this host's KVM
- * refuses is skipped when its saved value is 0, else refused. 0 / -errno with a message; after a
- * failure past the checks the vCPU is half restored and should be
- * destroyed. VMM thread.
+ * refuses is accepted when the vCPU holds the saved value already (KVM
+ * derives it from other state), skipped when its saved value is 0, else
+ * refused. 0 / -errno with a message; after a failure past the checks the
+ * vCPU is half restored and should be destroyed. VMM thread.
  */
 int vcpu_restore(struct vcpu *v, struct state_reader *r, uint16_t version, struct errbuf *e);
 

@@ -276,6 +276,17 @@ Test(vm, vcpu_state_before_boot, .init = setup, .fini = teardown)
 		}
 		cr_expect(seen, "leaf 1 applied");
 
+		/* vcpu_get_cpuid counts what KVM wrote (kernels before 6.4 leave nent alone) */
+		struct kvm_cpuid2 *got = NULL;
+		unsigned leaf0 = 0;
+		cr_assert_eq(vcpu_get_cpuid(v[id], &got, &e), 0, "%s", e.msg);
+		cr_expect_gt(got->nent, 0);
+		cr_expect_leq(got->nent, kvm.supported_cpuid->nent + CPUID_EXTRA_ENTRIES);
+		for (uint32_t i = 0; i < got->nent; i++)
+			leaf0 += got->entries[i].function == 0;
+		cr_expect_eq(leaf0, 1, "leaf 0 appears %u times", leaf0);
+		free(got);
+
 		/* KVM_GET_FPU reports MXCSR as 0 on some kernels: read it from XSAVE */
 		struct kvm_fpu fpu;
 		cr_assert_eq(ioctl(v[id]->fd, KVM_GET_FPU, &fpu), 0);
@@ -302,6 +313,14 @@ Test(vm, vcpu_state_before_boot, .init = setup, .fini = teardown)
 		if (kvm_has_msr(&kvm, 0x1a0)) {
 			cr_assert_eq(ioctl(v[id]->fd, KVM_GET_MSRS, &msrs), 1);
 			cr_expect(msrs.ent[0].data & 1, "fast strings enabled");
+		}
+		/* MTRRs on, default type WB, where the vCPU has MTRRs (KVM lists none of them) */
+		msrs.ent[0].index = 0xfe;
+		if (ioctl(v[id]->fd, KVM_GET_MSRS, &msrs) == 1 && msrs.ent[0].data) {
+			msrs.ent[0].index = 0x2ff;
+			cr_assert_eq(ioctl(v[id]->fd, KVM_GET_MSRS, &msrs), 1);
+			cr_expect_eq(msrs.ent[0].data, 0x806, "MTRR_DEF_TYPE %#llx",
+			             (unsigned long long)msrs.ent[0].data);
 		}
 	}
 	vcpu_destroy(v[1]);
