@@ -25,7 +25,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-TestSuite(snapshot, .init = snap_test_init, .fini = snap_test_fini, .timeout = 120);
+TestSuite(snapshot, .init = snap_test_init, .fini = snap_test_fini, .timeout = 480);
 
 /* pause, snapshot, kill; a new kiln loads it and resumes; memck goes on */
 static struct skiln *cycle(struct skiln *k, struct memck_at *at, const char *name)

@@ -20,7 +20,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-TestSuite(snapshot_bad, .init = snap_test_init, .fini = snap_test_fini, .timeout = 120);
+TestSuite(snapshot_bad, .init = snap_test_init, .fini = snap_test_fini, .timeout = 300);
 
 /* the whole file in a malloc'd buffer */
 static uint8_t *slurp(const char *path, size_t *len)

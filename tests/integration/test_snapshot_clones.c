@@ -47,7 +47,7 @@ static void teardown(void)
 	}
 }
 
-TestSuite(snapshot_clones, .init = snap_test_init, .fini = teardown, .timeout = 120);
+TestSuite(snapshot_clones, .init = snap_test_init, .fini = teardown, .timeout = 480);
 
 /*
  * 1 when a process holds the tap open (the tun driver's carrier follows the
