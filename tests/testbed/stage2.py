@@ -56,29 +56,37 @@ def setup(job):
 
 
 KVM_CREATE_VM = 0xAE01
+KVM_CREATE_IRQCHIP = 0xAE60
+KVM_CREATE_VCPU = 0xAE41
 
 
 def hold_a_kvm_vm():
-    """Keeps one idle KVM VM open for the whole session (PID 1 never
-    closes the descriptor; it is not inherited).
+    """Keeps one idle KVM VM, with an in-kernel irqchip and one vCPU that
+    never runs, open for the whole session (PID 1 never closes the
+    descriptors; they are not inherited).
 
-    Why: KVM turns its preempt-notifier jump label on when the system's
-    first VM is created and off when the last one goes (preempt_notifier_inc
-    and _dec), and that label sits in __schedule. Every kiln test starts and
-    ends a VM, so without a VM held here the kernel's hottest code is
-    rewritten through int3 (text_poke_bp) once per test while the other
-    vCPU runs it; under TCG's multi-threaded emulation this was seen to
-    livelock both vCPUs (each in exc_int3 / __schedule for good: the test
-    bed's stall). With the count never back at zero, nothing is patched."""
+    Why: KVM flips static keys when the system's first VM is created and
+    its last destroyed (preempt_notifier_inc/_dec: a jump label in
+    __schedule and finish_task_switch), and per vCPU local APIC
+    (apic_sw_disabled, held while an APIC is software-disabled). Each kiln
+    test starts and ends a VM, so without this hold the kernel's hottest
+    code is rewritten through int3 (text_poke_bp) several times per test
+    while the other vCPU runs it; under TCG's multi-threaded emulation this
+    livelocks both vCPUs (each in exc_int3 / __schedule for good: the test
+    bed's stall; reproduced within 100 create/destroy cycles, none in 2400
+    with the hold). With the counts never back at zero, nothing is patched."""
     import fcntl
+    fds = []
     try:
-        kvm = os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC)
-        vm = fcntl.ioctl(kvm, KVM_CREATE_VM, 0)
-        os.set_inheritable(vm, False)
-        return kvm, vm
+        fds.append(os.open('/dev/kvm', os.O_RDWR | os.O_CLOEXEC))
+        fds.append(fcntl.ioctl(fds[0], KVM_CREATE_VM, 0))
+        fcntl.ioctl(fds[1], KVM_CREATE_IRQCHIP, 0)
+        fds.append(fcntl.ioctl(fds[1], KVM_CREATE_VCPU, 0))
+        for fd in fds[1:]:
+            os.set_inheritable(fd, False)
     except OSError as exc:
         log('cannot hold a KVM VM open: %s' % exc)
-        return None
+    return fds
 
 
 def raw_tty(path):
