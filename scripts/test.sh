@@ -7,7 +7,6 @@
 # any failure.
 #   KILN_TEST_FILTER=name   run only test executables whose name contains it
 #   KILN_FUZZ_SECONDS=N     time per fuzz target (default 30)
-#   KILN_LONG_TESTS=1       also run the long tests
 #   KILN_TESTBED=host       run the tests that need /dev/kvm directly on this
 #                           host (its /dev/kvm must be an ordinary KVM);
 #                           default: inside the test bed (tests/testbed), a
