@@ -251,8 +251,9 @@ int vm_start_vcpus(struct vm *vm);
 
 /*
  * Pauses every vCPU: kicks each out of KVM_RUN (signal + immediate_exit)
- * and returns once all are parked outside KVM_RUN. vm_resume_vcpus()
- * lets them run again. VMM thread. 0 / -errno.
+ * and returns once all are parked outside KVM_RUN, each with its last
+ * I/O or MMIO exit completed by KVM (so the saved state holds no half-done
+ * instruction). vm_resume_vcpus() lets them run again. VMM thread. 0 / -errno.
  */
 int vm_pause_vcpus(struct vm *vm);
 int vm_resume_vcpus(struct vm *vm);
