@@ -277,16 +277,22 @@ static int check_restored(struct virtio_mmio *m, struct errbuf *e)
 	if ((st & VIRTIO_STATUS_DRIVER_OK) && !(st & VIRTIO_STATUS_FEATURES_OK))
 		return errf(e, EINVAL, "snapshot: %s %s: DRIVER_OK without FEATURES_OK",
 		            d->ops->name, d->id);
+	/* a ready queue passed the QueueReady check (mmio.c), started or not */
+	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
+		uint32_t n = d->vq[q].size;
+		if (d->vq[q].ready && (n == 0 || n > d->ops->queue_max_size || (n & (n - 1))))
+			return errf(e, EINVAL,
+			            "snapshot: %s %s queue %u: size %u is not a power of 2 in "
+			            "1..QueueNumMax %u",
+			            d->ops->name, d->id, q, n, d->ops->queue_max_size);
+	}
 	if (!(st & VIRTIO_STATUS_DRIVER_OK) || m->broken)
 		return 0;
 	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
 		struct virtq probe = d->vq[q];
-		if (!probe.ready)
-			continue;
-		if (probe.size > d->ops->queue_max_size ||
-		    vq_start(&probe, d->gm, d->driver_features))
+		if (probe.ready && vq_start(&probe, d->gm, d->driver_features))
 			return errf(e, EINVAL, "snapshot: %s %s queue %u: %s", d->ops->name, d->id,
-			            q, probe.error ? probe.error : "larger than QueueNumMax");
+			            q, probe.error);
 	}
 	return 0;
 }

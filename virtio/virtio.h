@@ -259,6 +259,11 @@ struct virtio_mmio;
  * mutex held (vCPU or VMM thread): they must not call iothread_pause nor
  * anything of the transport that takes its mutex (virtio_dev_* below are
  * fine).
+ *
+ * The transport never enables a queue larger than queue_max_size (a driver
+ * that asks for one breaks the device at QueueReady), so the heads a device
+ * is given stay below it; a device still bounds every table it indexes by
+ * a head or a count by that table's own size.
  */
 struct virtio_dev_ops {
 	const char *name;        /* "virtio-blk": log lines and state section ids */

@@ -547,6 +547,64 @@ Test(mmio, queue_size_over_the_max)
 	cr_assert_eq(fk.dev.vq[0].size, 0);
 }
 
+/*
+ * Issue 9: QueueNum is checked against QueueNumMax (16 here) when the
+ * driver enables the queue. A size the device does not offer, or one that
+ * is not a power of 2, breaks the device with the queue left off; after a
+ * reset a good size works.
+ */
+Test(mmio, queue_num_above_queue_num_max_needs_reset)
+{
+	static const uint32_t bad[] = {32, 1024, 12, 0};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		negotiate(VIRTIO_BIT(VIRTIO_F_VERSION_1));
+		wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+		cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 16);
+		wr(VIRTIO_MMIO_QUEUE_NUM, bad[i]);
+		wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC_GPA);
+		wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL_GPA);
+		wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED_GPA);
+		wr(VIRTIO_MMIO_QUEUE_READY, 1);
+		cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0, "QueueNum %u: enabled", bad[i]);
+		cr_assert_eq(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV | S_FOK | S_NEED, "QueueNum %u",
+		             bad[i]);
+		cr_assert(virtio_dev_broken(&fk.dev));
+		wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+		cr_assert_eq(fk.activated, 0, "QueueNum %u: activated", bad[i]);
+		cr_assert_eq(hv.ioeventfds, 0);
+	}
+	wr(VIRTIO_MMIO_STATUS, 0);
+	bring_up();
+	put_desc(0, BUF_GPA, 16, VIRTQ_DESC_F_WRITE, 0);
+	offer(0);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	wait_used(1);
+}
+
+/* a restored queue is held to the same rule, started or not */
+Test(mmio, restore_refuses_a_queue_above_queue_num_max)
+{
+	negotiate(VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	setup_queue(0, DESC_GPA);
+	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 1);
+	fk.dev.vq[0].size = 32; /* what a forged state file could say */
+	struct state_writer w;
+	sw_init(&w);
+	cr_assert_eq(virtio_mmio_save(m, &w), 0);
+
+	struct fake f2;
+	struct virtio_mmio *m2;
+	make(&f2, &m2, NULL);
+	struct state_reader r;
+	struct errbuf e = {{0}};
+	sr_init(&r, w.buf, w.len);
+	cr_assert_eq(virtio_mmio_restore(m2, &r, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "QueueNumMax"), "%s", e.msg);
+	cr_assert_eq(rd_on(m2, VIRTIO_MMIO_STATUS), 0);
+	virtio_mmio_destroy(m2);
+	sw_free(&w);
+}
+
 Test(mmio, pause_keeps_the_io_thread_off)
 {
 	bring_up();
