@@ -95,10 +95,14 @@ static int rx_fill(struct virtio_net *n)
 {
 	struct virtio_dev *d = &n->dev;
 	const struct vq_chain *c = &n->chain;
-	uint16_t qsize = d->vq[VIRTIO_NET_RXQ].size;
+	/* no more than the ring can hold (QueueNumMax, checked by the
+	 * transport) nor than the table has room for, whatever the queue says */
+	unsigned most = d->vq[VIRTIO_NET_RXQ].size;
+	if (most > ARRAY_SIZE(n->rx_buf))
+		most = ARRAY_SIZE(n->rx_buf);
 	bool full = false;
 
-	while (!full && (n->mrg ? n->rx_cap < n->rx_target && n->rx_nr < qsize : n->rx_nr == 0)) {
+	while (!full && (n->mrg ? n->rx_cap < n->rx_target && n->rx_nr < most : n->rx_nr == 0)) {
 		int r = virtio_dev_pop(d, VIRTIO_NET_RXQ, &n->chain);
 		if (r <= 0)
 			return r < 0 ? -1 : 0; /* MRG_RXBUF: too few yet; the driver will notify */

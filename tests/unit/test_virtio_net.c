@@ -361,3 +361,57 @@ Test(net, tap_offloads_follow_the_driver)
 	cr_assert_eq(ethtool_get(ETHTOOL_GTXCSUM), 0, "full checksums for this driver");
 	rig_down(&g);
 }
+
+/* ------------------------------------------- issue 9: the device's own bounds */
+
+#define BIG_QSZ  1024
+#define BIG_RING 0x20000ull  /* descriptors (16 KiB); avail at +0x4000, used at +0x6000 */
+#define TINY_BUF 0x600000ull /* 16 bytes per descriptor */
+
+/* offers `n` receive buffers of `size` bytes, TINY_BUF + 16 * i, on the big ring */
+static void big_rx_post(struct rig *g, uint16_t *avail, unsigned n, uint32_t size)
+{
+	for (unsigned i = 0; i < n; i++) {
+		uint16_t d = (uint16_t)(*avail % BIG_QSZ);
+		vfd_put_desc(&g->gm, BIG_RING, d, TINY_BUF + 16ull * d, size, VIRTQ_DESC_F_WRITE,
+		             0);
+		vfd_offer(&g->gm, g->m, RXQ, BIG_RING + 0x4000, BIG_QSZ, avail, d, i + 1 == n);
+	}
+}
+
+/*
+ * The receive side bounds its table of held buffers itself. As if the
+ * transport had let a 1024-entry receive queue through: with MRG_RXBUF and
+ * GUEST_TSO4 (64 KiB of buffers wanted before a read) and 1024 posted
+ * 12-byte buffers, the device holds no more than its table takes, and a
+ * frame still arrives whole, with the link up.
+ */
+Test(net, receive_holds_no_more_buffers_than_its_table)
+{
+	struct rig g;
+	uint8_t f[60], got[6 * VIRTIO_NET_HDR_LEN], hdr[VIRTIO_NET_HDR_LEN];
+	uint16_t avail = 0;
+	rig_up(&g, NULL, NF(MRG_RXBUF) | NF(GUEST_CSUM) | NF(GUEST_TSO4));
+	memset(gm_ptr(&g.gm, BIG_RING, 0x9000), 0, 0x9000);
+	vfd_queue_force(g.m, RXQ, BIG_QSZ, BIG_RING, BIG_RING + 0x4000, BIG_RING + 0x6000);
+	big_rx_post(&g, &avail, BIG_QSZ, VIRTIO_NET_HDR_LEN);
+	make_frame(f, sizeof(f), 60);
+	host_send(&g, f, sizeof(f));
+	/* header and frame, 72 bytes, over six 12-byte buffers */
+	cr_assert(vfd_wait_used(&g.gm, BIG_RING + 0x6000, 6, 2000), "the frame did not arrive");
+	size_t n = 0;
+	for (uint16_t b = 0; b < 6; b++) {
+		uint32_t id, len;
+		vfd_used_elem(&g.gm, BIG_RING + 0x6000, BIG_QSZ, b, &id, &len);
+		cr_assert_eq(id, b, "buffers used in ring order");
+		cr_assert_eq(len, VIRTIO_NET_HDR_LEN);
+		cr_assert_eq(gm_read(&g.gm, TINY_BUF + 16ull * id, b ? got + n : hdr, len), 0);
+		n += b ? len : 0;
+	}
+	cr_assert_eq(hdr[10] | hdr[11] << 8, 6, "num_buffers");
+	cr_assert_arr_eq(got, f, sizeof(f));
+	cr_assert_eq(reg_read_n(&g, VIRTIO_MMIO_CONFIG + 6, 2) & VIRTIO_NET_S_LINK_UP,
+	             VIRTIO_NET_S_LINK_UP, "the link went down");
+	cr_assert_not(virtio_dev_broken(virtio_net_dev(g.net)));
+	rig_down(&g);
+}
