@@ -11,6 +11,8 @@
  * kept for the next frame. With no buffers, the tap's EPOLLIN is turned off
  * until the driver adds some (its notification turns it on again): frames
  * wait in the tap's queue, nothing is dropped while the guest is just slow.
+ * As buffers are filled long after they were taken, each read marks what it
+ * wrote dirty again, so that the next Diff snapshot carries the frame.
  * The RX limiter is charged after the read, when the size is known; a frame
  * it holds back stays in its buffers, unused, until the limiter's timer.
  *
@@ -170,6 +172,21 @@ static int rx_complete(struct virtio_net *n)
 }
 
 /*
+ * Marks the first `len` bytes of rx_iov[0 .. niov) written by the host. The
+ * device fills buffers it took from the ring long before (queue.c marked
+ * them when they were taken, and a snapshot may have collected that mark
+ * since), so every fill marks them again for Diff snapshots and migration.
+ */
+static void rx_mark_written(struct virtio_net *n, unsigned niov, uint64_t len)
+{
+	for (unsigned i = 0; i < niov && len; i++) {
+		size_t k = n->rx_iov[i].iov_len < len ? n->rx_iov[i].iov_len : len;
+		gm_mark_dirty(n->dev.gm, n->rx_iov[i].iov_base, k);
+		len -= k;
+	}
+}
+
+/*
  * s5.1.6.4.1: only what the driver negotiated reaches it. Fixes the header
  * the tap wrote (flags, num_buffers); false: drop the frame (one the tap
  * queued before the driver turned offloads off).
@@ -213,6 +230,7 @@ static int rx_read(struct virtio_net *n)
 		net_tap_gone(n, "read", -errno);
 		return -1;
 	}
+	rx_mark_written(n, niov, (uint64_t)got < cap ? (uint64_t)got : cap);
 	if ((uint64_t)got > cap) {
 		/* larger than the buffers: the MTU grew, or the driver gave small buffers */
 		count(&n->m.rx_dropped, 1);
