@@ -339,6 +339,17 @@ int vm_restore_section(struct vm *vm, const char *id, uint16_t version, struct s
  */
 int vm_restore(struct vm *vm, struct state_reader *r, unsigned flags, struct errbuf *e);
 
+/*
+ * For a caller that restores the VM's sections one by one among others
+ * (vm_restore_section): vm_section_bit() is the section's bit in a mask of
+ * the sections vm_save() writes (0 for an id that is not one of them, and
+ * each id has a bit of its own); vm_restore_check() says whether a mask of
+ * the sections restored has each vCPU of `vm`, "irqchip", "pit" and
+ * "clock": 0, or -EINVAL naming the first one missing. Pure.
+ */
+uint64_t vm_section_bit(const char *id);
+int vm_restore_check(const struct vm *vm, uint64_t seen, struct errbuf *e);
+
 /* ----------------------------------------------------------------- boot */
 
 struct boot_config {
