@@ -230,20 +230,25 @@ struct sections_seen {
 	bool dev[VMM_MAX_DEVS]; /* virtio_mmio_restore() ran */
 };
 
-/* a "virtio-mmio.<id>" section and what follows it; `at` reads from its header */
-static int restore_device(struct vmm *v, const char *id, struct state_reader *at,
+/*
+ * A "virtio-mmio." section and what follows it, into the first device not
+ * restored yet whose section it is (virtio_mmio_state_match: kind and id;
+ * sections of version 1 name the id alone, and devices sharing it across
+ * kinds take them in the order they were saved, the order of v->devs,
+ * which the layout section checked). `at` reads from its header.
+ */
+static int restore_device(struct vmm *v, const char *id, uint16_t ver, struct state_reader *at,
                           struct sections_seen *seen, struct errbuf *e)
 {
 	unsigned i;
 	for (i = 0; i < v->nr_devs; i++)
-		if (strcmp(v->devs[i].id, id + 12) == 0)
+		if (!seen->dev[i] && virtio_mmio_state_match(v->devs[i].mmio, id, ver))
 			break;
 	if (i == v->nr_devs)
 		return errf(e, EINVAL,
-		            "the snapshot has state for a device %s that its configuration lacks",
-		            id + 12);
-	if (seen->dev[i])
-		return errf(e, EINVAL, "the snapshot's section %s appears twice", id);
+		            "the snapshot has state %s for a device its configuration lacks (or "
+		            "twice)",
+		            id);
 	seen->dev[i] = true;
 	return virtio_mmio_restore(v->devs[i].mmio, at, e);
 }
@@ -312,7 +317,7 @@ static int restore_sections(struct vmm *v, struct state_reader *r, struct errbuf
 			return errf(e, EINVAL, "the snapshot's sections are malformed");
 		int ret;
 		if (strncmp(id, "virtio-mmio.", 12) == 0) {
-			if ((ret = restore_device(v, id, &at, &seen, e)) < 0)
+			if ((ret = restore_device(v, id, ver, &at, &seen, e)) < 0)
 				return ret;
 			*r = at;
 			continue;

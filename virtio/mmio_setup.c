@@ -183,7 +183,7 @@ int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w)
 	char id[STATE_ID_MAX + 1];
 
 	pthread_mutex_lock(&m->lock);
-	snprintf(id, sizeof(id), "virtio-mmio.%s", d->id);
+	snprintf(id, sizeof(id), "virtio-mmio.%s.%s", d->ops->name, d->id);
 	sw_begin(w, id, VIRTIO_MMIO_STATE_VERSION);
 	sw_u32(w, m->status);
 	sw_u32(w, m->interrupt_status);
@@ -218,18 +218,30 @@ int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w)
 	return sw_error(w);
 }
 
+bool virtio_mmio_state_match(const struct virtio_mmio *m, const char *id, uint16_t version)
+{
+	const struct virtio_dev *d = m->dev;
+	char want[STATE_ID_MAX + 1];
+
+	if (version >= 2)
+		snprintf(want, sizeof(want), "virtio-mmio.%s.%s", d->ops->name, d->id);
+	else
+		snprintf(want, sizeof(want), "virtio-mmio.%s", d->id);
+	return strcmp(id, want) == 0;
+}
+
 /* the transport's section, read into `m` and d->vq[] */
 static int read_transport(struct virtio_mmio *m, struct state_reader *r, struct errbuf *e)
 {
 	struct virtio_dev *d = m->dev;
-	char id[STATE_ID_MAX + 1], want[STATE_ID_MAX + 1];
+	char id[STATE_ID_MAX + 1];
 	struct state_reader s;
 	uint16_t ver;
 
-	snprintf(want, sizeof(want), "virtio-mmio.%s", d->id);
-	if (sr_next(r, id, &ver, &s) != 1 || strcmp(id, want))
-		return errf(e, EINVAL, "snapshot: expected section %s", want);
-	if (sr_check_version(id, ver, 1, VIRTIO_MMIO_STATE_VERSION) < 0)
+	if (sr_next(r, id, &ver, &s) != 1 || !virtio_mmio_state_match(m, id, ver))
+		return errf(e, EINVAL, "snapshot: expected section virtio-mmio.%s.%s", d->ops->name,
+		            d->id);
+	if (sr_check_version(id, ver, VIRTIO_MMIO_STATE_MIN_VERSION, VIRTIO_MMIO_STATE_VERSION) < 0)
 		return errf(e, EINVAL, "snapshot: %s version %u not supported", id, ver);
 	m->status = sr_u32(&s);
 	m->interrupt_status = sr_u32(&s);
