@@ -24,6 +24,10 @@ static int check_ops(const struct virtio_dev *d, struct errbuf *e)
 	if (!d->id[0] || !memchr(d->id, 0, sizeof(d->id)))
 		return errf(e, EINVAL, "%s: device id must be 1..%d characters", o->name,
 		            VIRTIO_ID_MAX);
+	/* the state section "virtio-mmio.<name>.<id>" (virtio_mmio_save) */
+	if (strlen("virtio-mmio..") + strlen(o->name) + strlen(d->id) > STATE_ID_MAX)
+		return errf(e, EINVAL, "%s %s: name and id too long for a state section id",
+		            o->name, d->id);
 	if (o->nr_queues == 0 || o->nr_queues > VIRTIO_MAX_QUEUES)
 		return errf(e, EINVAL, "%s %s: %u queues, must be 1..%d", o->name, d->id,
 		            o->nr_queues, VIRTIO_MAX_QUEUES);

@@ -313,7 +313,8 @@ struct virtio_dev_ops {
 };
 
 #define VIRTIO_MAX_QUEUES 8
-#define VIRTIO_ID_MAX     31
+/* device ids: Firecracker's drive_id / iface_id, [A-Za-z0-9_]{1,64}, as the API's */
+#define VIRTIO_ID_MAX 64
 
 /*
  * A device instance. The device embeds it (or points to it), fills the

@@ -102,7 +102,8 @@ static inline void make_file(char *path, size_t len, const char *dir, uint64_t s
 }
 
 struct rig_opts {
-	uint64_t size; /* default 1 MiB */
+	const char *id; /* default "drive0" */
+	uint64_t size;  /* default 1 MiB */
 	int fill;
 	bool ro, writeback, async;
 	const char *dir; /* default /tmp */
@@ -126,7 +127,7 @@ static inline void rig_start(struct rig *g, const struct rig_opts *o, const char
 {
 	struct errbuf e = {{0}};
 	cr_assert_eq(gm_init(&g->gm, MIB(64), GM_BACKING_ANON, NULL, &e), 0, "%s", e.msg);
-	struct virtio_blk_params p = {.id = "drive0",
+	struct virtio_blk_params p = {.id = o->id ? o->id : "drive0",
 	                              .path = dev_path ? dev_path : g->path,
 	                              .read_only = o->ro,
 	                              .writeback = o->writeback,
