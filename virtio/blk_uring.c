@@ -15,10 +15,11 @@
  * table never fills, and a head that arrives while it is still in flight
  * means the driver broke the protocol. The table has a slot per entry of
  * the largest queue the device offers; a head beyond it (which the
- * transport does not let through) is refused, not looked up. The payload iovecs of the queued
- * SQEs come from a preallocated pool; the kernel copies them when it takes
- * the SQE (IORING_FEAT_SUBMIT_STABLE, required at create), so the pool is
- * reused after every submit. Nothing is allocated per request.
+ * transport does not let through) is refused, not looked up. The payload
+ * iovecs of the queued SQEs come from a preallocated pool; the kernel
+ * copies them when it takes the SQE (IORING_FEAT_SUBMIT_STABLE, required at
+ * create), so the pool is reused after every submit. Nothing is allocated
+ * per request.
  *
  * Draining (reset, save, PATCH with a new file, virtio_blk_drain) waits for
  * every request in flight from the thread that parked the I/O thread.

@@ -357,7 +357,7 @@ static void queue_enable(struct virtio_mmio *m, struct virtq *vq)
 	struct virtio_dev *d = m->dev;
 	uint32_t n = vq->size, max = d->ops->queue_max_size;
 
-	if (n == 0 || n > max || (n & (n - 1))) {
+	if (!virtio_queue_size_ok(d, n)) {
 		virtio_dev_fail(d,
 		                "queue %u: QueueNum %u is not a power of 2 in 1..QueueNumMax %u "
 		                "(s4.2.3.2)",

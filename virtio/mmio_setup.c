@@ -296,7 +296,7 @@ static int check_restored(struct virtio_mmio *m, struct errbuf *e)
 	/* a ready queue passed the QueueReady check (mmio.c), started or not */
 	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
 		uint32_t n = d->vq[q].size;
-		if (d->vq[q].ready && (n == 0 || n > d->ops->queue_max_size || (n & (n - 1))))
+		if (d->vq[q].ready && !virtio_queue_size_ok(d, n))
 			return errf(e, EINVAL,
 			            "snapshot: %s %s queue %u: size %u is not a power of 2 in "
 			            "1..QueueNumMax %u",
