@@ -21,7 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define STATE_ID_MAX 63
+/* the longest id: "virtio-mmio.<device kind>.<64-character device id>" fits */
+#define STATE_ID_MAX 127
 
 struct state_writer {
 	uint8_t *buf;

@@ -30,6 +30,9 @@ static struct rl_bucket_cfg bucket(const struct token_bucket_cfg *t)
 	return b;
 }
 
+/* the API takes the ids the devices take (Firecracker's: 1 to 64 characters) */
+_Static_assert(CFG_ID_MAX == VIRTIO_ID_MAX, "the API and the devices disagree on ids");
+
 static const char *const kind_names[] = {
         [VDEV_BLK] = "virtio-blk",
         [VDEV_NET] = "virtio-net",

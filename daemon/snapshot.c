@@ -223,47 +223,106 @@ static int apply_overrides(struct vm_config *c, const struct snapshot_load_req *
 	return 0;
 }
 
-/* the sections after "snapshot" and "config", each to its owner */
+/* which sections restore_sections took, so that an incomplete snapshot is refused */
+struct sections_seen {
+	bool layout, serial, i8042, boot_timer;
+	uint64_t vm;            /* vm_section_bit() of each */
+	bool dev[VMM_MAX_DEVS]; /* virtio_mmio_restore() ran */
+};
+
+/*
+ * A "virtio-mmio." section and what follows it, into the first device not
+ * restored yet whose section it is (virtio_mmio_state_match: kind and id;
+ * sections of version 1 name the id alone, and devices sharing it across
+ * kinds take them in the order they were saved, the order of v->devs,
+ * which the layout section checked). `at` reads from its header.
+ */
+static int restore_device(struct vmm *v, const char *id, uint16_t ver, struct state_reader *at,
+                          struct sections_seen *seen, struct errbuf *e)
+{
+	unsigned i;
+	for (i = 0; i < v->nr_devs; i++)
+		if (!seen->dev[i] && virtio_mmio_state_match(v->devs[i].mmio, id, ver))
+			break;
+	if (i == v->nr_devs)
+		return errf(e, EINVAL,
+		            "the snapshot has state %s for a device its configuration lacks (or "
+		            "twice)",
+		            id);
+	seen->dev[i] = true;
+	return virtio_mmio_restore(v->devs[i].mmio, at, e);
+}
+
+/* any other section; -ENOENT without a message for an id nobody owns */
+static int restore_other(struct vmm *v, const char *id, uint16_t ver, struct state_reader *sub,
+                         struct sections_seen *seen, struct errbuf *e)
+{
+	bool *once = strcmp(id, "layout") == 0              ? &seen->layout
+	             : strcmp(id, SERIAL_STATE_ID) == 0     ? &seen->serial
+	             : strcmp(id, I8042_STATE_ID) == 0      ? &seen->i8042
+	             : strcmp(id, BOOT_TIMER_STATE_ID) == 0 ? &seen->boot_timer
+	                                                    : NULL;
+	uint64_t bit = once ? 0 : vm_section_bit(id);
+
+	if ((once && *once) || (bit & seen->vm))
+		return errf(e, EINVAL, "the snapshot's section %s appears twice", id);
+	if (once)
+		*once = true;
+	seen->vm |= bit;
+	if (once == &seen->layout)
+		return check_layout(sub, ver, v, e);
+	if (once == &seen->serial)
+		return serial_restore(&v->serial, sub, ver, e);
+	if (once == &seen->i8042)
+		return i8042_restore(&v->i8042, sub, ver, e);
+	if (once == &seen->boot_timer)
+		return v->opts.boot_timer ? boot_timer_restore(&v->boot_timer, sub, ver, e) : 0;
+	return vm_restore_section(&v->vm, id, ver, sub, 0, e);
+}
+
+/*
+ * Everything vmm_snapshot_create writes came: the layout, every vCPU and
+ * the VM's own state, the serial port, the i8042 and every virtio device
+ * (the boot timer is optional: it depends on this kiln's --boot-timer).
+ */
+static int check_complete(const struct vmm *v, const struct sections_seen *seen, struct errbuf *e)
+{
+	const char *missing = !seen->layout   ? "layout"
+	                      : !seen->serial ? SERIAL_STATE_ID
+	                      : !seen->i8042  ? I8042_STATE_ID
+	                                      : NULL;
+	if (missing)
+		return errf(e, EINVAL, "the snapshot is incomplete: it has no %s section", missing);
+	for (unsigned i = 0; i < v->nr_devs; i++)
+		if (!seen->dev[i])
+			return errf(e, EINVAL, "the snapshot is incomplete: it has no state for %s",
+			            v->devs[i].id);
+	return vm_restore_check(&v->vm, seen->vm, e);
+}
+
+/* the sections after "snapshot" and "config", each to its owner, all of them */
 static int restore_sections(struct vmm *v, struct state_reader *r, struct errbuf *e)
 {
 	char id[STATE_ID_MAX + 1];
 	uint16_t ver;
 	struct state_reader sub;
+	struct sections_seen seen = {0};
 
 	for (;;) {
 		struct state_reader at = *r; /* virtio-mmio reads its sections itself */
 		int got = sr_next(r, id, &ver, &sub);
 		if (got == 0)
-			return 0;
+			return check_complete(v, &seen, e);
 		if (got < 0)
 			return errf(e, EINVAL, "the snapshot's sections are malformed");
-		int ret = -ENOENT;
+		int ret;
 		if (strncmp(id, "virtio-mmio.", 12) == 0) {
-			unsigned i;
-			for (i = 0; i < v->nr_devs; i++)
-				if (strcmp(v->devs[i].id, id + 12) == 0)
-					break;
-			if (i == v->nr_devs)
-				return errf(e, EINVAL,
-				            "the snapshot has state for a device %s that "
-				            "its configuration lacks",
-				            id + 12);
-			if ((ret = virtio_mmio_restore(v->devs[i].mmio, &at, e)) < 0)
+			if ((ret = restore_device(v, id, ver, &at, &seen, e)) < 0)
 				return ret;
 			*r = at;
 			continue;
 		}
-		if (strcmp(id, "layout") == 0)
-			ret = check_layout(&sub, ver, v, e);
-		else if (strcmp(id, SERIAL_STATE_ID) == 0)
-			ret = serial_restore(&v->serial, &sub, ver, e);
-		else if (strcmp(id, I8042_STATE_ID) == 0)
-			ret = i8042_restore(&v->i8042, &sub, ver, e);
-		else if (strcmp(id, BOOT_TIMER_STATE_ID) == 0)
-			ret = v->opts.boot_timer ? boot_timer_restore(&v->boot_timer, &sub, ver, e)
-			                         : 0;
-		else
-			ret = vm_restore_section(&v->vm, id, ver, &sub, 0, e);
+		ret = restore_other(v, id, ver, &sub, &seen, e);
 		if (ret == -ENOENT)
 			return errf(e, EINVAL, "the snapshot has an unknown section \"%s\"", id);
 		if (ret < 0)

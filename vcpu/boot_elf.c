@@ -174,7 +174,8 @@ static int elf_find_pvh(const char *path, const uint8_t *buf, size_t len, const 
 			            path, i);
 		const uint8_t *notes = buf + ph[i].p_offset;
 		uint64_t size = ph[i].p_filesz, off = 0, align = ph[i].p_align == 8 ? 8 : 4;
-		while (size - off >= sizeof(Elf64_Nhdr)) {
+		/* the last note's padding may run past the segment: off > size ends it */
+		while (off < size && size - off >= sizeof(Elf64_Nhdr)) {
 			Elf64_Nhdr nh;
 			memcpy(&nh, notes + off, sizeof(nh));
 			uint64_t name = off + sizeof(nh);

@@ -293,8 +293,7 @@ static int vcpu_section_index(const char *id)
 #define SEEN_PIT     (SEEN_IRQCHIP << 1)
 #define SEEN_CLOCK   (SEEN_IRQCHIP << 2)
 
-/* the section's bit in that mask; 0 for an id that is not the VM's */
-static uint64_t section_bit(const char *id)
+uint64_t vm_section_bit(const char *id)
 {
 	int n = vcpu_section_index(id);
 	if (n >= 0)
@@ -309,7 +308,7 @@ static uint64_t section_bit(const char *id)
 int vm_restore_section(struct vm *vm, const char *id, uint16_t version, struct state_reader *r,
                        unsigned flags, struct errbuf *e)
 {
-	uint64_t bit = section_bit(id);
+	uint64_t bit = vm_section_bit(id);
 	int ret;
 
 	if (!bit)
@@ -332,31 +331,14 @@ int vm_restore_section(struct vm *vm, const char *id, uint16_t version, struct s
 	return restore_clock(vm, r, flags, e);
 }
 
-int vm_restore(struct vm *vm, struct state_reader *r, unsigned flags, struct errbuf *e)
+int vm_restore_check(const struct vm *vm, uint64_t seen, struct errbuf *e)
 {
-	char id[STATE_ID_MAX + 1];
-	struct state_reader sub;
-	uint16_t version;
-	uint64_t seen = 0, want = SEEN_IRQCHIP | SEEN_PIT | SEEN_CLOCK;
-	int ret;
+	uint64_t want = SEEN_IRQCHIP | SEEN_PIT | SEEN_CLOCK;
 
 	_Static_assert(VM_MAX_VCPUS + 3 <= 64, "vm_restore's mask is too small");
 	for (unsigned i = 0; i < vm->nr_vcpus; i++)
 		if (vm->vcpus[i])
 			want |= 1ull << i;
-	while ((ret = sr_next(r, id, &version, &sub)) == 1) {
-		uint64_t bit = section_bit(id);
-		if (!bit)
-			return errf(e, EINVAL, "snapshot: section %s is not part of a VM's state",
-			            id);
-		if (seen & bit)
-			return errf(e, EINVAL, "snapshot: section %s appears twice", id);
-		if ((ret = vm_restore_section(vm, id, version, &sub, flags, e)) < 0)
-			return ret;
-		seen |= bit;
-	}
-	if (ret < 0)
-		return errf(e, EINVAL, "snapshot: a section header is truncated or malformed");
 	if (seen != want) {
 		uint64_t missing = want & ~seen;
 		unsigned bit = (unsigned)__builtin_ctzll(missing);
@@ -368,4 +350,28 @@ int vm_restore(struct vm *vm, struct state_reader *r, unsigned flags, struct err
 		                                   : "clock");
 	}
 	return 0;
+}
+
+int vm_restore(struct vm *vm, struct state_reader *r, unsigned flags, struct errbuf *e)
+{
+	char id[STATE_ID_MAX + 1];
+	struct state_reader sub;
+	uint16_t version;
+	uint64_t seen = 0;
+	int ret;
+
+	while ((ret = sr_next(r, id, &version, &sub)) == 1) {
+		uint64_t bit = vm_section_bit(id);
+		if (!bit)
+			return errf(e, EINVAL, "snapshot: section %s is not part of a VM's state",
+			            id);
+		if (seen & bit)
+			return errf(e, EINVAL, "snapshot: section %s appears twice", id);
+		if ((ret = vm_restore_section(vm, id, version, &sub, flags, e)) < 0)
+			return ret;
+		seen |= bit;
+	}
+	if (ret < 0)
+		return errf(e, EINVAL, "snapshot: a section header is truncated or malformed");
+	return vm_restore_check(vm, seen, e);
 }

@@ -10,6 +10,15 @@
  * is pending, so a kick is never lost: either the thread sees the flag, or
  * KVM_RUN returns -EINTR at once (immediate_exit) or as soon as the signal
  * lands.
+ *
+ * Parking after an exit: an I/O or MMIO exit is complete, and the guest
+ * state consistent, only once KVM_RUN is entered again (api.rst, "kvm_run":
+ * KVM finishes the instruction, e.g. writes an IN's value into RAX and moves
+ * RIP past it, then checks for signals and immediate_exit). So a thread
+ * asked to pause after handling an exit enters KVM_RUN once more with
+ * immediate_exit still set, which completes the operation and returns
+ * -EINTR without running guest code, and parks only then: a snapshot of a
+ * paused vCPU never holds a half-done instruction.
  */
 #define LOG_MODULE "vcpu"
 #include "vcpu.h"
@@ -221,13 +230,16 @@ static enum exit_action vcpu_handle_exit(struct vcpu *v)
 /* ---------------------------------------------------------- the thread */
 
 /*
- * Parks while a pause is requested. Returns false when the thread must end.
- * Clears immediate_exit only when no request is pending (see the top).
+ * Parks while a pause is requested, unless `completing`: the last KVM_RUN
+ * ended in an exit whose operation only the next KVM_RUN completes; then it
+ * returns true with immediate_exit still set (see the top). Returns false
+ * when the thread must end. Clears immediate_exit only when no request is
+ * pending.
  */
-static bool vcpu_wait_runnable(struct vcpu *v)
+static bool vcpu_wait_runnable(struct vcpu *v, bool completing)
 {
 	pthread_mutex_lock(&v->lock);
-	while (v->pause_requested && !v->stop_requested) {
+	while (v->pause_requested && !v->stop_requested && !completing) {
 		if (v->state != VCPU_PAUSED) {
 			v->state = VCPU_PAUSED;
 			pthread_cond_broadcast(&v->cond);
@@ -237,7 +249,8 @@ static bool vcpu_wait_runnable(struct vcpu *v)
 	bool run = !v->stop_requested;
 	if (run) {
 		v->state = VCPU_RUNNING;
-		v->run->immediate_exit = 0;
+		if (!v->pause_requested)
+			v->run->immediate_exit = 0;
 	}
 	pthread_mutex_unlock(&v->lock);
 	return run;
@@ -256,17 +269,20 @@ static void *vcpu_thread(void *arg)
 	snprintf(name, sizeof(name), "kiln_vcpu%u", v->id);
 	pthread_setname_np(pthread_self(), name);
 
-	while (vcpu_wait_runnable(v)) {
+	bool completing = false; /* the last exit is complete only after one more KVM_RUN */
+	while (vcpu_wait_runnable(v, completing)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			int err = errno;
 			if (err == EINTR || err == EAGAIN) {
 				vcpu_count_exit(v->vm, KVM_EXIT_INTR);
+				completing = false;
 				continue;
 			}
 			vcpu_stop_vm(v, LOG_ERROR, VM_STOP_CRASH, "KVM_RUN failed: %s",
 			             strerror(err));
 			break;
 		}
+		completing = true;
 		if (vcpu_handle_exit(v) == EXIT_STOP)
 			break;
 	}

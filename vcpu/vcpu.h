@@ -251,8 +251,9 @@ int vm_start_vcpus(struct vm *vm);
 
 /*
  * Pauses every vCPU: kicks each out of KVM_RUN (signal + immediate_exit)
- * and returns once all are parked outside KVM_RUN. vm_resume_vcpus()
- * lets them run again. VMM thread. 0 / -errno.
+ * and returns once all are parked outside KVM_RUN, each with its last
+ * I/O or MMIO exit completed by KVM (so the saved state holds no half-done
+ * instruction). vm_resume_vcpus() lets them run again. VMM thread. 0 / -errno.
  */
 int vm_pause_vcpus(struct vm *vm);
 int vm_resume_vcpus(struct vm *vm);
@@ -361,6 +362,17 @@ int vm_restore_section(struct vm *vm, const char *id, uint16_t version, struct s
  * "clock" came exactly once. 0 / -errno with a message. VMM thread.
  */
 int vm_restore(struct vm *vm, struct state_reader *r, unsigned flags, struct errbuf *e);
+
+/*
+ * For a caller that restores the VM's sections one by one among others
+ * (vm_restore_section): vm_section_bit() is the section's bit in a mask of
+ * the sections vm_save() writes (0 for an id that is not one of them, and
+ * each id has a bit of its own); vm_restore_check() says whether a mask of
+ * the sections restored has each vCPU of `vm`, "irqchip", "pit" and
+ * "clock": 0, or -EINVAL naming the first one missing. Pure.
+ */
+uint64_t vm_section_bit(const char *id);
+int vm_restore_check(const struct vm *vm, uint64_t seen, struct errbuf *e);
 
 /* ----------------------------------------------------------------- boot */
 

@@ -128,9 +128,10 @@ void blk_uring_destroy(struct virtio_blk *b);
 
 /*
  * Queues an IN, OUT or FLUSH request whose payload is iov[0..n) (from
- * blk_uring_iovs). 0; -EEXIST when the chain's head is already in flight
- * (the driver broke the protocol); -EAGAIN when the ring has no room
- * (b->stalled is set: serve again after completions). I/O thread.
+ * blk_uring_iovs). 0; -EEXIST when the chain's head is already in flight,
+ * -ERANGE when it is not below VIRTIO_BLK_QUEUE_SIZE (the driver broke the
+ * protocol); -EAGAIN when the ring has no room (b->stalled is set: serve
+ * again after completions). I/O thread.
  */
 int blk_uring_queue(struct virtio_blk *b, const struct blk_req *rq, const struct iovec *iov,
                     unsigned n);

@@ -384,7 +384,7 @@ static bool blk_goes_async(const struct virtio_blk *b, const struct blk_req *rq)
 	                (rq->type == VIRTIO_BLK_T_FLUSH && b->writeback));
 }
 
-/* 0 queued, -EAGAIN no room (retry later), -EEXIST head already in flight */
+/* 0 queued, -EAGAIN no room (retry later), -EEXIST / -ERANGE as blk_uring_queue */
 static int blk_queue_async(struct virtio_blk *b, const struct blk_req *rq)
 {
 	const struct vq_chain *c = &b->chain;
@@ -445,7 +445,14 @@ void blk_serve(struct virtio_blk *b)
 			blk_unpop(b); /* served again when requests complete */
 			break;
 		}
-		virtio_dev_fail(d, "request head %u made available again while in flight", rq.head);
+		if (r == -ERANGE)
+			virtio_dev_fail(
+			        d,
+			        "request head %u is outside the %u-entry queue the device offers",
+			        rq.head, VIRTIO_BLK_QUEUE_SIZE);
+		else
+			virtio_dev_fail(d, "request head %u made available again while in flight",
+			                rq.head);
 		break;
 	}
 	if (b->u)

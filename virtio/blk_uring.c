@@ -13,10 +13,13 @@
  * Requests in flight live in a table preallocated at create and indexed by
  * the chain's head: a head is unique while the device holds it, so the
  * table never fills, and a head that arrives while it is still in flight
- * means the driver broke the protocol. The payload iovecs of the queued
- * SQEs come from a preallocated pool; the kernel copies them when it takes
- * the SQE (IORING_FEAT_SUBMIT_STABLE, required at create), so the pool is
- * reused after every submit. Nothing is allocated per request.
+ * means the driver broke the protocol. The table has a slot per entry of
+ * the largest queue the device offers; a head beyond it (which the
+ * transport does not let through) is refused, not looked up. The payload
+ * iovecs of the queued SQEs come from a preallocated pool; the kernel
+ * copies them when it takes the SQE (IORING_FEAT_SUBMIT_STABLE, required at
+ * create), so the pool is reused after every submit. Nothing is allocated
+ * per request.
  *
  * Draining (reset, save, PATCH with a new file, virtio_blk_drain) waits for
  * every request in flight from the thread that parked the I/O thread.
@@ -119,6 +122,9 @@ int blk_uring_queue(struct virtio_blk *b, const struct blk_req *rq, const struct
                     unsigned n)
 {
 	struct blk_uring *u = b->u;
+	/* the transport offers VIRTIO_BLK_QUEUE_SIZE entries; the table does not trust it */
+	if (rq->head >= ARRAY_SIZE(u->slot))
+		return -ERANGE;
 	struct blk_slot *s = &u->slot[rq->head];
 	if (s->busy)
 		return -EEXIST;
@@ -173,6 +179,10 @@ static bool blk_uring_complete(struct virtio_blk *b, uint64_t tag, int res, bool
                                bool discard)
 {
 	struct blk_uring *u = b->u;
+	/* every SQE queued gets exactly one CQE: count it even if its tag is
+	 * unknown, or a drain would wait for it forever */
+	if (u->inflight)
+		u->inflight--;
 	if (tag >= ARRAY_SIZE(u->slot) || !u->slot[tag].busy) {
 		log_err("%s: io_uring completion for %llu, which is not in flight", b->dev.id,
 		        (unsigned long long)tag);
@@ -180,7 +190,6 @@ static bool blk_uring_complete(struct virtio_blk *b, uint64_t tag, int res, bool
 	}
 	struct blk_slot *s = &u->slot[tag];
 	s->busy = false;
-	u->inflight--;
 	if (discard)
 		return false;
 	uint8_t st = VIRTIO_BLK_S_OK;

@@ -344,6 +344,29 @@ static void set_half(uint64_t *v, uint32_t val, bool high)
 		*v = (*v & ~0xffffffffull) | val;
 }
 
+/*
+ * The driver enables the selected queue (QueueReady = 1). s4.2.3.2: it
+ * "MUST NOT write a value greater than QueueNumMax" to QueueNum, and s2.7
+ * makes the size a power of 2. This is the one place a queue size enters:
+ * every table a device sizes by its queue_max_size relies on it, so a
+ * queue the device does not offer is never enabled; the driver broke the
+ * protocol and the device needs a reset.
+ */
+static void queue_enable(struct virtio_mmio *m, struct virtq *vq)
+{
+	struct virtio_dev *d = m->dev;
+	uint32_t n = vq->size, max = d->ops->queue_max_size;
+
+	if (!virtio_queue_size_ok(d, n)) {
+		virtio_dev_fail(d,
+		                "queue %u: QueueNum %u is not a power of 2 in 1..QueueNumMax %u "
+		                "(s4.2.3.2)",
+		                m->queue_sel, n, max);
+		return;
+	}
+	vq->ready = true;
+}
+
 /* the queue registers may change only while the queue is off (s4.2.3.2) */
 static void queue_write(struct virtio_mmio *m, uint64_t off, uint32_t val)
 {
@@ -352,7 +375,10 @@ static void queue_write(struct virtio_mmio *m, uint64_t off, uint32_t val)
 	if (!vq || m->activated)
 		return;
 	if (off == VIRTIO_MMIO_QUEUE_READY) {
-		vq->ready = val & 1;
+		if (!(val & 1))
+			vq->ready = false;
+		else if (!vq->ready)
+			queue_enable(m, vq);
 		return;
 	}
 	if (vq->ready)

@@ -24,6 +24,10 @@ static int check_ops(const struct virtio_dev *d, struct errbuf *e)
 	if (!d->id[0] || !memchr(d->id, 0, sizeof(d->id)))
 		return errf(e, EINVAL, "%s: device id must be 1..%d characters", o->name,
 		            VIRTIO_ID_MAX);
+	/* the state section "virtio-mmio.<name>.<id>" (virtio_mmio_save) */
+	if (strlen("virtio-mmio..") + strlen(o->name) + strlen(d->id) > STATE_ID_MAX)
+		return errf(e, EINVAL, "%s %s: name and id too long for a state section id",
+		            o->name, d->id);
 	if (o->nr_queues == 0 || o->nr_queues > VIRTIO_MAX_QUEUES)
 		return errf(e, EINVAL, "%s %s: %u queues, must be 1..%d", o->name, d->id,
 		            o->nr_queues, VIRTIO_MAX_QUEUES);
@@ -183,7 +187,7 @@ int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w)
 	char id[STATE_ID_MAX + 1];
 
 	pthread_mutex_lock(&m->lock);
-	snprintf(id, sizeof(id), "virtio-mmio.%s", d->id);
+	snprintf(id, sizeof(id), "virtio-mmio.%s.%s", d->ops->name, d->id);
 	sw_begin(w, id, VIRTIO_MMIO_STATE_VERSION);
 	sw_u32(w, m->status);
 	sw_u32(w, m->interrupt_status);
@@ -218,18 +222,30 @@ int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w)
 	return sw_error(w);
 }
 
+bool virtio_mmio_state_match(const struct virtio_mmio *m, const char *id, uint16_t version)
+{
+	const struct virtio_dev *d = m->dev;
+	char want[STATE_ID_MAX + 1];
+
+	if (version >= 2)
+		snprintf(want, sizeof(want), "virtio-mmio.%s.%s", d->ops->name, d->id);
+	else
+		snprintf(want, sizeof(want), "virtio-mmio.%s", d->id);
+	return strcmp(id, want) == 0;
+}
+
 /* the transport's section, read into `m` and d->vq[] */
 static int read_transport(struct virtio_mmio *m, struct state_reader *r, struct errbuf *e)
 {
 	struct virtio_dev *d = m->dev;
-	char id[STATE_ID_MAX + 1], want[STATE_ID_MAX + 1];
+	char id[STATE_ID_MAX + 1];
 	struct state_reader s;
 	uint16_t ver;
 
-	snprintf(want, sizeof(want), "virtio-mmio.%s", d->id);
-	if (sr_next(r, id, &ver, &s) != 1 || strcmp(id, want))
-		return errf(e, EINVAL, "snapshot: expected section %s", want);
-	if (sr_check_version(id, ver, 1, VIRTIO_MMIO_STATE_VERSION) < 0)
+	if (sr_next(r, id, &ver, &s) != 1 || !virtio_mmio_state_match(m, id, ver))
+		return errf(e, EINVAL, "snapshot: expected section virtio-mmio.%s.%s", d->ops->name,
+		            d->id);
+	if (sr_check_version(id, ver, VIRTIO_MMIO_STATE_MIN_VERSION, VIRTIO_MMIO_STATE_VERSION) < 0)
 		return errf(e, EINVAL, "snapshot: %s version %u not supported", id, ver);
 	m->status = sr_u32(&s);
 	m->interrupt_status = sr_u32(&s);
@@ -277,16 +293,22 @@ static int check_restored(struct virtio_mmio *m, struct errbuf *e)
 	if ((st & VIRTIO_STATUS_DRIVER_OK) && !(st & VIRTIO_STATUS_FEATURES_OK))
 		return errf(e, EINVAL, "snapshot: %s %s: DRIVER_OK without FEATURES_OK",
 		            d->ops->name, d->id);
+	/* a ready queue passed the QueueReady check (mmio.c), started or not */
+	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
+		uint32_t n = d->vq[q].size;
+		if (d->vq[q].ready && !virtio_queue_size_ok(d, n))
+			return errf(e, EINVAL,
+			            "snapshot: %s %s queue %u: size %u is not a power of 2 in "
+			            "1..QueueNumMax %u",
+			            d->ops->name, d->id, q, n, d->ops->queue_max_size);
+	}
 	if (!(st & VIRTIO_STATUS_DRIVER_OK) || m->broken)
 		return 0;
 	for (unsigned q = 0; q < d->ops->nr_queues; q++) {
 		struct virtq probe = d->vq[q];
-		if (!probe.ready)
-			continue;
-		if (probe.size > d->ops->queue_max_size ||
-		    vq_start(&probe, d->gm, d->driver_features))
+		if (probe.ready && vq_start(&probe, d->gm, d->driver_features))
 			return errf(e, EINVAL, "snapshot: %s %s queue %u: %s", d->ops->name, d->id,
-			            q, probe.error ? probe.error : "larger than QueueNumMax");
+			            q, probe.error);
 	}
 	return 0;
 }

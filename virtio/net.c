@@ -4,14 +4,19 @@
  *
  * Receive (s5.1.6.3, s5.1.6.4): the device takes receive buffers from the
  * ring and keeps them, in ring order, until they are enough for the largest
- * frame the tap can hand over (with MRG_RXBUF; without it, one buffer is one
- * frame), then readv()s the next frame from the tap straight into them,
- * plus one probe byte of its own: a frame that reaches the probe byte did not
- * fit and is dropped. The buffers the frame filled are used, the rest are
- * kept for the next frame. With no buffers, the tap's EPOLLIN is turned off
- * until the driver adds some (its notification turns it on again): frames
- * wait in the tap's queue, nothing is dropped while the guest is just slow.
- * The RX limiter is charged after the read, when the size is known; a frame
+ * frame the tap can hand over or the ring is empty (with MRG_RXBUF; without
+ * it, one buffer is one frame), then readv()s the next frame from the tap
+ * straight into them. Beyond them the read goes on into a spill area of the
+ * device's own (MRG_RXBUF): a frame larger than the buffers held waits there
+ * for the driver to add more, is copied into them and used then (dropped if
+ * the ring cannot hold enough); without MRG_RXBUF one probe byte: a frame
+ * that reaches it did not fit and is dropped. The buffers a frame filled are
+ * used, the rest are kept for the next frame. With no buffers, the tap's
+ * EPOLLIN is turned off until the driver adds some (its notification turns
+ * it on again): frames wait in the tap's queue, nothing is dropped while the
+ * guest is just slow. As buffers are filled long after they were taken, each
+ * write into them marks it dirty again, so that the next Diff snapshot
+ * carries the frame. The RX limiter is charged after the read, when the size is known; a frame
  * it holds back stays in its buffers, unused, until the limiter's timer.
  *
  * Transmit (s5.1.6.2): each chain is a virtio_net_hdr and a frame. The header
@@ -87,21 +92,28 @@ void net_tap_gone(struct virtio_net *n, const char *what, int err)
 /* ------------------------------------------------------------- receive */
 
 /*
- * Takes receive buffers from the ring until they can hold the next frame.
- * 1: ready; 0: not enough, the ring is empty (the driver will notify);
- * -1: the device is broken.
+ * Takes receive buffers from the ring, in ring order, while the held ones
+ * add up to less than `want` bytes (with MRG_RXBUF; without it, until one
+ * is held) and the device has room for more. 1: stopped with `want`
+ * reached or without room for another buffer; 0: the ring ran empty first
+ * (the driver notifies when it adds buffers); -1: the device is broken.
  */
-static int rx_fill(struct virtio_net *n)
+static int rx_fill(struct virtio_net *n, uint64_t want)
 {
 	struct virtio_dev *d = &n->dev;
 	const struct vq_chain *c = &n->chain;
-	uint16_t qsize = d->vq[VIRTIO_NET_RXQ].size;
-	bool full = false;
+	/* no more than the ring can hold (QueueNumMax, checked by the
+	 * transport) nor than the table has room for, whatever the queue says */
+	unsigned most = d->vq[VIRTIO_NET_RXQ].size;
+	if (most > ARRAY_SIZE(n->rx_buf))
+		most = ARRAY_SIZE(n->rx_buf);
 
-	while (!full && (n->mrg ? n->rx_cap < n->rx_target && n->rx_nr < qsize : n->rx_nr == 0)) {
+	while (n->mrg ? n->rx_cap < want : n->rx_nr == 0) {
+		if (n->rx_nr >= most)
+			return 1;
 		int r = virtio_dev_pop(d, VIRTIO_NET_RXQ, &n->chain);
 		if (r <= 0)
-			return r < 0 ? -1 : 0; /* MRG_RXBUF: too few yet; the driver will notify */
+			return r;
 		if (c->nr_readable) {
 			virtio_dev_fail(
 			        d, "receive buffer %u has device-readable descriptors (s5.1.6.3)",
@@ -118,13 +130,13 @@ static int rx_fill(struct virtio_net *n)
 		}
 		unsigned nio = c->nr_segs;
 		uint64_t len = c->writable_len;
-		if (nio > NET_RX_IOV_MAX - n->rx_iov_nr) {
-			full = true;
-			if (n->rx_nr > 0) { /* no room for its iovecs: back on the ring */
-				d->vq[VIRTIO_NET_RXQ].last_avail_idx--;
-				break;
-			}
-			nio = NET_RX_IOV_MAX; /* one buffer of more pieces than readv takes */
+		bool full = nio > NET_RX_IOV_MAX - n->rx_iov_nr;
+		if (full && n->rx_nr > 0) { /* no room for its iovecs: back on the ring */
+			d->vq[VIRTIO_NET_RXQ].last_avail_idx--;
+			return 1;
+		}
+		if (full) { /* one buffer of more pieces than readv takes */
+			nio = NET_RX_IOV_MAX;
 			len = 0;
 			for (unsigned i = 0; i < nio; i++)
 				len += c->iov[i].iov_len;
@@ -134,6 +146,8 @@ static int rx_fill(struct virtio_net *n)
 		        (struct net_rx_buf){.head = c->head, .nr_iov = (uint16_t)nio, .len = len};
 		n->rx_iov_nr += nio;
 		n->rx_cap += len;
+		if (full)
+			return 1;
 	}
 	return 1;
 }
@@ -166,14 +180,35 @@ static int rx_complete(struct virtio_net *n)
 }
 
 /*
+ * Marks the bytes [off, off + len) of the held buffers written by the host.
+ * The device fills buffers it took from the ring long before (queue.c
+ * marked them when they were taken, and a snapshot may have collected that
+ * mark since), so every write marks them again for Diff snapshots and
+ * migration.
+ */
+static void rx_mark_written(struct virtio_net *n, uint64_t off, uint64_t len)
+{
+	for (unsigned i = 0; i < n->rx_iov_nr && len; i++) {
+		if (off >= n->rx_iov[i].iov_len) {
+			off -= n->rx_iov[i].iov_len;
+			continue;
+		}
+		size_t k = n->rx_iov[i].iov_len - off < len ? n->rx_iov[i].iov_len - off : len;
+		gm_mark_dirty(n->dev.gm, (uint8_t *)n->rx_iov[i].iov_base + off, k);
+		len -= k;
+		off = 0;
+	}
+}
+
+/*
  * s5.1.6.4.1: only what the driver negotiated reaches it. Fixes the header
  * the tap wrote (flags, num_buffers); false: drop the frame (one the tap
  * queued before the driver turned offloads off).
  */
-static bool rx_fix_header(struct virtio_net *n, unsigned niov, unsigned nbufs)
+static bool rx_fix_header(struct virtio_net *n, unsigned nbufs)
 {
 	uint8_t h[2];
-	iov_copy(n->rx_iov, niov, 0, h, 2, false);
+	iov_copy(n->rx_iov, n->rx_iov_nr, 0, h, 2, false);
 	unsigned gso = h[1];
 	if (gso >= 32 || !(n->rx_gso_ok & (1u << gso)))
 		return false;
@@ -181,25 +216,54 @@ static bool rx_fix_header(struct virtio_net *n, unsigned niov, unsigned nbufs)
 		if (h[0] & VIRTIO_NET_HDR_F_NEEDS_CSUM)
 			return false;
 		h[0] = 0;
-		iov_copy(n->rx_iov, niov, 0, h, 1, true);
+		iov_copy(n->rx_iov, n->rx_iov_nr, 0, h, 1, true);
 	}
 	uint8_t nb[2] = {(uint8_t)nbufs, (uint8_t)(nbufs >> 8)}; /* le16 num_buffers */
-	iov_copy(n->rx_iov, niov, 10, nb, 2, true);
+	iov_copy(n->rx_iov, n->rx_iov_nr, 10, nb, 2, true);
+	rx_mark_written(n, 0, NET_HDR_LEN);
 	return true;
 }
 
 /*
- * Reads one frame into the held buffers. 1: a frame was handled (used,
- * dropped); 0: the tap is empty; -1: stop (held by the limiter, tap gone,
+ * A frame of `len` bytes (virtio header included) lies whole in the held
+ * buffers: fixes its header, charges the limiter and uses its buffers.
+ * 1: handled (used, or dropped for its header); -1: stop (held back by the
+ * limiter, or the device broke).
+ */
+static int rx_deliver(struct virtio_net *n, uint64_t len)
+{
+	unsigned k = 1;
+	for (uint64_t acc = n->rx_buf[0].len; acc < len; k++)
+		acc += n->rx_buf[k].len;
+	if (!rx_fix_header(n, k)) {
+		count(&n->m.rx_dropped, 1);
+		return 1;
+	}
+	n->rx_held = true;
+	n->rx_held_len = len;
+	n->rx_held_bufs = k;
+	if (!rl_consume_both(&n->rl_rx, len - NET_HDR_LEN, 1)) {
+		count(&n->m.rx_throttled, 1);
+		return -1;
+	}
+	return rx_complete(n);
+}
+
+/*
+ * Reads one frame into the held buffers and, beyond them, into the spill
+ * area (MRG_RXBUF) or one probe byte (without it: one buffer per frame).
+ * 1: a frame was handled (used, dropped, or spilled: it waits for more
+ * buffers); 0: the tap is empty; -1: stop (held by the limiter, tap gone,
  * device broken).
  */
 static int rx_read(struct virtio_net *n)
 {
-	unsigned niov = n->mrg ? n->rx_iov_nr : n->rx_buf[0].nr_iov;
-	uint64_t cap = n->mrg ? n->rx_cap : n->rx_buf[0].len;
+	unsigned niov = n->rx_iov_nr; /* without MRG_RXBUF, one buffer is held */
+	uint64_t cap = n->rx_cap;
 	ssize_t got;
 
-	n->rx_iov[niov] = (struct iovec){.iov_base = &n->rx_probe, .iov_len = 1};
+	n->rx_iov[niov] = (struct iovec){.iov_base = n->rx_spill,
+	                                 .iov_len = n->mrg ? sizeof(n->rx_spill) : 1};
 	do
 		got = readv(n->tap_fd, n->rx_iov, (int)niov + 1);
 	while (got < 0 && errno == EINTR);
@@ -209,28 +273,76 @@ static int rx_read(struct virtio_net *n)
 		net_tap_gone(n, "read", -errno);
 		return -1;
 	}
-	if ((uint64_t)got > cap) {
-		/* larger than the buffers: the MTU grew, or the driver gave small buffers */
-		count(&n->m.rx_dropped, 1);
-		if (n->mrg)
-			n->rx_target = NET_HDR_LEN + VIRTIO_NET_MAX_FRAME;
-		return 1;
-	}
-	unsigned k = 1;
-	for (uint64_t acc = n->rx_buf[0].len; acc < (uint64_t)got; k++)
-		acc += n->rx_buf[k].len;
-	if ((uint64_t)got < NET_HDR_LEN + NET_ETH_HLEN || !rx_fix_header(n, niov, k)) {
+	uint64_t len = (uint64_t)got;
+	rx_mark_written(n, 0, len < cap ? len : cap);
+	/* larger than the buffers without MRG_RXBUF (the MTU grew, or the driver
+	 * gave small buffers), larger than any frame, or not even a header */
+	if ((!n->mrg && len > cap) || len > NET_HDR_LEN + VIRTIO_NET_MAX_FRAME ||
+	    len < NET_HDR_LEN + NET_ETH_HLEN) {
 		count(&n->m.rx_dropped, 1);
 		return 1;
 	}
-	n->rx_held = true;
-	n->rx_held_len = (uint64_t)got;
-	n->rx_held_bufs = k;
-	if (!rl_consume_both(&n->rl_rx, (uint64_t)got - NET_HDR_LEN, 1)) {
-		count(&n->m.rx_throttled, 1);
+	if (len > cap) { /* its tail is in rx_spill until the driver adds buffers */
+		n->rx_spilled = true;
+		n->rx_spill_len = len;
+		n->rx_spill_at = cap;
+		return 1;
+	}
+	return rx_deliver(n, len);
+}
+
+/*
+ * The spilled frame: moves its tail from rx_spill into the buffers taken
+ * since, then delivers it; drops it when the device cannot hold buffers
+ * enough for it. 1: handled; -1: stop (as rx_deliver).
+ */
+static int rx_unspill(struct virtio_net *n)
+{
+	uint64_t len = n->rx_spill_len, at = n->rx_spill_at;
+
+	n->rx_spilled = false;
+	if (n->rx_cap < len) {
+		count(&n->m.rx_dropped, 1);
+		return 1;
+	}
+	iov_copy(n->rx_iov, n->rx_iov_nr, at, n->rx_spill, len - at, true);
+	rx_mark_written(n, at, len - at);
+	return rx_deliver(n, len);
+}
+
+/*
+ * The next step of the receive loop: 1 a frame was handled, 0 the tap is
+ * empty (watch it), -1 wait for something else (buffers, the limiter's
+ * timer, a reset).
+ */
+static int rx_step(struct virtio_net *n)
+{
+	int r;
+
+	/* a frame already in the guest's buffers needs no tap */
+	if (n->rx_held) {
+		if (!rl_consume_both(&n->rl_rx, n->rx_held_len - NET_HDR_LEN, 1)) {
+			count(&n->m.rx_throttled, 1);
+			return -1;
+		}
+		return rx_complete(n);
+	}
+	/* a frame partly in rx_spill needs more buffers, or room for them */
+	if (n->rx_spilled) {
+		r = rx_fill(n, n->rx_spill_len);
+		if (r < 0 || (r == 0 && n->rx_cap < n->rx_spill_len))
+			return -1;
+		return rx_unspill(n);
+	}
+	if (n->tap_gone || rl_is_blocked(&n->rl_rx))
 		return -1;
-	}
-	return rx_complete(n);
+	/* s5.1.6.3: as many buffers as the largest frame needs while the ring
+	 * has them (MRG_RXBUF), but whatever is held serves: a frame that does
+	 * not fit waits in rx_spill for the rest */
+	r = rx_fill(n, n->rx_target);
+	if (r < 0 || n->rx_nr == 0)
+		return -1;
+	return rx_read(n);
 }
 
 /* moves frames from the tap to the guest until something says wait */
@@ -241,29 +353,7 @@ static void rx_process(struct virtio_net *n)
 	unsigned done = 0;
 
 	for (unsigned i = 0; i < NET_RX_BATCH; i++) {
-		if (virtio_dev_broken(d)) {
-			listen = false;
-			break;
-		}
-		/* a frame already in the guest's buffers needs no tap */
-		if (n->rx_held) {
-			if (!rl_consume_both(&n->rl_rx, n->rx_held_len - NET_HDR_LEN, 1)) {
-				count(&n->m.rx_throttled, 1);
-				listen = false;
-				break;
-			}
-			if (rx_complete(n) < 0) {
-				listen = false;
-				break;
-			}
-			done++;
-			continue;
-		}
-		if (n->tap_gone || rl_is_blocked(&n->rl_rx) || rx_fill(n) <= 0) {
-			listen = false;
-			break;
-		}
-		int r = rx_read(n);
+		int r = virtio_dev_broken(d) ? -1 : rx_step(n);
 		if (r <= 0) {
 			listen = r == 0;
 			break;

@@ -20,10 +20,11 @@
  * Snapshots: receive buffers taken from the ring but not yet used (a frame
  * held back by the RX rate limiter, or buffers gathered for a mergeable
  * frame) are given back to the ring on restore, so a frame held back at
- * snapshot time is lost, as on a wire. A snapshot may be restored onto
- * another tap (Firecracker's network_overrides): create the device with
- * the new host_dev_name before virtio_mmio_restore(); the restore fails if
- * the driver negotiated offloads the new tap cannot do.
+ * snapshot time (or waiting for more mergeable buffers) is lost, as on a
+ * wire. A snapshot may be restored onto another tap (Firecracker's
+ * network_overrides): create the device with the new host_dev_name before
+ * virtio_mmio_restore(); the restore fails if the driver negotiated
+ * offloads the new tap cannot do.
  */
 #ifndef KILN_VIRTIO_NET_H
 #define KILN_VIRTIO_NET_H
@@ -120,9 +121,10 @@ struct virtio_net_metrics {
 	uint64_t rx_packets,
 	        rx_bytes; /* frames given to the guest, their bytes (no virtio header) */
 	uint64_t tx_packets, tx_bytes; /* frames written to the tap */
-	/* rx: larger than the buffers, or with offloads the driver did not
-	 * negotiate; tx: larger than VIRTIO_NET_MAX_FRAME, smaller than an
-	 * Ethernet header, refused by the tap, or the tap down or gone */
+	/* rx: larger than the buffer (without MRG_RXBUF) or than all the
+	 * buffers the device can hold (with it), or with offloads the driver
+	 * did not negotiate; tx: larger than VIRTIO_NET_MAX_FRAME, smaller than
+	 * an Ethernet header, refused by the tap, or the tap down or gone */
 	uint64_t rx_dropped, tx_dropped;
 	uint64_t rx_throttled, tx_throttled; /* times a limiter held traffic back */
 	uint64_t tap_errors;                 /* tap reads/writes that failed */

@@ -17,7 +17,9 @@
 #define NET_RX_BATCH   64                /* frames per callback before the other fds get a turn */
 #define NET_TX_BATCH   256               /* chains per callback, idem */
 #define NET_IOV_MAX    1024              /* readv/writev take at most UIO_MAXIOV iovecs */
-#define NET_RX_IOV_MAX (NET_IOV_MAX - 1) /* the last one is the probe byte */
+#define NET_RX_IOV_MAX (NET_IOV_MAX - 1) /* the last one is the spill area */
+/* the largest frame the tap hands over, and one byte more: too large */
+#define NET_SPILL_LEN (NET_HDR_LEN + VIRTIO_NET_MAX_FRAME + 1)
 
 #define NET_F(b) VIRTIO_BIT(VIRTIO_NET_F_##b)
 
@@ -46,16 +48,21 @@ struct virtio_net {
 	bool tap_down;       /* writes fail with EIO (interface down), logged */
 	bool mrg, guest_csum;
 	uint32_t rx_gso_ok; /* bit g: gso_type g may reach the driver */
-	uint64_t rx_target; /* bytes of buffers wanted before a read (MRG_RXBUF) */
+	uint64_t rx_target; /* bytes of buffers taken while the ring has them (MRG_RXBUF) */
 
 	unsigned rx_nr, rx_iov_nr;
 	uint64_t rx_cap; /* bytes of all held buffers */
 	struct net_rx_buf rx_buf[VIRTIO_NET_QUEUE_SIZE];
 	struct iovec rx_iov[NET_IOV_MAX];
-	uint8_t rx_probe;
 	bool rx_held;         /* a frame sits in the first rx_held_bufs, held by the limiter */
 	uint64_t rx_held_len; /* its length, virtio header included */
 	unsigned rx_held_bufs;
+	/* a frame read beyond the buffers held (MRG_RXBUF): its bytes from
+	 * rx_spill_at on are at the start of rx_spill, waiting for buffers */
+	bool rx_spilled;
+	uint64_t rx_spill_len; /* the frame's length, virtio header included */
+	uint64_t rx_spill_at;
+	uint8_t rx_spill[NET_SPILL_LEN]; /* also the probe byte without MRG_RXBUF */
 
 	bool tx_wait_out; /* the tap said EAGAIN: wait for EPOLLOUT */
 	uint8_t tx_hdr[NET_HDR_LEN];

@@ -124,7 +124,7 @@ static void net_reset(struct virtio_dev *d)
 	net_unwatch(n);
 	n->rx_nr = n->rx_iov_nr = 0;
 	n->rx_cap = 0;
-	n->rx_held = false;
+	n->rx_held = n->rx_spilled = false;
 	n->tx_wait_out = false;
 }
 

@@ -259,6 +259,11 @@ struct virtio_mmio;
  * mutex held (vCPU or VMM thread): they must not call iothread_pause nor
  * anything of the transport that takes its mutex (virtio_dev_* below are
  * fine).
+ *
+ * The transport never enables a queue larger than queue_max_size (a driver
+ * that asks for one breaks the device at QueueReady), so the heads a device
+ * is given stay below it; a device still bounds every table it indexes by
+ * a head or a count by that table's own size.
  */
 struct virtio_dev_ops {
 	const char *name;        /* "virtio-blk": log lines and state section ids */
@@ -308,7 +313,8 @@ struct virtio_dev_ops {
 };
 
 #define VIRTIO_MAX_QUEUES 8
-#define VIRTIO_ID_MAX     31
+/* device ids: Firecracker's drive_id / iface_id, [A-Za-z0-9_]{1,64}, as the API's */
+#define VIRTIO_ID_MAX 64
 
 /*
  * A device instance. The device embeds it (or points to it), fills the
@@ -485,12 +491,24 @@ int virtio_mmio_pause(struct virtio_mmio *m);
 void virtio_mmio_resume(struct virtio_mmio *m);
 
 /*
- * Saved state: the section "virtio-mmio.<id>" (version 1: registers,
- * features, status, every queue's configuration and indices), followed by
- * the device's own section if it has save(). VMM thread, device paused.
+ * Saved state: the section "virtio-mmio.<name>.<id>" (e.g.
+ * "virtio-mmio.virtio-blk.rootfs": ids are unique only within a kind) of
+ * version 2 (registers, features, status, every queue's configuration and
+ * indices), followed by the device's own section "<name>.<id>" if it has
+ * save(). Version 1 had the same payload under "virtio-mmio.<id>", which
+ * does not say the kind. VMM thread, device paused.
  */
-#define VIRTIO_MMIO_STATE_VERSION 1
+#define VIRTIO_MMIO_STATE_VERSION     2
+#define VIRTIO_MMIO_STATE_MIN_VERSION 1
 int virtio_mmio_save(struct virtio_mmio *m, struct state_writer *w);
+
+/*
+ * Whether the section `id` of `version` is this transport's: the kind and
+ * the id from version 2 on; the id alone at version 1, so two devices of
+ * different kinds may both match an old section (their sections come in
+ * the order of the devices that saved them). Pure.
+ */
+bool virtio_mmio_state_match(const struct virtio_mmio *m, const char *id, uint16_t version);
 
 /*
  * Reads the next section(s) of `r` as virtio_mmio_save wrote them into a

@@ -25,4 +25,10 @@ void virtio_mmio_reset_locked(struct virtio_mmio *m);
 /* adds 1 to an eventfd (a wake-up); never fails in a way that loses it */
 void virtio_efd_signal(int fd);
 
+/* s2.7, s4.2.3.2: a queue of `n` entries is one the device offers (a power of 2 <= QueueNumMax) */
+static inline bool virtio_queue_size_ok(const struct virtio_dev *d, uint32_t n)
+{
+	return n != 0 && n <= d->ops->queue_max_size && !(n & (n - 1));
+}
+
 #endif

@@ -3,6 +3,7 @@
 #include "snap_test.h"
 
 #include <criterion/criterion.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -134,10 +135,27 @@ void sk_boot_memck(struct skiln *k, const char *args, bool track_dirty)
 	sk_ok(k, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
 }
 
+/*
+ * Reads everything k has written so far, however late this process gets to
+ * run: once a pause has returned, every byte the guest sent is in the pipe
+ * (kiln's serial port writes from the vCPU thread as the guest sends), so
+ * "what is there now" is exact where a short kh_wait_for() is not: on a
+ * loaded host its few milliseconds may pass before it reads anything.
+ */
+static void sk_drain(struct skiln *k)
+{
+	for (;;) {
+		struct pollfd pfd = {.fd = k->p.out_fd, .events = POLLIN};
+		if (k->p.out_fd < 0 || poll(&pfd, 1, 0) <= 0)
+			return;
+		kh_wait_for(&k->p, "\x01", 10); /* what is there, and what follows in 10 ms */
+	}
+}
+
 void sk_pause(struct skiln *k)
 {
 	sk_ok(k, "PATCH", "/vm", "{\"state\": \"Paused\"}");
-	kh_wait_for(&k->p, "\x01", 30); /* what the guest printed before */
+	sk_drain(k); /* what the guest printed before */
 }
 
 void sk_resume(struct skiln *k)
@@ -230,7 +248,7 @@ static struct memck_at scan(struct skiln *k, struct memck_at *first)
 struct memck_at memck_last(struct skiln *k)
 {
 	struct memck_at first;
-	kh_wait_for(&k->p, "\x01", 20);
+	sk_drain(k);
 	struct memck_at last = scan(k, &first);
 	cr_assert_gt(last.report, 0, "memck printed no whole report:\n%s", k->p.out);
 	return last;

@@ -2,8 +2,9 @@
 /*
  * The API acting on a running VM: PUT /cpu-config reaching the guest's
  * CPUID (and a bad MSR refused at InstanceStart), SendCtrlAltDel arriving
- * as keyboard scancodes, FlushMetrics writing what happened, and the pause /
- * resume rules while the guest runs.
+ * as keyboard scancodes, FlushMetrics writing what happened, the pause /
+ * resume rules while the guest runs, and device ids as long as the API
+ * takes them.
  */
 #include "api_test.h"
 
@@ -167,4 +168,33 @@ Test(api_vm, drives_and_interfaces_follow_the_config_file_rules)
 	call_ok("PUT", "/network-interfaces/eth0",
 	        "{\"iface_id\": \"eth0\", \"host_dev_name\": \"tapa\", \"guest_mac\": "
 	        "\"06:00:00:00:00:01\"}");
+}
+
+/*
+ * Issue 9: ids of up to 64 characters pass the API (Firecracker's rule),
+ * and the devices take them too: InstanceStart does not refuse them.
+ */
+Test(api_vm, ids_the_api_takes_start)
+{
+	static const char id[] = "a_drive_id_of_64_characters_0123456789_0123456789_0123456789_012";
+	start_kiln(&kp);
+	configure_hello("virtio=1");
+	tmp[0] = kh_write_temp("", ".img");
+	char *body = kh_fmt("{\"drive_id\": \"%s0\", \"path_on_host\": \"%s\", "
+	                    "\"is_root_device\": false, \"is_read_only\": true}",
+	                    id, tmp[0]);
+	char *path = kh_fmt("/drives/%s0", id);
+	call_fault("PUT", path, body, 400, "64");
+	free(path);
+	free(body);
+	body = kh_fmt("{\"drive_id\": \"%s\", \"path_on_host\": \"%s\", \"is_root_device\": "
+	              "false, \"is_read_only\": true}",
+	              id, tmp[0]);
+	path = kh_fmt("/drives/%s", id);
+	call_ok("PUT", path, body);
+	free(path);
+	free(body);
+	start_instance();
+	cr_assert(kh_wait_for(&kp, "bye", 30000), "guest output:\n%s", kp.out);
+	cr_assert(strstr(kp.out, "virtio: "), "the guest saw no drive:\n%s", kp.out);
 }

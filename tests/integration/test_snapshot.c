@@ -7,9 +7,9 @@
  * create/load cycles, the Uffd backend with examples/uffd_page_server, Diff
  * snapshots merged onto their base with scripts/merge-snapshot-mem.py
  * (equal byte for byte to a Full one of the same moment), the blk guest
- * snapshotted in the middle of its writes, and GET /vm/config after a
- * load. Bad input is in test_snapshot_bad.c, clones in
- * test_snapshot_clones.c.
+ * snapshotted in the middle of its writes, GET /vm/config after a load,
+ * and devices of two kinds sharing an id. Bad input is in
+ * test_snapshot_bad.c, clones in test_snapshot_clones.c.
  */
 #include "snap_test.h"
 
@@ -158,6 +158,33 @@ Test(snapshot, vm_config_after_load)
 	json_decref(after);
 	sk_resume(k);
 	memck_continues(k, at);
+}
+
+/*
+ * Issue 9: device ids are unique only within a kind. A drive named "rng"
+ * next to the entropy device (whose id is "rng") is saved and loaded, each
+ * device into its own.
+ */
+Test(snapshot, devices_of_two_kinds_with_one_id)
+{
+	const char *disk = snap_file("rng.img");
+	sh("truncate -s 1M %s", disk);
+	struct skiln *k = sk_start("k0");
+	char *b = kh_fmt("{\"drive_id\": \"rng\", \"path_on_host\": \"%s\", "
+	                 "\"is_root_device\": false, \"is_read_only\": false}",
+	                 disk);
+	sk_ok(k, "PUT", "/drives/rng", b);
+	free(b);
+	sk_ok(k, "PUT", "/entropy", "{}");
+	sk_boot_memck(k, NULL, false);
+	struct memck_at at = memck_started(k, 2);
+	k = cycle(k, &at, "k1");
+	json_t *c;
+	cr_assert_eq(sk_req(k, "GET", "/vm/config", NULL, &c), 200);
+	json_t *d = json_array_get(json_object_get(c, "drives"), 0);
+	cr_assert_str_eq(json_string_value(json_object_get(d, "drive_id")), "rng");
+	cr_assert(json_is_object(json_object_get(c, "entropy")));
+	json_decref(c);
 }
 
 /*

@@ -1,10 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * Snapshots refused (issue 5): state files truncated, with a flipped byte,
- * of a newer format version or from another CPU model (the last two with
- * their CRC-32 fixed up, so that only the one thing is wrong); a memory
- * file of the wrong size, missing files, a load after configuration, a
- * create while running and a Diff without dirty page tracking. Each is a
+ * of a newer format version, from another CPU model or without one of
+ * their sections (issue 9; these with their CRC-32 fixed up, so that only
+ * the one thing is wrong); a memory file of the wrong size, missing files,
+ * a load after configuration, a create while running and a Diff without
+ * dirty page tracking. Each is a
  * 400 naming the problem, the daemon still answers, nothing stays half
  * loaded: a good load on the same daemon afterwards restores the guest.
  * The state file's layout is in daemon/snapshot.h.
@@ -51,6 +52,41 @@ static void spit(const char *name, uint8_t *buf, size_t len, bool crc)
 	close(fd);
 }
 
+/*
+ * Removes the section `id` from the state file in buf (daemon/snapshot.h:
+ * 8 bytes of magic, u32 version, sections, u32 CRC-32; common/state.h: u8
+ * id length, id, u16 version, u32 payload length, payload); returns the
+ * new length. The CRC is left for spit() to fix.
+ */
+static size_t drop_section(uint8_t *buf, size_t len, const char *id)
+{
+	size_t off = 12;
+	while (off < len - 4) {
+		size_t idlen = buf[off];
+		uint32_t plen;
+		memcpy(&plen, buf + off + 1 + idlen + 2, 4);
+		size_t end = off + 1 + idlen + 2 + 4 + plen;
+		cr_assert_leq(end, len - 4, "a malformed state file");
+		if (idlen == strlen(id) && memcmp(buf + off + 1, id, idlen) == 0) {
+			memmove(buf + off, buf + end, len - end);
+			return len - (end - off);
+		}
+		off = end;
+	}
+	cr_assert_fail("the state file has no section %s", id);
+	return len;
+}
+
+/* the good vm.snap without section `id`, as `name` */
+static void spit_without(const char *name, const uint8_t *good, size_t len, const char *id)
+{
+	uint8_t *b = malloc(len);
+	cr_assert(b);
+	memcpy(b, good, len);
+	spit(name, b, drop_section(b, len, id), true);
+	free(b);
+}
+
 /* the bad state files, each made from a copy of the good vm.snap */
 static void make_bad_states(void)
 {
@@ -74,6 +110,12 @@ static void make_bad_states(void)
 	memcpy(v, "KilnTestCPU!", 12);
 	spit("cpu.snap", b, len, true);
 	spit("junk.snap", (uint8_t *)"not a snapshot at all\n", 22, false);
+	/* issue 9: complete but for one section */
+	spit_without("novcpu.snap", good, len, "vcpu.0");
+	spit_without("noclock.snap", good, len, "clock");
+	spit_without("noirqchip.snap", good, len, "irqchip");
+	spit_without("noserial.snap", good, len, "serial");
+	spit_without("nolayout.snap", good, len, "layout");
 	free(b);
 	free(good);
 }
@@ -129,6 +171,11 @@ Test(snapshot_bad, refused_then_good_load)
 	load_fails(k, "newer.snap", "File", mem, "format version");
 	load_fails(k, "cpu.snap", "File", mem, "KilnTestCPU!");
 	load_fails(k, "junk.snap", "File", mem, "not a kiln snapshot");
+	load_fails(k, "novcpu.snap", "File", mem, "no state for vCPU 0");
+	load_fails(k, "noclock.snap", "File", mem, "section clock is missing");
+	load_fails(k, "noirqchip.snap", "File", mem, "section irqchip is missing");
+	load_fails(k, "noserial.snap", "File", mem, "no serial section");
+	load_fails(k, "nolayout.snap", "File", mem, "no layout section");
 	load_fails(k, "nosuch.snap", "File", mem, "nosuch.snap");
 	load_fails(k, "vm.snap", "File", snap_file("short.mem"), "67104768 bytes");
 	load_fails(k, "vm.snap", "File", snap_file("nosuch.mem"), "nosuch.mem");

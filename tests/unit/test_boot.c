@@ -320,6 +320,31 @@ Test(boot, elf_errors)
 	assert_fails(ret, e, ENOEXEC, "runs past its segment");
 }
 
+/*
+ * Issue 9: a note whose descriptor padding runs past the end of its
+ * segment (an 18-byte PT_NOTE, the last bytes of the file) is the
+ * segment's last note: the next note header is not read beyond it.
+ */
+Test(boot, elf_note_padding_past_the_segment_end)
+{
+	mem(64);
+	uint8_t f[0x4000];
+	struct boot_info bi;
+	struct errbuf e;
+	size_t len = build_elf(f, (struct elf_opts){.pvh_descsz = 8});
+	Elf64_Phdr *note = (Elf64_Phdr *)(f + sizeof(Elf64_Ehdr)) + 1;
+	note->p_offset = len;
+	note->p_filesz = 18;
+	/* "GNU", 2 bytes of descriptor at 16..18, its padding would end at 20 */
+	Elf64_Nhdr nh = {.n_namesz = 4, .n_descsz = 2, .n_type = 1};
+	memcpy(f + len, &nh, sizeof(nh));
+	memcpy(f + len + 12, "GNU", 4);
+	memcpy(f + len + 16, "\x01\x02", 2);
+	int ret = load(tmp_file(f, len + 18), NULL, NULL, &bi, &e);
+	cr_assert_eq(ret, 0, "%s", e.msg);
+	cr_assert_eq(bi.mode, BOOT_LINUX64, "no PVH note");
+}
+
 Test(boot, not_a_kernel_and_missing_files)
 {
 	mem(64);

@@ -2,9 +2,9 @@
 /*
  * tests/unit/test_vcpu.c: /dev/kvm, a real VM with 2 MiB of RAM and tiny
  * 16-bit real-mode guests at 0x1000: port and MMIO exits to fake devices,
- * string I/O, a triple fault, an exit kiln does not know, and pause /
- * resume / stop of two spinning vCPUs. Skipped when /dev/kvm cannot be
- * opened.
+ * string I/O, a triple fault, an exit kiln does not know, pause /
+ * resume / stop of two spinning vCPUs, and a pause that lands on an I/O
+ * exit. Skipped when /dev/kvm cannot be opened.
  */
 #include "vcpu/vcpu.h"
 
@@ -604,4 +604,69 @@ Test(pause, restart_after_stop, .init = setup, .fini = teardown)
 	cr_assert(counter_moves(0, seen), "a stopped vCPU can be started again");
 	vm_destroy(&vm); /* stops and joins by itself */
 	cr_expect_null(vm.kvm);
+}
+
+/*
+ * A vCPU paused while its thread handles an IN exit: KVM completes the IN
+ * (AL, RIP) only at the next KVM_RUN, so kiln enters it once more before
+ * parking, and the registers a snapshot would save are past the IN. The
+ * port's read blocks until the pause was requested, as when the VMM asks
+ * while a device is busy.
+ */
+struct held_port {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool reading, pause_requested;
+};
+
+static struct held_port held = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER};
+
+static void held_read(void *opaque, uint64_t off, void *data, uint32_t len)
+{
+	struct held_port *h = opaque;
+	struct timespec ts = deadline(WAIT_NS);
+	(void)off;
+	memset(data, 0x77, len);
+	pthread_mutex_lock(&h->lock);
+	h->reading = true;
+	pthread_cond_broadcast(&h->cond);
+	while (!h->pause_requested && pthread_cond_timedwait(&h->cond, &h->lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static void held_write(void *opaque, uint64_t off, const void *data, uint32_t len)
+{
+	(void)opaque, (void)off, (void)data, (void)len;
+}
+
+static const struct bus_dev_ops held_ops = {.read = held_read, .write = held_write};
+
+Test(pause, completes_the_exit_it_interrupts, .init = setup, .fini = teardown)
+{
+	/* in al, 0x14; jmp $ (0x14: after rec-pio, no in-kernel device there) */
+	static const uint8_t code[] = {0xe4, 0x14, 0xeb, 0xfe};
+	struct timespec ts = deadline(WAIT_NS);
+	struct kvm_regs regs;
+
+	held.reading = held.pause_requested = false;
+	cr_assert_eq(bus_register(&vm.pio, 0x14, 1, &held_ops, &held, "held"), 0);
+	struct vcpu *v = guest(0, 1, code, sizeof(code), CODE_GPA);
+	cr_assert_eq(vm_start_vcpus(&vm), 0);
+	pthread_mutex_lock(&held.lock);
+	while (!held.reading && pthread_cond_timedwait(&held.cond, &held.lock, &ts) == 0)
+		;
+	cr_assert(held.reading, "the guest never read the port");
+	vcpu_request_pause(v);
+	held.pause_requested = true;
+	pthread_cond_broadcast(&held.cond);
+	pthread_mutex_unlock(&held.lock);
+	vcpu_wait_parked(v);
+
+	cr_assert_eq(v->state, VCPU_PAUSED);
+	cr_assert_eq(vcpu_get_regs(v, &regs), 0);
+	cr_expect_eq(regs.rip, 2, "RIP %#llx: the IN is not complete", regs.rip);
+	cr_expect_eq(regs.rax & 0xff, 0x77, "AL %#llx", regs.rax & 0xff);
+	vm_stop_vcpus(&vm);
+	cr_expect_eq(stops.calls, 0, "%s", stops.why);
 }

@@ -361,6 +361,66 @@ Test(blk, bad_header_breaks_the_device)
 	rig_down(&g);
 }
 
+/*
+ * Issue 9: a driver that asks for a queue larger than QueueNumMax (1024 >
+ * 256) breaks the device when it enables the queue: the queue stays off, a
+ * request at head 1000 is never read, the reset returns, and the device
+ * works again once the driver sets it up properly.
+ */
+Test(blk, queue_larger_than_queue_num_max_needs_reset, .timeout = 60)
+{
+	struct rig g;
+	rig_up(&g, &(struct rig_opts){.async = true});
+	reg_write(&g, VIRTIO_MMIO_STATUS, 0);
+	memset(gm_ptr(&g.gm, BIG_DESC, 0x9000), 0, 0x9000);
+	g.avail_idx = 0;
+	vfd_acknowledge(g.m, VIRTIO_ID_BLOCK);
+	uint32_t st = vfd_features_ok(g.m, g.dev_features);
+	reg_write(&g, VIRTIO_MMIO_QUEUE_SEL, 0);
+	reg_write(&g, VIRTIO_MMIO_QUEUE_NUM, BIG_QSZ);
+	reg_write(&g, VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)BIG_DESC);
+	reg_write(&g, VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)BIG_AVAIL);
+	reg_write(&g, VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)BIG_USED);
+	reg_write(&g, VIRTIO_MMIO_QUEUE_READY, 1);
+	cr_assert(needs_reset(&g), "QueueNum %u above QueueNumMax %u", BIG_QSZ,
+	          VIRTIO_BLK_QUEUE_SIZE);
+	cr_assert_eq(reg_read(&g, VIRTIO_MMIO_QUEUE_READY), 0, "the queue was enabled");
+	reg_write(&g, VIRTIO_MMIO_STATUS, st | VIRTIO_STATUS_DRIVER_OK);
+	offer_big_req(&g, 1000);
+	usleep(100 * 1000);
+	cr_assert_eq(vfd_used_idx(&g.gm, BIG_USED), 0);
+	cr_assert_eq(status_of(&g, 0), 0xff, "the request was read");
+	driver_init(&g, 0); /* resets first */
+	uint8_t buf[SECTOR];
+	cr_assert_eq(do_req(&g, T_IN, 0, buf, SECTOR, true, NULL), S_OK);
+	rig_down(&g);
+}
+
+/*
+ * Issue 9: the Async engine bounds its table of requests in flight itself.
+ * As if the transport had let a 1024-entry queue through, a request at
+ * head 1000 breaks the device instead of indexing a 256-slot table, and
+ * the reset that follows returns.
+ */
+Test(blk, async_engine_refuses_heads_beyond_its_table, .timeout = 60)
+{
+	struct rig g;
+	rig_up(&g, &(struct rig_opts){.async = true});
+	memset(gm_ptr(&g.gm, BIG_DESC, 0x9000), 0, 0x9000);
+	g.avail_idx = 0;
+	vfd_queue_force(g.m, 0, BIG_QSZ, BIG_DESC, BIG_AVAIL, BIG_USED);
+	offer_big_req(&g, 1000);
+	for (int i = 0; i < 2000 && !needs_reset(&g); i++)
+		usleep(1000);
+	cr_assert(needs_reset(&g), "head 1000 of a 256-entry device was served");
+	cr_assert_eq(vfd_used_idx(&g.gm, BIG_USED), 0);
+	cr_assert_eq(status_of(&g, 0), 0xff);
+	driver_init(&g, 0); /* resets first: nothing is left in flight */
+	uint8_t buf[SECTOR];
+	cr_assert_eq(do_req(&g, T_IN, 0, buf, SECTOR, true, NULL), S_OK);
+	rig_down(&g);
+}
+
 static void status_not_writable(bool async)
 {
 	struct rig g;

@@ -41,8 +41,11 @@ Test(blk_ctl, create_refuses_bad_input)
 	cr_assert_eq(create("d-0", "/dev/null", false, false, &e), -EINVAL);
 	cr_assert(strstr(e.msg, "letters"), "%s", e.msg);
 	cr_assert_eq(create("", "/dev/null", false, false, &e), -EINVAL);
-	cr_assert_eq(create("a_drive_id_that_is_32_chars_long", "/dev/null", false, false, &e),
+	/* 64 characters are fine (ids_as_long_as_the_api_allows), 65 are not */
+	cr_assert_eq(create("a_drive_id_of_65_characters_0123456789_0123456789_0123456789_0123",
+	                    "/dev/null", false, false, &e),
 	             -EINVAL);
+	cr_assert(strstr(e.msg, "1 to 64 characters"), "%s", e.msg);
 	/* a FIFO must not hang the open */
 	char fifo[] = "/tmp/kiln-blk-fifo-XXXXXX";
 	cr_assert_not_null(mkdtemp(fifo));
@@ -260,8 +263,10 @@ static int reload(struct rig *g, const struct rig_opts *o, struct state_writer *
 {
 	virtio_mmio_destroy(g->m);
 	virtio_blk_destroy(g->blk);
-	struct virtio_blk_params p = {
-	        .id = "drive0", .path = g->path, .async = o->async, .writeback = o->writeback};
+	struct virtio_blk_params p = {.id = o->id ? o->id : "drive0",
+	                              .path = g->path,
+	                              .async = o->async,
+	                              .writeback = o->writeback};
 	cr_assert_eq(virtio_blk_create(&g->blk, &p, e), 0, "%s", e->msg);
 	struct virtio_mmio_params mp = {.base = MMIO_BASE, .gsi = 5, .gm = &g->gm};
 	cr_assert_eq(virtio_mmio_create(&g->m, virtio_blk_dev(g->blk), &mp, e), 0, "%s", e->msg);
@@ -321,6 +326,43 @@ Test(blk_ctl, snapshot_sync)
 Test(blk_ctl, snapshot_async)
 {
 	snapshot(true);
+}
+
+/*
+ * Issue 9: ids as long as the API takes (64 characters, Firecracker's
+ * limit) make a device that works and whose state is saved and restored
+ * under section ids that long and longer.
+ */
+Test(blk_ctl, ids_as_long_as_the_api_allows)
+{
+	static const char id[] = "a_drive_id_of_64_characters_0123456789_0123456789_0123456789_012";
+	cr_assert_eq(strlen(id), 64);
+	struct rig g;
+	struct rig_opts o = {.id = id};
+	rig_up(&g, &o);
+	static uint8_t buf[SECTOR];
+	memset(buf, 0x64, sizeof(buf));
+	cr_assert_eq(do_req(&g, T_OUT, 1, buf, SECTOR, false, NULL), S_OK);
+	cr_assert_eq(virtio_mmio_pause(g.m), 0);
+	struct state_writer w;
+	sw_init(&w);
+	cr_assert_eq(virtio_mmio_save(g.m, &w), 0);
+	struct state_reader r, sub;
+	char sid[STATE_ID_MAX + 1], want[160];
+	uint16_t ver;
+	sr_init(&r, w.buf, w.len);
+	cr_assert_eq(sr_next(&r, sid, &ver, &sub), 1);
+	snprintf(want, sizeof(want), "virtio-mmio.virtio-blk.%s", id);
+	cr_assert_str_eq(sid, want);
+	cr_assert_eq(sr_next(&r, sid, &ver, &sub), 1);
+	snprintf(want, sizeof(want), "virtio-blk.%s", id);
+	cr_assert_str_eq(sid, want);
+	struct errbuf e = {{0}};
+	cr_assert_eq(reload(&g, &o, &w, &e), 0, "%s", e.msg);
+	cr_assert_eq(do_req(&g, T_IN, 1, buf, SECTOR, true, NULL), S_OK);
+	cr_assert(file_is(&g, SECTOR, buf, SECTOR));
+	sw_free(&w);
+	rig_down(&g);
 }
 
 Test(blk_ctl, restore_checks_the_finished_requests)

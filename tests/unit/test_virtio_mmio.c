@@ -150,11 +150,12 @@ static struct virtio_mmio *m;
 static struct hv_log hv;
 static uint16_t avail_idx;
 
-static void make(struct fake *f, struct virtio_mmio **out, const struct virtio_hv_ops *ops)
+static void make_kind(struct fake *f, struct virtio_mmio **out, const struct virtio_hv_ops *ops,
+                      const struct virtio_dev_ops *kind)
 {
 	struct errbuf e = {{0}};
 	memset(f, 0, sizeof(*f));
-	f->dev.ops = &fake_ops;
+	f->dev.ops = kind;
 	strcpy(f->dev.id, "fake0");
 	f->dev.features = 1ull << 3;
 	f->dev.priv = f;
@@ -162,6 +163,11 @@ static void make(struct fake *f, struct virtio_mmio **out, const struct virtio_h
 	struct virtio_mmio_params p = {
 	        .base = BASE, .gsi = GSI, .gm = &gm, .hv = ops, .hv_opaque = &hv};
 	cr_assert_eq(virtio_mmio_create(out, &f->dev, &p, &e), 0, "%s", e.msg);
+}
+
+static void make(struct fake *f, struct virtio_mmio **out, const struct virtio_hv_ops *ops)
+{
+	make_kind(f, out, ops, &fake_ops);
 }
 
 static void setup(void)
@@ -547,6 +553,64 @@ Test(mmio, queue_size_over_the_max)
 	cr_assert_eq(fk.dev.vq[0].size, 0);
 }
 
+/*
+ * Issue 9: QueueNum is checked against QueueNumMax (16 here) when the
+ * driver enables the queue. A size the device does not offer, or one that
+ * is not a power of 2, breaks the device with the queue left off; after a
+ * reset a good size works.
+ */
+Test(mmio, queue_num_above_queue_num_max_needs_reset)
+{
+	static const uint32_t bad[] = {32, 1024, 12, 0};
+	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
+		negotiate(VIRTIO_BIT(VIRTIO_F_VERSION_1));
+		wr(VIRTIO_MMIO_QUEUE_SEL, 0);
+		cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_NUM_MAX), 16);
+		wr(VIRTIO_MMIO_QUEUE_NUM, bad[i]);
+		wr(VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)DESC_GPA);
+		wr(VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)AVAIL_GPA);
+		wr(VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)USED_GPA);
+		wr(VIRTIO_MMIO_QUEUE_READY, 1);
+		cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 0, "QueueNum %u: enabled", bad[i]);
+		cr_assert_eq(rd(VIRTIO_MMIO_STATUS), S_ACK | S_DRV | S_FOK | S_NEED, "QueueNum %u",
+		             bad[i]);
+		cr_assert(virtio_dev_broken(&fk.dev));
+		wr(VIRTIO_MMIO_STATUS, S_ACK | S_DRV | S_FOK | S_DOK);
+		cr_assert_eq(fk.activated, 0, "QueueNum %u: activated", bad[i]);
+		cr_assert_eq(hv.ioeventfds, 0);
+	}
+	wr(VIRTIO_MMIO_STATUS, 0);
+	bring_up();
+	put_desc(0, BUF_GPA, 16, VIRTQ_DESC_F_WRITE, 0);
+	offer(0);
+	wr(VIRTIO_MMIO_QUEUE_NOTIFY, 0);
+	wait_used(1);
+}
+
+/* a restored queue is held to the same rule, started or not */
+Test(mmio, restore_refuses_a_queue_above_queue_num_max)
+{
+	negotiate(VIRTIO_BIT(VIRTIO_F_VERSION_1));
+	setup_queue(0, DESC_GPA);
+	cr_assert_eq(rd(VIRTIO_MMIO_QUEUE_READY), 1);
+	fk.dev.vq[0].size = 32; /* what a forged state file could say */
+	struct state_writer w;
+	sw_init(&w);
+	cr_assert_eq(virtio_mmio_save(m, &w), 0);
+
+	struct fake f2;
+	struct virtio_mmio *m2;
+	make(&f2, &m2, NULL);
+	struct state_reader r;
+	struct errbuf e = {{0}};
+	sr_init(&r, w.buf, w.len);
+	cr_assert_eq(virtio_mmio_restore(m2, &r, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "QueueNumMax"), "%s", e.msg);
+	cr_assert_eq(rd_on(m2, VIRTIO_MMIO_STATUS), 0);
+	virtio_mmio_destroy(m2);
+	sw_free(&w);
+}
+
 Test(mmio, pause_keeps_the_io_thread_off)
 {
 	bring_up();
@@ -621,7 +685,7 @@ Test(mmio, restore_rejects_bad_state)
 	cr_assert_eq(virtio_mmio_save(m, &w), 0);
 	/* section header: u8 id_len, id, u16 version, u32 length, then 6 u32,
 	 * u64 features, u8 broken, u16 nq, then queue 0: u16 size, u8 ready, u64 desc */
-	size_t off = 1 + strlen("virtio-mmio.fake0") + 2 + 4 + 24 + 8 + 1 + 2 + 2 + 1;
+	size_t off = 1 + strlen("virtio-mmio.virtio-fake.fake0") + 2 + 4 + 24 + 8 + 1 + 2 + 2 + 1;
 	uint64_t hole = GM_HOLE_START;
 	memcpy(w.buf + off, &hole, 8);
 
@@ -638,6 +702,78 @@ Test(mmio, restore_rejects_bad_state)
 	sr_init(&r, w.buf, w.len);
 	cr_assert_eq(virtio_mmio_restore(m, &r, &e), -EBUSY);
 	virtio_mmio_destroy(m2);
+	sw_free(&w);
+}
+
+/* another kind of device, without state of its own */
+static const struct virtio_dev_ops other_ops = {
+        .name = "virtio-other",
+        .device_id = 43,
+        .nr_queues = 2,
+        .queue_max_size = 16,
+        .queue_notify = fake_notify,
+        .activate = fake_activate,
+};
+
+/*
+ * Issue 9: ids are unique only within a kind, so the transport's section
+ * names both ("virtio-mmio.<name>.<id>", version 2); a device of another
+ * kind with the same id does not take it. A version 1 section, which named
+ * the id alone, still loads.
+ */
+Test(mmio, state_section_names_the_kind)
+{
+	bring_up();
+	fk.saved_magic = 0x5678;
+	struct state_writer w;
+	sw_init(&w);
+	cr_assert_eq(virtio_mmio_save(m, &w), 0);
+	struct state_reader r, sub;
+	char id[STATE_ID_MAX + 1];
+	uint16_t ver;
+	sr_init(&r, w.buf, w.len);
+	cr_assert_eq(sr_next(&r, id, &ver, &sub), 1);
+	cr_assert_str_eq(id, "virtio-mmio.virtio-fake.fake0");
+	cr_assert_eq(ver, 2);
+	cr_assert(virtio_mmio_state_match(m, id, ver));
+
+	struct fake o;
+	struct virtio_mmio *mo;
+	struct errbuf e = {{0}};
+	make_kind(&o, &mo, NULL, &other_ops);
+	cr_assert_not(virtio_mmio_state_match(mo, id, ver));
+	sr_init(&r, w.buf, w.len);
+	cr_assert_eq(virtio_mmio_restore(mo, &r, &e), -EINVAL);
+	cr_assert(strstr(e.msg, "virtio-mmio.virtio-other.fake0"), "%s", e.msg);
+	cr_assert_eq(o.activated, 0);
+	cr_assert_eq(rd_on(mo, VIRTIO_MMIO_STATUS), 0);
+	virtio_mmio_destroy(mo);
+
+	/* the same state as version 1 wrote it: "virtio-mmio.fake0" */
+	size_t old_len = strlen(id), new_len = strlen("virtio-mmio.fake0");
+	uint8_t *v1 = malloc(w.len);
+	cr_assert(v1);
+	v1[0] = (uint8_t)new_len;
+	memcpy(v1 + 1, "virtio-mmio.fake0", new_len);
+	memcpy(v1 + 1 + new_len, w.buf + 1 + old_len, w.len - 1 - old_len);
+	uint16_t one = 1;
+	memcpy(v1 + 1 + new_len, &one, 2);
+	size_t v1_len = w.len - (old_len - new_len);
+	sr_init(&r, v1, v1_len);
+	cr_assert_eq(sr_next(&r, id, &ver, &sub), 1);
+	cr_assert(virtio_mmio_state_match(m, id, ver));
+	cr_assert_not(virtio_mmio_state_match(m, id, 2));
+
+	struct fake f2;
+	struct virtio_mmio *m2;
+	make(&f2, &m2, NULL);
+	sr_init(&r, v1, v1_len);
+	cr_assert_eq(virtio_mmio_restore(m2, &r, &e), 0, "%s", e.msg);
+	cr_assert_eq(sr_left(&r), 0);
+	cr_assert_eq(f2.saved_magic, 0x5678);
+	cr_assert_eq(f2.activated, 1);
+	virtio_mmio_destroy(m2);
+	free(v1);
 	sw_free(&w);
 }
 

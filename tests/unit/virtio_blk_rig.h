@@ -102,7 +102,8 @@ static inline void make_file(char *path, size_t len, const char *dir, uint64_t s
 }
 
 struct rig_opts {
-	uint64_t size; /* default 1 MiB */
+	const char *id; /* default "drive0" */
+	uint64_t size;  /* default 1 MiB */
 	int fill;
 	bool ro, writeback, async;
 	const char *dir; /* default /tmp */
@@ -126,7 +127,7 @@ static inline void rig_start(struct rig *g, const struct rig_opts *o, const char
 {
 	struct errbuf e = {{0}};
 	cr_assert_eq(gm_init(&g->gm, MIB(64), GM_BACKING_ANON, NULL, &e), 0, "%s", e.msg);
-	struct virtio_blk_params p = {.id = "drive0",
+	struct virtio_blk_params p = {.id = o->id ? o->id : "drive0",
 	                              .path = dev_path ? dev_path : g->path,
 	                              .read_only = o->ro,
 	                              .writeback = o->writeback,
@@ -261,6 +262,28 @@ static inline uint8_t do_dz(struct rig *g, uint32_t type, uint64_t sector, uint3
 	memcpy(seg + 8, &n, 4);
 	memcpy(seg + 12, &flags, 4);
 	return do_req(g, type, 0, seg, 16, false, NULL);
+}
+
+/* ------------------------------------------- queues larger than offered */
+
+/* rings of a BIG_QSZ-entry queue (issue 9: more than VIRTIO_BLK_QUEUE_SIZE) */
+#define BIG_QSZ   1024
+#define BIG_DESC  0x20000ull /* 16 KiB of descriptors */
+#define BIG_AVAIL 0x24000ull
+#define BIG_USED  0x26000ull
+
+/*
+ * Offers a read of one sector as request slot 0 at descriptors head,
+ * head + 1, head + 2 of the BIG_QSZ-entry queue, and notifies.
+ */
+static inline void offer_big_req(struct rig *g, uint16_t head)
+{
+	put_header(g, 0, T_IN, 0);
+	vfd_put_desc(&g->gm, BIG_DESC, head, req_gpa(0), 16, VIRTQ_DESC_F_NEXT, head + 1);
+	vfd_put_desc(&g->gm, BIG_DESC, head + 1, req_gpa(0) + 0x1000, SECTOR,
+	             VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, head + 2);
+	vfd_put_desc(&g->gm, BIG_DESC, head + 2, req_gpa(0) + 0x800, 1, VIRTQ_DESC_F_WRITE, 0);
+	vfd_offer(&g->gm, g->m, 0, BIG_AVAIL, BIG_QSZ, &g->avail_idx, head, true);
 }
 
 static inline bool needs_reset(struct rig *g)
