@@ -8,8 +8,8 @@ The VM is QEMU with Debian's linux-image-amd64 (fetched with apt-get
 download and cached) and an initramfs made here from busybox-static and that
 kernel's modules. Its root is this host's / shared read-only over virtio-9p
 under a tmpfs overlay, so the VM has exactly the host's packages; the
-folders given with --share (by default the git work tree around the current
-directory) are shared writable at the same paths. Inside, kvm_amd or
+git work tree around the current folder and the folders given with --share
+are shared writable at the same paths. Inside, kvm_amd or
 kvm_intel, tun, veth and vhost_vsock are loaded, /proc, /sys, /dev, cgroup2,
 /tmp are fresh, loopback is up, and COMMAND runs in the same directory with
 the same environment.
@@ -280,7 +280,13 @@ def run(args):
     except image.ImageError as exc:
         say(str(exc))
         return TESTBED_FAILED
-    shares = [os.path.realpath(s) for s in (args.share or default_shares())]
+    # the work tree (or the current folder) always, so the command's folder
+    # exists inside even when it lies under /tmp, a fresh tmpfs there
+    shares = []
+    for s in default_shares() + (args.share or []):
+        s = os.path.realpath(s)
+        if s not in shares:
+            shares.append(s)
     for s in shares:
         if not os.path.isdir(s):
             say('share %s is not a folder' % s)
@@ -381,8 +387,8 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split('\n\n')[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--share', action='append', metavar='DIR',
-                   help='a folder shared writable at the same path (repeatable; '
-                   'default: the git work tree)')
+                   help='a folder shared writable at the same path (repeatable), '
+                   'besides the git work tree around the current folder, always shared')
     p.add_argument('--timeout', type=int, default=0, help='seconds for the whole VM (0: none)')
     p.add_argument('--stall', type=int, default=int(os.environ.get('KILN_TESTBED_STALL', 120)),
                    help='seconds without a heartbeat before the VM counts as stalled')
