@@ -31,7 +31,6 @@ import time
 TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # KILN_TESTBED_SCRIPT: another test bed, for the runner's own tests
 TESTBED = os.environ.get('KILN_TESTBED_SCRIPT') or os.path.join(TOP, 'tests', 'testbed', 'testbed.py')
-TAP_LINE_STATES = ('not ok', 'ok')
 MAX_STALLS_PER_TEST = 2
 EXEC_TIMEOUT_CAP = 1200
 

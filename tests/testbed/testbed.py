@@ -221,10 +221,7 @@ def diagnose_stall(qmp_path, console, jobdir):
     print(tail(console, 60), file=sys.stderr, flush=True)
 
 
-def build_qemu_cmd(accel, cpus, mem_mib, img, jobdir, shares, kernel_args):
-    qemu = shutil.which('qemu-system-x86_64')
-    if not qemu:
-        raise FileNotFoundError('qemu-system-x86_64 is missing (apt-get install qemu-system-x86)')
+def build_qemu_cmd(qemu, accel, cpus, mem_mib, img, jobdir, shares, kernel_args):
     cmd = [qemu, '-nodefaults', '-no-user-config', '-nographic', '-no-reboot',
            '-M', 'pc', '-smp', str(cpus), '-m', '%dM' % mem_mib,
            '-kernel', img.kernel, '-initrd', img.initrd,
@@ -272,7 +269,8 @@ def run(args):
     accel, why = pick_accel()
     cpus = args.cpus or min(os.cpu_count() or 2, 4)
     mem = args.mem or max(2048, min(16384, mem_available_mib() * 6 // 10))
-    if not shutil.which('qemu-system-x86_64'):
+    qemu = shutil.which('qemu-system-x86_64')
+    if not qemu:
         say('qemu-system-x86_64 is missing (apt-get install qemu-system-x86)')
         return TESTBED_FAILED
     try:
@@ -316,11 +314,7 @@ def run(args):
         'console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=4',
         'nokaslr', 'tsc=reliable', 'no_timer_check', 'sysrq_always_enabled',
     ])
-    try:
-        cmd = build_qemu_cmd(accel, cpus, mem, img, jobdir, shares, kernel_args)
-    except FileNotFoundError as exc:
-        say(str(exc))
-        return TESTBED_FAILED
+    cmd = build_qemu_cmd(qemu, accel, cpus, mem, img, jobdir, shares, kernel_args)
     say('%s (%s), %d vCPUs, %d MiB, kernel %s; logs in %s'
         % (accel.upper(), why, cpus, mem, img.version, jobdir))
     if args.verbose:
