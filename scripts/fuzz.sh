@@ -1,39 +1,88 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: Apache-2.0
-# Builds the API router/parser fuzz target with clang (libFuzzer + ASan +
-# UBSan) and runs it for a bounded time over tests/fuzz/corpus/.
-#   scripts/fuzz.sh [SECONDS]        default 30
-#   KILN_FUZZ_DIR=dir                where the binary, the grown corpus and any
-#                                    crash files go (default build-fuzz)
-# Exits non-zero when the target crashes, leaks or trips a sanitizer; the
-# input that did it is left as $KILN_FUZZ_DIR/crash-* (replay it with
-# "$KILN_FUZZ_DIR/fuzz_router FILE").
+# Builds one libFuzzer target with clang (ASan + UBSan, any report fatal)
+# and runs it for a bounded time.
+#   scripts/fuzz.sh TARGET [SECONDS]   default 30 seconds
+#   scripts/fuzz.sh list               the targets, one per line
+#   scripts/fuzz.sh build TARGET       build only
+#   KILN_FUZZ_DIR=dir                  where binaries, grown corpora and crash
+#                                      files go (default build-fuzz)
+#   KILN_FUZZ_JOBS=N                   libFuzzer workers (default 1)
+# Seeds and the regression corpus (inputs that once crashed, named
+# regress-*) live in tests/fuzz/corpus/TARGET/ and are only read; new
+# inputs go to $KILN_FUZZ_DIR/corpus/TARGET/. Exits non-zero when the
+# target crashes, hangs, leaks or trips a sanitizer, and prints the path of
+# the input that did it; replay it with "$KILN_FUZZ_DIR/fuzz_TARGET FILE".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-secs=${1:-30}
+common="common/util.c common/log.c common/crc32.c common/state.c"
+memory="memory/guest_mem.c memory/bus.c memory/dirty.c"
+virtio=$(ls virtio/*.c | tr '\n' ' ')
+devfuzz="tests/fuzz/fz_dev.c $common $memory $virtio"
+
+# target -> sources and libraries (the fuzz_TARGET.c file comes first)
+sources() {
+	case $1 in
+	router) echo "api/router.c api/parse_*.c api/action.c api/config*.c common/util.c" \
+		"common/log.c $(pkg-config --libs jansson)" ;;
+	virtqueue) echo "virtio/queue.c memory/guest_mem.c common/util.c common/log.c" ;;
+	mmio | blk | net | vsock | rng) echo "$devfuzz -luring" ;;
+	*) return 1 ;;
+	esac
+}
+targets="router virtqueue mmio blk net vsock rng"
+
+# per-target libFuzzer options
+options() {
+	case $1 in
+	router) echo "-max_len=65536 -dict=tests/fuzz/router.dict" ;;
+	virtqueue) echo "-max_len=90000" ;;
+	*) echo "-max_len=4096" ;;
+	esac
+}
+
+usage() { echo "usage: $0 TARGET [SECONDS] | list | build TARGET   (targets: $targets)" >&2; exit 2; }
+
+build() { # TARGET
+	local t=$1 src
+	src=$(sources "$t") || usage
+	command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed" >&2; exit 2; }
+	mkdir -p "$out"
+	# shellcheck disable=SC2086 # word splitting of the source list is wanted
+	clang -std=gnu11 -D_GNU_SOURCE -DKILN_FUZZ -g -O1 -I. -fno-strict-aliasing \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		"tests/fuzz/fuzz_$t.c" $src -lpthread -o "$out/fuzz_$t"
+}
+
 out=${KILN_FUZZ_DIR:-build-fuzz}
-case $secs in '' | *[!0-9]*) echo "usage: $0 [SECONDS]" >&2; exit 2 ;; esac
-command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed" >&2; exit 2; }
+case ${1:-} in
+list) echo "$targets" | tr ' ' '\n'; exit 0 ;;
+build) [ $# -eq 2 ] || usage; build "$2"; exit 0 ;;
+'') usage ;;
+esac
+t=$1 secs=${2:-30}
+case $secs in '' | *[!0-9]*) usage ;; esac
+sources "$t" >/dev/null || usage
+build "$t"
 
-mkdir -p "$out/corpus"
-# the parsers and everything they call; no server, no VMM
-clang -std=gnu11 -D_GNU_SOURCE -g -O1 -I. \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	tests/fuzz/fuzz_router.c api/router.c api/parse_*.c api/action.c api/config*.c \
-	common/util.c common/log.c \
-	$(pkg-config --cflags --libs jansson) -lpthread -o "$out/fuzz_router"
-
-# new inputs go to $out/corpus; the committed seeds are read, never written
-export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0
+seeds=tests/fuzz/corpus/$t
+mkdir -p "$out/corpus/$t" "$seeds"
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:allocator_may_return_null=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-"$out/fuzz_router" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
-	-max_len=65536 -dict=tests/fuzz/router.dict -artifact_prefix="$out/" \
-	-print_final_stats=1 "$out/corpus" tests/fuzz/corpus 2>"$out/fuzz.log" || {
+log="$out/fuzz_$t.log"
+jobs=${KILN_FUZZ_JOBS:-1}
+par=()
+[ "$jobs" -gt 1 ] && par=(-fork="$jobs" -ignore_crashes=0)
+# shellcheck disable=SC2046 # options are words
+"$out/fuzz_$t" -max_total_time="$secs" -timeout=20 -rss_limit_mb=2048 \
+	$(options "$t") "${par[@]}" -artifact_prefix="$out/$t-" -print_final_stats=1 \
+	"$out/corpus/$t" "$seeds" 2>"$log" || {
 	rc=$?
-	tail -n 60 "$out/fuzz.log" >&2
-	echo "fuzz.sh: the fuzz target failed (exit $rc); see $out/fuzz.log and $out/crash-*" >&2
+	tail -n 80 "$log" >&2
+	echo "fuzz.sh: target $t failed (exit $rc); log $log" >&2
+	ls "$out/$t"-* 2>/dev/null | sed 's/^/fuzz.sh: reproducer: /' >&2
 	exit 1
 }
-grep -E '^stat::number_of_executed_units|^Done' "$out/fuzz.log" || true
-echo "fuzz.sh: no crash in ${secs}s"
+grep -E '^stat::number_of_executed_units|^Done' "$log" || true
+echo "fuzz.sh: target $t: no crash in ${secs}s"

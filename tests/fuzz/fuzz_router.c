@@ -5,7 +5,7 @@
  * share with --config-file). No server, no VMM: one input is
  *	METHOD '\n' PATH '\n' BODY
  * and everything the parsers allocate is freed, so ASan also catches
- * leaks. Built and run by scripts/fuzz.sh; seeds in tests/fuzz/corpus/.
+ * leaks. Built and run by scripts/fuzz.sh; seeds in tests/fuzz/corpus/router/.
  */
 #include "api/api.h"
 
