@@ -12,6 +12,8 @@
 
 #include "blk.h"
 
+#include <liburing.h>
+
 /* s5.2.3 feature bits kiln offers */
 #define VIRTIO_BLK_F_SEG_MAX      2
 #define VIRTIO_BLK_F_RO           5
@@ -57,7 +59,7 @@ struct blk_done {
 	uint32_t len;
 };
 
-struct blk_uring;
+struct blk_uring; /* the Async engine, below */
 
 struct virtio_blk {
 	struct virtio_dev dev;
@@ -118,6 +120,27 @@ bool blk_finish(struct virtio_blk *b, const struct blk_req *rq, uint8_t status, 
 bool blk_push_done(struct virtio_blk *b);
 
 /* ------------------------------------------------------- blk_uring.c */
+
+/*
+ * The Async engine's state, private to blk_uring.c; here only so that the
+ * unit tests can reach the ring and the counts.
+ */
+#define POOL_IOVS (2 * VQ_MAX_SIZE) /* at least one largest chain */
+
+struct blk_slot {
+	bool busy;
+	struct blk_req rq;
+	uint64_t expect; /* cqe->res of a complete success */
+};
+
+struct blk_uring {
+	struct io_uring ring;
+	unsigned inflight; /* queued or submitted, not reaped: one CQE each is to come */
+	unsigned queued;   /* SQEs given out and not yet taken by the kernel */
+	unsigned pool_used;
+	struct blk_slot slot[VIRTIO_BLK_QUEUE_SIZE]; /* by head: heads < queue size */
+	struct iovec pool[POOL_IOVS];
+};
 
 /*
  * Sets up the ring (VIRTIO_BLK_QUEUE_SIZE entries) with b->efd registered

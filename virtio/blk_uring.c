@@ -32,23 +32,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define POOL_IOVS (2 * VQ_MAX_SIZE) /* at least one largest chain */
-
-struct blk_slot {
-	bool busy;
-	struct blk_req rq;
-	uint64_t expect; /* cqe->res of a complete success */
-};
-
-struct blk_uring {
-	struct io_uring ring;
-	unsigned inflight; /* queued or submitted, not reaped */
-	unsigned queued;   /* SQEs given out and not yet taken by the kernel */
-	unsigned pool_used;
-	struct blk_slot slot[VIRTIO_BLK_QUEUE_SIZE]; /* by head: heads < queue size */
-	struct iovec pool[POOL_IOVS];
-};
-
 int blk_uring_create(struct virtio_blk *b, struct errbuf *e)
 {
 	struct blk_uring *u = calloc(1, sizeof(*u));

@@ -2,12 +2,15 @@
 /*
  * Unit tests for virtio/blk beyond single requests: creation errors,
  * PATCH (new file with a config interrupt, new limits), the rate limiter
- * on a fake clock, host I/O errors, and saved state with the Async
- * engine's requests in flight.
+ * on a fake clock, host I/O errors, saved state with the Async engine's
+ * requests in flight, and the Async engine's count of completions it did
+ * not expect.
  */
+#include "virtio/blk_int.h"
 #include "virtio_blk_rig.h"
 
 #include <linux/loop.h>
+#include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <sys/ioctl.h>
@@ -474,4 +477,110 @@ Test(blk_ctl, loop_block_device)
 	rig_down(&g);
 	ioctl(lfd, LOOP_CLR_FD, 0);
 	close(lfd);
+}
+
+/* ------------------------------------ Async completions it did not expect */
+
+/*
+ * Queues a NOP tagged with each of tags[0..n) on the drive's ring the way
+ * blk_uring_queue queues a request: counted in flight and queued, handed
+ * to the kernel by the next submit. The I/O thread must be parked.
+ */
+static void queue_stray_nops(struct rig *g, const uint64_t *tags, unsigned n)
+{
+	struct blk_uring *u = g->blk->u;
+	for (unsigned i = 0; i < n; i++) {
+		struct io_uring_sqe *sqe = io_uring_get_sqe(&u->ring);
+		cr_assert_not_null(sqe);
+		io_uring_prep_nop(sqe);
+		sqe->user_data = tags[i];
+		u->inflight++;
+		u->queued++;
+	}
+}
+
+struct drain_job {
+	struct rig *g;
+	bool reset;
+};
+
+/* the guest resets the device (its drain forgets) or the VMM drains (it keeps) */
+static void *reset_or_drain(void *arg)
+{
+	struct drain_job *j = arg;
+	if (j->reset)
+		reg_write(j->g, VIRTIO_MMIO_STATUS, 0);
+	else
+		virtio_blk_drain(j->g->blk);
+	return NULL;
+}
+
+static unsigned count_of(const char *text, const char *what)
+{
+	unsigned n = 0;
+	for (const char *p = text; (p = strstr(p, what)); p += strlen(what))
+		n++;
+	return n;
+}
+
+/*
+ * blk_uring_complete counts every completion off the requests in flight,
+ * also one whose tag is past the table or names a head that is not in
+ * flight: otherwise the drain would wait for a completion that never comes.
+ */
+static void stray_completions(bool reset)
+{
+	struct rig g;
+	rig_up(&g, &(struct rig_opts){.async = true, .fill = 0x77});
+	static uint8_t buf[SECTOR];
+	cr_assert_eq(do_req(&g, T_IN, 0, buf, SECTOR, true, NULL), S_OK, "head 0 is done");
+	char *log = NULL;
+	size_t log_len = 0;
+	log_set_file(open_memstream(&log, &log_len));
+
+	/* 999 is past the table; heads 0 (answered) and 3 (never offered) are not in flight */
+	static const uint64_t tags[] = {999, 0, 3};
+	cr_assert_eq(virtio_mmio_pause(g.m), 0);
+	queue_stray_nops(&g, tags, ARRAY_SIZE(tags));
+	/* on a thread, so that a drain that never returns fails the test */
+	static struct drain_job job; /* outlives a thread left hanging */
+	job = (struct drain_job){&g, reset};
+	pthread_t t;
+	cr_assert_eq(pthread_create(&t, NULL, reset_or_drain, &job), 0);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 5;
+	cr_assert_eq(pthread_timedjoin_np(t, NULL, &until), 0,
+	             "the drain still waits 5 s later: completions it did not expect were "
+	             "not counted");
+	cr_assert_eq(g.blk->u->inflight, 0);
+	cr_assert_eq(g.blk->u->queued, 0);
+	for (unsigned i = 0; i < ARRAY_SIZE(g.blk->u->slot); i++)
+		cr_assert_not(g.blk->u->slot[i].busy, "slot %u", i);
+	virtio_mmio_resume(g.m);
+
+	log_set_file(NULL); /* back to stderr; `log` holds what was written */
+	cr_assert_not_null(log);
+	cr_assert_eq(count_of(log, "not in flight"), ARRAY_SIZE(tags), "%s", log);
+	cr_assert(strstr(log, "drive0: io_uring completion for 999, which is not in flight"), "%s",
+	          log);
+	free(log);
+
+	if (reset) /* the driver sets the device up again */
+		driver_init(&g, 0);
+	cr_assert_not(needs_reset(&g), "a stray completion is not the guest's doing");
+	memset(buf, 0, sizeof(buf));
+	cr_assert_eq(do_req(&g, T_IN, 1, buf, SECTOR, true, NULL), S_OK, "the device still serves");
+	cr_assert_eq(buf[0], 0x77);
+	rig_down(&g);
+}
+
+Test(blk_ctl, async_drain_counts_completions_not_in_flight, .timeout = 30)
+{
+	stray_completions(false);
+}
+
+Test(blk_ctl, async_reset_counts_completions_not_in_flight, .timeout = 30)
+{
+	stray_completions(true);
 }
