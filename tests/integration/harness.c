@@ -73,9 +73,10 @@ char *kh_guest_config(const char *name, unsigned vcpus, unsigned mem_mib, const 
 	              args ? "\"" : "", vcpus, mem_mib);
 }
 
-int kh_spawn(struct kproc *p, const char *const argv[])
+/* kh_spawn, with the child's stdin /dev/null or a pipe (p->in_fd its write end) */
+static int spawn(struct kproc *p, const char *const argv[], bool with_stdin)
 {
-	int pipefd[2];
+	int pipefd[2], infd[2] = {-1, -1};
 	size_t n = 0;
 
 	memset(p, 0, sizeof(*p));
@@ -83,17 +84,30 @@ int kh_spawn(struct kproc *p, const char *const argv[])
 	p->out_fd = -1;
 	while (argv[n])
 		n++;
-	if (pipe2(pipefd, O_CLOEXEC) < 0)
+	if (with_stdin && pipe2(infd, O_CLOEXEC) < 0)
 		return -errno;
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		int err = errno;
+		if (with_stdin) {
+			close(infd[0]);
+			close(infd[1]);
+		}
+		return -err;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
+		int err = errno;
 		close(pipefd[0]);
 		close(pipefd[1]);
-		return -errno;
+		if (with_stdin) {
+			close(infd[0]);
+			close(infd[1]);
+		}
+		return -err;
 	}
 	if (pid == 0) {
-		int devnull = open("/dev/null", O_RDONLY);
-		dup2(devnull, STDIN_FILENO);
+		int in = with_stdin ? infd[0] : open("/dev/null", O_RDONLY);
+		dup2(in, STDIN_FILENO);
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
 		char **args = calloc(n + 1, sizeof(char *));
@@ -104,11 +118,34 @@ int kh_spawn(struct kproc *p, const char *const argv[])
 		_exit(127);
 	}
 	close(pipefd[1]);
+	if (with_stdin) {
+		close(infd[0]);
+		p->in_fd = infd[1];
+		p->has_stdin = true;
+	}
 	p->pid = pid;
 	p->out_fd = pipefd[0];
 	p->cap = 4096;
 	p->out = calloc(1, p->cap);
 	return 0;
+}
+
+int kh_spawn(struct kproc *p, const char *const argv[])
+{
+	return spawn(p, argv, false);
+}
+
+int kh_spawn_stdin(struct kproc *p, const char *const argv[])
+{
+	return spawn(p, argv, true);
+}
+
+int kh_type(struct kproc *p, const char *text)
+{
+	size_t len = strlen(text);
+	if (!p->has_stdin)
+		return -EBADF;
+	return write(p->in_fd, text, len) == (ssize_t)len ? 0 : -EIO;
 }
 
 int kh_spawn_config(struct kproc *p, const char *json)
@@ -193,6 +230,9 @@ void kh_kill(struct kproc *p)
 	if (p->out_fd >= 0)
 		close(p->out_fd);
 	p->out_fd = -1;
+	if (p->has_stdin)
+		close(p->in_fd);
+	p->has_stdin = false;
 	free(p->out);
 	p->out = NULL;
 	p->pid = -1;

@@ -40,6 +40,8 @@ struct kproc {
 	bool exited;
 	int status;     /* exit code, or 128 + signal */
 	char *cfg_path; /* the temporary config file, if any */
+	bool has_stdin; /* started by kh_spawn_stdin: */
+	int in_fd;      /* the write end of the child's stdin */
 };
 
 /* path of the kiln binary (KILN_BIN) */
@@ -55,6 +57,10 @@ char *kh_write_temp(const char *json, const char *suffix);
 
 /* Starts kiln with argv (argv[0] is ignored: kh_kiln() is used); stdin is /dev/null. */
 int kh_spawn(struct kproc *p, const char *const argv[]);
+/* kh_spawn with the child's stdin a pipe that kh_type() writes to (a keyboard on the console) */
+int kh_spawn_stdin(struct kproc *p, const char *const argv[]);
+/* writes `text` to the stdin of a kh_spawn_stdin child: 0 / -errno */
+int kh_type(struct kproc *p, const char *text);
 
 /* Starts `kiln --no-api --config-file <tmp>` with `json` as the config. */
 int kh_spawn_config(struct kproc *p, const char *json);
