@@ -97,9 +97,28 @@ static int add_dev(struct vmm *v, enum vmm_dev_kind kind, const char *id, void *
 	return ret;
 }
 
+/* a device's two buckets as the configuration sets them (none: size 0) */
+struct limits {
+	struct rl_bucket_cfg bw, ops;
+};
+
+static struct limits limits_of(const struct rate_limiter_cfg *c)
+{
+	struct limits l = {{0}, {0}};
+	const struct token_bucket_cfg *in[2] = {&c->bandwidth, &c->ops};
+	struct rl_bucket_cfg *out[2] = {&l.bw, &l.ops};
+	for (int i = 0; i < 2; i++)
+		if (in[i]->set)
+			*out[i] = (struct rl_bucket_cfg){.size = in[i]->size,
+			                                 .one_time_burst = in[i]->one_time_burst,
+			                                 .refill_time_ms = in[i]->refill_time_ms};
+	return l;
+}
+
 static int add_devices(struct vmm *v, struct errbuf *e)
 {
 	const struct vm_config *c = &v->cfg;
+	struct limits l;
 	int ret;
 
 	if (c->nr_nets || c->vsock.set)
@@ -107,11 +126,14 @@ static int add_devices(struct vmm *v, struct errbuf *e)
 	if (c->nr_drives + c->entropy.set > VMM_MAX_DEVS)
 		return errf(e, ENOSPC, "too many virtio devices");
 	for (unsigned i = 0; i < c->nr_drives; i++) {
+		l = limits_of(&c->drives[i].rate_limiter);
 		struct virtio_blk_params p = {.id = c->drives[i].drive_id,
 		                              .path = fz_snap_disk,
 		                              .read_only = c->drives[i].is_read_only,
 		                              .writeback =
-		                                      c->drives[i].cache_type == CACHE_WRITEBACK};
+		                                      c->drives[i].cache_type == CACHE_WRITEBACK,
+		                              .bw = &l.bw,
+		                              .ops = &l.ops};
 		struct virtio_blk *b;
 		if ((ret = virtio_blk_create(&b, &p, e)) < 0)
 			return ret;
@@ -120,7 +142,8 @@ static int add_devices(struct vmm *v, struct errbuf *e)
 	}
 	if (c->entropy.set) {
 		struct virtio_rng *r;
-		if ((ret = virtio_rng_create(&r, "rng", NULL, NULL, NULL, e)) < 0 ||
+		l = limits_of(&c->entropy.rate_limiter);
+		if ((ret = virtio_rng_create(&r, "rng", &l.bw, &l.ops, NULL, e)) < 0 ||
 		    (ret = add_dev(v, VDEV_RNG, "rng", r, virtio_rng_dev(r), e)) < 0)
 			return ret;
 	}

@@ -54,6 +54,16 @@ static const char full_config[] =
         " \"is_read_only\": true, \"cache_type\": \"Writeback\"}],"
         " \"entropy\": {}}";
 
+/* one vCPU, a rate-limited drive (bandwidth and ops) and entropy device (ops) */
+static const char limited_config[] =
+        "{\"boot-source\": {\"kernel_image_path\": \"vmlinux\"},"
+        " \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 16},"
+        " \"drives\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"rootfs.ext4\","
+        " \"is_root_device\": true, \"is_read_only\": false, \"rate_limiter\": {"
+        " \"bandwidth\": {\"size\": 1048576, \"one_time_burst\": 4096, \"refill_time\": 100},"
+        " \"ops\": {\"size\": 100, \"refill_time\": 1000}}}],"
+        " \"entropy\": {\"rate_limiter\": {\"ops\": {\"size\": 10, \"refill_time\": 100}}}}";
+
 /*
  * One seed: its machine, whether a driver sets the virtio devices up
  * first, and its sections after "snapshot" and "config", one letter each:
@@ -71,6 +81,9 @@ static const struct seed {
         {"pit_first", "small", false, "LSKTPCQV"},
         {"clock_first", "small", false, "LSKTCQPX"},
         {"small_vcpu_first", "small", false, "VLSKTQPC"},
+        {"limited_devices_first", "limited", true, "LSKTDXQPC"},
+        {"no_vm_sections", "full", true, "LSKTD"},
+        {"no_layout", "limited", false, "SKTD"},
 };
 
 static void put_zeros(struct state_writer *w, size_t n)
@@ -302,7 +315,9 @@ static int put_sections(struct state_writer *w, struct vmm *v, const char *order
 
 static int write_seed(const char *dir, const struct seed *s, struct vmm *v)
 {
-	const char *json = strcmp(s->config, "full") ? small_config : full_config;
+	const char *json = !strcmp(s->config, "full")      ? full_config
+	                   : !strcmp(s->config, "limited") ? limited_config
+	                                                   : small_config;
 	struct vmm_build b = {.backing = VMM_MEM_ANON};
 	struct state_writer w;
 	struct errbuf e;
