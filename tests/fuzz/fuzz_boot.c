@@ -12,7 +12,7 @@
  * Input: a 3-byte header, then the kernel image.
  *   [0] bits 0-1  RAM: 2 MiB, 16 MiB, 64 MiB, or 3 GiB + 64 MiB (two
  *                 regions around the MMIO hole)
- *       bit 2     an initrd of ([2] + 1) * 64 KiB (zeroes)
+ *       bit 2     an initrd of [2] * 64 KiB (zeroes; 0: an empty file)
  *       bits 3-7  vCPUs - 1
  *   [1]           command line length / 8 (a run of 'x'; up to 2040 bytes)
  * The image and the initrd are memfds, opened by their /proc/self/fd path
@@ -80,7 +80,7 @@ static void load(const uint8_t *data, size_t size)
 	struct errbuf e = {""};
 
 	if (fill(kernel_fd, data + HDR, size - HDR) < 0 ||
-	    (cfg.initrd_path && fill(initrd_fd, NULL, (data[2] + 1u) * INITRD_UNIT) < 0))
+	    (cfg.initrd_path && fill(initrd_fd, NULL, data[2] * INITRD_UNIT) < 0))
 		return;
 	memset(cmdline, 'x', data[1] * 8u);
 	cmdline[data[1] * 8u] = '\0';
@@ -201,7 +201,7 @@ static int write_seeds(const char *dir)
 	        {"elf_pvh4_initrd", {1 | 4 | 8, 2, 1}, 1},
 	        {"elf_pvh8_align8", {2 | 4, 0, 3}, 2},
 	        {"elf_virtual_entry", {1 | 24, 1, 0}, 3},
-	        {"bzimage", {2 | 4, 3, 0}, 4},
+	        {"bzimage", {2 | 4, 3, 1}, 4},
 	        {"bzimage_fixed_high_ram", {3 | 4, 8, 5}, 5},
 	        {"bzimage_short_header", {2, 0, 0}, 6},
 	};
