@@ -227,6 +227,16 @@ int vmm_devices_attach(struct vmm *v, char *cmdline, size_t size, struct errbuf 
 	return 0;
 }
 
+_Static_assert(VMM_MAX_DEVS <= BOOT_ACPI_VIRTIO_MAX, "the DSDT has room for every device");
+
+unsigned vmm_devices_acpi(const struct vmm *v, struct boot_acpi_virtio out[VMM_MAX_DEVS])
+{
+	for (unsigned i = 0; i < v->nr_devs; i++)
+		out[i] = (struct boot_acpi_virtio){
+		        .base = v->devs[i].base, .size = VIRTIO_MMIO_SIZE, .gsi = v->devs[i].gsi};
+	return v->nr_devs;
+}
+
 void vmm_devices_destroy(struct vmm *v)
 {
 	/* transports first: they stop the I/O threads that use the devices */

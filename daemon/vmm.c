@@ -390,11 +390,20 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 	if ((ret = vmm_build(v, &b, e)) < 0)
 		return ret;
 
+	/* the DSDT describes every device */
+	struct boot_acpi_virtio virtio[VMM_MAX_DEVS];
+	struct boot_acpi_devices acpi = {
+	        .virtio = virtio,
+	        .nr_virtio = vmm_devices_acpi(v, virtio),
+	        .serial = true, /* vmm_attach_legacy: always there */
+	        .i8042 = true,
+	};
 	struct boot_config bc = {
 	        .kernel_path = c->boot_source.kernel_image_path,
 	        .initrd_path = c->boot_source.initrd_path,
 	        .cmdline = v->cmdline,
 	        .nr_vcpus = c->machine.vcpu_count,
+	        .devices = &acpi,
 	};
 	if ((ret = boot_load(&v->mem, &bc, &v->boot, e)) < 0)
 		goto err;
