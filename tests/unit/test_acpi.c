@@ -5,11 +5,13 @@
  * checksums, XSDT -> FADT -> DSDT and MADT, every table's checksum and
  * length, and the MADT's entries for 1, 2 and 32 vCPUs; the DSDT's devices
  * as ACPICA's iasl disassembles them (iasl comes with acpica-tools, which
- * scripts/deps.sh installs: without it that test fails); then boot_load
- * placing the tables and pointing the zero page or the PVH start info at
- * them.
+ * scripts/deps.sh installs: without it that test fails); the rule that
+ * puts virtio devices on the command line only with acpi=off; then
+ * boot_load placing the tables and pointing the zero page or the PVH
+ * start info at them.
  */
 #include "vcpu/boot_int.h"
+#include "virtio/virtio.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>
@@ -451,6 +453,58 @@ Test(acpi, dsdt_lists_only_what_is_there)
 	}
 	cr_assert_eq(ops, 1u);
 	cr_assert_eq(hids, 1u);
+}
+
+/* ------------------------- the command line, the other way to announce */
+
+static int add(char *cmdline, size_t size, const char *start, unsigned n)
+{
+	snprintf(cmdline, size, "%s", start);
+	int ret = 0;
+	for (unsigned i = 0; i < n && ret >= 0; i++)
+		ret = virtio_mmio_cmdline_add(cmdline, size, 0xd0000000u + 0x1000u * i, 5 + i);
+	return ret;
+}
+
+Test(acpi, cmdline_announces_virtio_only_with_acpi_off)
+{
+	/*
+	 * ACPI on: the DSDT has them, the command line stays as it was;
+	 * acpi=off: each device once on the command line, in order
+	 */
+	static const struct {
+		const char *cmdline;
+		bool acpi_off;
+	} cases[] = {
+	        {"console=ttyS0 reboot=k panic=1", false},
+	        {"", false},
+	        {"acpi=off acpi=force", false},
+	        {"acpi=offx noacpi=off xacpi=off acpi=of", false},
+	        {"init=/init -- acpi=off", false},
+	        {"foo=\"x acpi=off\" bar", false},
+	        {"console=ttyS0 acpi=off", true},
+	        {"acpi=off", true},
+	        {"acpi=force\tacpi=off\n", true},
+	        {"acpi=\"off\" x=\"a b\"", true},
+	};
+	char c[512], want[512];
+	for (unsigned i = 0; i < ARRAY_SIZE(cases); i++) {
+		const char *in = cases[i].cmdline;
+		bool off = cases[i].acpi_off;
+		cr_assert_eq(virtio_cmdline_acpi_off(in), off, "\"%s\"", in);
+		cr_assert_eq(add(c, sizeof(c), in, 3), off ? 1 : 0, "\"%s\"", in);
+		snprintf(want, sizeof(want), "%s%s", in,
+		         off ? " virtio_mmio.device=4K@0xd0000000:5"
+		               " virtio_mmio.device=4K@0xd0001000:6"
+		               " virtio_mmio.device=4K@0xd0002000:7"
+		             : "");
+		cr_assert_str_eq(c, want);
+	}
+	/* no room: -ENOSPC and the command line unchanged */
+	cr_assert_eq(add(c, 20, "acpi=off", 1), -ENOSPC);
+	cr_assert_str_eq(c, "acpi=off");
+	cr_assert_eq(add(c, 9, "acpi=off", 1), -ENOSPC);
+	cr_assert_str_eq(c, "acpi=off");
 }
 
 /* ---------------------------------------------- boot_load's placement */
