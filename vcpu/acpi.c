@@ -168,12 +168,7 @@ static size_t dsdt_off(unsigned nr_vcpus)
 
 /* ------------------------------------------------------------ the DSDT */
 
-/* COM1 and the i8042 where every PC has them (devices/devices.h) */
-#define COM1_PORT    0x3f8
-#define COM1_IRQ     4
-#define I8042_DATA   0x60
-#define I8042_STATUS 0x64
-#define I8042_IRQ    1
+_Static_assert(BOOT_ACPI_VIRTIO_MAX <= 100, "the devices' names are VR00 to VR99");
 
 /*
  * Linux's drivers/virtio/virtio_mmio.c binds to _HID "LNRO0005" and takes
@@ -181,8 +176,6 @@ static size_t dsdt_off(unsigned nr_vcpus)
  * its DMA is cache-coherent. kiln raises the line with an irqfd, a pulse:
  * edge-triggered, active high, not shared.
  */
-_Static_assert(BOOT_ACPI_VIRTIO_MAX <= 100, "the devices' names are VR00 to VR99");
-
 static void dsdt_virtio(struct aml *a, unsigned uid, const struct boot_acpi_virtio *v)
 {
 	char name[5];
@@ -205,22 +198,38 @@ static void dsdt_virtio(struct aml *a, unsigned uid, const struct boot_acpi_virt
 	aml_block_end(a, dev);
 }
 
-/* a PNP device on ISA ports and one ISA IRQ (edge, active high, as in the MADT) */
-static void dsdt_isa(struct aml *a, const char *name, const char *eisaid, const uint16_t *ports,
-                     unsigned nr_ports, uint8_t port_len, unsigned irq)
+/* a PNP device on fixed ISA ports and one ISA IRQ (edge, active high, as in the MADT) */
+struct isa_dev {
+	const char *name, *eisaid;
+	uint16_t ports[2];
+	unsigned nr_ports;
+	uint8_t align, len; /* of each port range */
+	unsigned irq;
+};
+
+/*
+ * Where every PC has them (devices/devices.h), described as QEMU's microvm
+ * does: COM1 for 8250_pnp, IO(Decode16, 0x3F8, 0x3F8, 0, 8) and
+ * IRQNoFlags() {4}; the i8042's data port, then its command port, for
+ * i8042's PNP probe.
+ */
+static const struct isa_dev isa_com1 = {"COM1", "PNP0501", {0x3f8}, 1, 0, 8, 4};
+static const struct isa_dev isa_i8042 = {"KBD_", "PNP0303", {0x60, 0x64}, 2, 1, 1, 1};
+
+static void dsdt_isa(struct aml *a, const struct isa_dev *d)
 {
-	size_t dev = aml_device_begin(a, name);
+	size_t dev = aml_device_begin(a, d->name);
 	aml_name_decl(a, "_HID");
-	aml_eisaid(a, eisaid);
+	aml_eisaid(a, d->eisaid);
 	aml_name_decl(a, "_UID");
 	aml_integer(a, 0);
 
 	uint8_t crs[32];
 	struct aml r;
 	aml_init(&r, crs, sizeof(crs));
-	for (unsigned i = 0; i < nr_ports; i++)
-		aml_res_io(&r, ports[i], ports[i], port_len == 1 ? 1 : 0, port_len);
-	aml_res_irq(&r, irq);
+	for (unsigned i = 0; i < d->nr_ports; i++)
+		aml_res_io(&r, d->ports[i], d->ports[i], d->align, d->len);
+	aml_res_irq(&r, d->irq);
 	aml_name_decl(a, "_CRS");
 	aml_resource_template(a, &r);
 	aml_block_end(a, dev);
@@ -230,16 +239,10 @@ static void dsdt_isa(struct aml *a, const char *name, const char *eisaid, const 
 static void dsdt_body(struct aml *a, const struct boot_acpi_devices *devs)
 {
 	size_t sb = aml_scope_begin(a, "\\_SB_");
-	if (devs && devs->serial) {
-		/* 8250_pnp: IO(Decode16, 0x3F8, 0x3F8, 0, 8), IRQNoFlags() {4} */
-		static const uint16_t com1[] = {COM1_PORT};
-		dsdt_isa(a, "COM1", "PNP0501", com1, 1, 8, COM1_IRQ);
-	}
-	if (devs && devs->i8042) {
-		/* i8042's PNP probe: the data port first, then the command port */
-		static const uint16_t kbd[] = {I8042_DATA, I8042_STATUS};
-		dsdt_isa(a, "KBD_", "PNP0303", kbd, 2, 1, I8042_IRQ);
-	}
+	if (devs && devs->serial)
+		dsdt_isa(a, &isa_com1);
+	if (devs && devs->i8042)
+		dsdt_isa(a, &isa_i8042);
 	for (unsigned i = 0; devs && i < devs->nr_virtio; i++)
 		dsdt_virtio(a, i, &devs->virtio[i]);
 	aml_block_end(a, sb);
