@@ -5,9 +5,11 @@
 # tests/linux/cache, gitignored) for kiln's Linux boot tests:
 #   DIR/bzImage  the package's vmlinuz (boot protocol 2.15, LZ4 payload)
 #   DIR/vmlinux  the ELF kernel extracted from it (has the PVH note)
+#   DIR/modules/ virtio_ring.ko, virtio.ko, virtio_mmio.ko and virtio-rng.ko
+#                from the same package: this kernel has virtio as modules only
 # Needs no root: `apt-get download` + `dpkg-deb -x`. As root it may run
 # `apt-get update` (when the package cannot be resolved) and install lz4.
-# Idempotent: does nothing when DIR/vmlinux already exists.
+# Idempotent: does nothing when DIR already holds all of these.
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,8 +17,13 @@ dir=${1:-$here/tests/linux/cache}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-if [ -s "$dir/vmlinux" ] && [ -s "$dir/bzImage" ]; then
-	echo "fetch-linux: already there: $dir/bzImage $dir/vmlinux"
+VIRTIO_MODULES="virtio_ring virtio virtio_mmio virtio-rng"
+have=yes
+for f in vmlinux bzImage $(printf 'modules/%s.ko ' $VIRTIO_MODULES); do
+	[ -s "$dir/$f" ] || have=
+done
+if [ -n "$have" ]; then
+	echo "fetch-linux: already there: $dir/bzImage $dir/vmlinux $dir/modules"
 	exit 0
 fi
 
@@ -80,8 +87,16 @@ if [ -z "$found" ]; then
 	exit 1
 fi
 
+mkdir -p "$dir/modules"
+for m in $VIRTIO_MODULES; do
+	ko=$(find "$work/root/lib/modules" -name "$m.ko" | head -n 1)
+	[ -n "$ko" ] || { echo "fetch-linux: no $m.ko in $deb" >&2; exit 1; }
+	cp "$ko" "$dir/modules/$m.ko"
+done
+
 mv "$work/bzImage" "$dir/bzImage"
 mv "$work/vmlinux" "$dir/vmlinux"
 echo "fetch-linux: $pkg"
 echo "fetch-linux: bzImage: $dir/bzImage"
 echo "fetch-linux: vmlinux: $dir/vmlinux"
+echo "fetch-linux: modules: $dir/modules ($VIRTIO_MODULES)"
