@@ -220,6 +220,19 @@ int kh_wait_exit(struct kproc *p, int timeout_ms)
 	return p->status;
 }
 
+const char *kh_status(struct kproc *p)
+{
+	static char buf[64];
+	int st = kh_wait_exit(p, 2000);
+	if (st < 0)
+		return "kiln is still running";
+	if (st > 128)
+		snprintf(buf, sizeof(buf), "kiln was killed by signal %d", st - 128);
+	else
+		snprintf(buf, sizeof(buf), "kiln exited with status %d", st);
+	return buf;
+}
+
 void kh_kill(struct kproc *p)
 {
 	if (p->pid > 0 && !p->exited) {

@@ -221,14 +221,15 @@ static void check_early_boot(const char *cmdline, int timeout_s)
 {
 	char *echo = kh_fmt("Command line: %s", cmdline);
 	bool seen = kh_wait_for(&kp, echo, timeout_s * 1000);
-	cr_assert(seen, "no \"%s\" within %d s; kiln printed:\n%s", echo, timeout_s, kp.out);
+	cr_assert(seen, "no \"%s\" within %d s (%s); kiln printed:\n%s", echo, timeout_s,
+	          kh_status(&kp), kp.out);
 	free(echo);
 
 	char lines[8][96];
 	int n = expected_e820(lines, 8);
 	for (int i = 0; i < n; i++)
-		cr_assert(kh_wait_for(&kp, lines[i], 30000), "no \"%s\"; kiln printed:\n%s",
-		          lines[i], kp.out);
+		cr_assert(kh_wait_for(&kp, lines[i], 30000), "no \"%s\" (%s); kiln printed:\n%s",
+		          lines[i], kh_status(&kp), kp.out);
 	cr_expect_eq(count(kp.out, "BIOS-e820: [mem "), (unsigned)n,
 	             "the kernel saw other e820 entries than kiln's %d:\n%s", n, kp.out);
 
@@ -249,18 +250,19 @@ static void check_early_boot(const char *cmdline, int timeout_s)
 	                      cpus,
 	                      "pnp: PnP ACPI: found 2 devices"};
 	for (size_t i = 0; i < ARRAY_SIZE(acpi); i++)
-		cr_assert(kh_wait_for(&kp, acpi[i], 120000), "no \"%s\"; kiln printed:\n%s",
-		          acpi[i], kp.out);
+		cr_assert(kh_wait_for(&kp, acpi[i], 120000), "no \"%s\" (%s); kiln printed:\n%s",
+		          acpi[i], kh_status(&kp), kp.out);
 }
 
 /* /init ran, found NR_VCPUS CPUs online, and its reset ended kiln with status 0 */
 static void check_userspace(const char *marker, int timeout_s)
 {
 	cr_assert(kh_wait_for(&kp, "Run /init as init process", timeout_s * 1000),
-	          "Linux did not start /init within %d s; kiln printed:\n%s", timeout_s, kp.out);
+	          "Linux did not start /init within %d s (%s); kiln printed:\n%s", timeout_s,
+	          kh_status(&kp), kp.out);
 	char *line = kh_fmt("kiln-init: %s cpus=", marker);
-	cr_assert(kh_wait_for(&kp, line, 120000), "no \"%s\" from /init; kiln printed:\n%s", line,
-	          kp.out);
+	cr_assert(kh_wait_for(&kp, line, 120000), "no \"%s\" from /init (%s); kiln printed:\n%s",
+	          line, kh_status(&kp), kp.out);
 	free(line);
 	int st = kh_wait_exit(&kp, 120000);
 	char *want = kh_fmt("kiln-init: %s cpus=%d online=0-%d", marker, NR_VCPUS, NR_VCPUS - 1);
