@@ -5,9 +5,16 @@
 # tests/linux/cache, gitignored) for kiln's Linux boot tests:
 #   DIR/bzImage  the package's vmlinuz (boot protocol 2.15, LZ4 payload)
 #   DIR/vmlinux  the ELF kernel extracted from it (has the PVH note)
+#   DIR/kernel-root/lib/modules/VERSION
+#                the same package's modules, for tests/linux/build.py
+#                (`modprobe -d DIR/kernel-root -S VERSION`)
+#   DIR/kernel-package
+#                the package's name and version, written last
+# All four come from one download, so the modules match the kernel.
 # Needs no root: `apt-get download` + `dpkg-deb -x`. As root it may run
 # `apt-get update` (when the package cannot be resolved) and install lz4.
-# Idempotent: does nothing when DIR/vmlinux already exists.
+# Idempotent: does nothing when all four are there (a cache from before the
+# modules were kept is fetched again).
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -15,8 +22,9 @@ dir=${1:-$here/tests/linux/cache}
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
 
-if [ -s "$dir/vmlinux" ] && [ -s "$dir/bzImage" ]; then
-	echo "fetch-linux: already there: $dir/bzImage $dir/vmlinux"
+if [ -s "$dir/vmlinux" ] && [ -s "$dir/bzImage" ] && [ -s "$dir/kernel-package" ] &&
+	[ -d "$dir/kernel-root/lib/modules" ]; then
+	echo "fetch-linux: already there: $dir/bzImage $dir/vmlinux ($(cat "$dir/kernel-package"))"
 	exit 0
 fi
 
@@ -80,8 +88,23 @@ if [ -z "$found" ]; then
 	exit 1
 fi
 
+# the modules folder (lib/modules, or usr/lib/modules in a merged-/usr package)
+mods=
+for m in "$work/root/lib/modules" "$work/root/usr/lib/modules"; do
+	[ -d "$m" ] && mods=$m && break
+done
+[ -n "$mods" ] || { echo "fetch-linux: no lib/modules in $deb" >&2; exit 1; }
+mkdir -p "$work/kernel-root/lib"
+mv "$mods" "$work/kernel-root/lib/modules"
+
+# the stamp goes first and comes back last: an interrupted run is fetched again
+rm -f "$dir/kernel-package"
+rm -rf "$dir/kernel-root"
+mv "$work/kernel-root" "$dir/kernel-root"
 mv "$work/bzImage" "$dir/bzImage"
 mv "$work/vmlinux" "$dir/vmlinux"
+dpkg-deb -f "$deb" Package Version | sed 's/^[^:]*: //' | paste -sd ' ' >"$dir/kernel-package"
 echo "fetch-linux: $pkg"
+echo "fetch-linux: modules: $dir/kernel-root/lib/modules"
 echo "fetch-linux: bzImage: $dir/bzImage"
 echo "fetch-linux: vmlinux: $dir/vmlinux"
