@@ -2,8 +2,9 @@
 /*
  * daemon/devices.c: the VM's virtio devices -- created from the
  * configuration at InstanceStart, each on its own virtio-mmio window and
- * interrupt line, announced to the guest on its command line, paused and
- * resumed with the VM, patched at run time, and torn down at exit.
+ * interrupt line, announced to the guest in the ACPI DSDT (or, with
+ * acpi=off, on its command line), paused and resumed with the VM, patched
+ * at run time, and torn down at exit.
  *
  * Layout: device n gets the 4 KiB window VMM_VIRTIO_BASE + n * 4 KiB and
  * GSI VMM_VIRTIO_GSI0 + n (the IOAPIC's pins 5 .. 23, as Firecracker).
@@ -126,7 +127,7 @@ static int create_rng(const struct entropy_cfg *c, void **out, struct errbuf *e)
 	return virtio_rng_create((struct virtio_rng **)out, "rng", &bw, &ops, NULL, e);
 }
 
-/* puts a created device on its window and line, and on the command line */
+/* puts a created device on its window and line, and on the command line if need be */
 static int add_device(struct vmm *v, enum vmm_dev_kind kind, const char *id, void *impl,
                       char *cmdline, size_t size, struct errbuf *e)
 {
@@ -154,21 +155,16 @@ static int add_device(struct vmm *v, enum vmm_dev_kind kind, const char *id, voi
 		return errf(e, -ret, "%s %s: cannot place it at %#llx: %s", kind_names[kind], id,
 		            (unsigned long long)d->base, strerror(-ret));
 
-	size_t len = strlen(cmdline);
-	if (len + 1 >= size)
-		return errf(e, ENOSPC,
-		            "the kernel command line has no room for the virtio devices");
-	cmdline[len++] = ' ';
-	ret = virtio_mmio_cmdline(cmdline + len, size - len, d->base, d->gsi);
-	if (ret < 0) {
-		cmdline[len - 1] = '\0';
+	/* on the command line only with acpi=off: else the DSDT says it (vmm_devices_acpi) */
+	ret = virtio_mmio_cmdline_add(cmdline, size, d->base, d->gsi);
+	if (ret < 0)
 		return errf(e, ENOSPC,
 		            "the kernel command line (at most %zu bytes) has no room for "
 		            "the virtio devices",
 		            size - 1);
-	}
-	log_info("%s %s at %#llx, GSI %u", kind_names[kind], id, (unsigned long long)d->base,
-	         d->gsi);
+	log_info("%s %s at %#llx, GSI %u, announced %s", kind_names[kind], id,
+	         (unsigned long long)d->base, d->gsi,
+	         ret ? "on the kernel command line" : "in the ACPI DSDT");
 	return 0;
 }
 
@@ -225,6 +221,16 @@ int vmm_devices_attach(struct vmm *v, char *cmdline, size_t size, struct errbuf 
 	                       (ret = add_device(v, VDEV_RNG, "rng", impl, cmdline, size, e)) < 0))
 		return ret;
 	return 0;
+}
+
+_Static_assert(VMM_MAX_DEVS <= BOOT_ACPI_VIRTIO_MAX, "the DSDT has room for every device");
+
+unsigned vmm_devices_acpi(const struct vmm *v, struct boot_acpi_virtio out[VMM_MAX_DEVS])
+{
+	for (unsigned i = 0; i < v->nr_devs; i++)
+		out[i] = (struct boot_acpi_virtio){
+		        .base = v->devs[i].base, .size = VIRTIO_MMIO_SIZE, .gsi = v->devs[i].gsi};
+	return v->nr_devs;
 }
 
 void vmm_devices_destroy(struct vmm *v)

@@ -354,7 +354,13 @@ int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 		goto err;
 	log_debug("start: vCPUs created at %llu us", since_start_us());
 
-	/* the guest's command line: the configured one plus the devices' parameters */
+	/*
+	 * the guest's command line: the configured one plus the devices'
+	 * parameters. Each virtio device is announced once: in the ACPI DSDT,
+	 * or, when the command line has acpi=off (the guest then reads no
+	 * DSDT), as virtio_mmio.device= here. kiln's freestanding test guests
+	 * find devices only on the command line: their tests pass acpi=off.
+	 */
 	const char *args = c->boot_source.boot_args ? c->boot_source.boot_args : DEFAULT_CMDLINE;
 	if (strlen(args) >= sizeof(v->cmdline)) {
 		ret = errf(e, E2BIG, "the kernel command line is %zu bytes; at most %zu fit",
@@ -390,11 +396,20 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 	if ((ret = vmm_build(v, &b, e)) < 0)
 		return ret;
 
+	/* the DSDT describes every device; the command line only with acpi=off */
+	struct boot_acpi_virtio virtio[VMM_MAX_DEVS];
+	struct boot_acpi_devices acpi = {
+	        .virtio = virtio,
+	        .nr_virtio = vmm_devices_acpi(v, virtio),
+	        .serial = true, /* vmm_attach_legacy: always there */
+	        .i8042 = true,
+	};
 	struct boot_config bc = {
 	        .kernel_path = c->boot_source.kernel_image_path,
 	        .initrd_path = c->boot_source.initrd_path,
 	        .cmdline = v->cmdline,
 	        .nr_vcpus = c->machine.vcpu_count,
+	        .devices = &acpi,
 	};
 	if ((ret = boot_load(&v->mem, &bc, &v->boot, e)) < 0)
 		goto err;

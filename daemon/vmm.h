@@ -231,11 +231,15 @@ void vmm_record_latency(struct vmm *v, int kind, uint64_t ns);
 
 /*
  * Creates every configured virtio device, places it on the MMIO bus and
- * appends its "virtio_mmio.device=" (and the root drive's "root=")
- * parameters to `cmdline` (`size` bytes). 0 / -errno with a message; on
- * failure the devices made so far stay for vmm_devices_destroy. VMM thread.
+ * appends the root drive's "root=" parameters to `cmdline` (`size` bytes),
+ * and each device's "virtio_mmio.device=" when `cmdline` has acpi=off
+ * (virtio_mmio_cmdline_add: with ACPI the DSDT announces them). 0 / -errno
+ * with a message; on failure the devices made so far stay for
+ * vmm_devices_destroy. VMM thread.
  */
 int vmm_devices_attach(struct vmm *v, char *cmdline, size_t size, struct errbuf *e);
+/* fills `out` with each attached device's window and GSI for the DSDT: how many */
+unsigned vmm_devices_acpi(const struct vmm *v, struct boot_acpi_virtio out[VMM_MAX_DEVS]);
 void vmm_devices_destroy(struct vmm *v);
 /* parks / restarts every device's I/O thread (after / before the vCPUs) */
 int vmm_devices_pause(struct vmm *v, struct errbuf *e);

@@ -28,16 +28,23 @@ sources() {
 		"common/log.c $(pkg-config --libs jansson)" ;;
 	virtqueue) echo "virtio/queue.c memory/guest_mem.c common/util.c common/log.c" ;;
 	mmio | blk | net | vsock | rng) echo "$devfuzz -luring" ;;
+	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
+		"api/config*.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
+		"$(pkg-config --libs jansson)" ;;
+	boot) echo "vcpu/boot*.c vcpu/mptable.c vcpu/acpi.c memory/guest_mem.c common/util.c" \
+		"common/log.c" ;;
 	*) return 1 ;;
 	esac
 }
-targets="router virtqueue mmio blk net vsock rng"
+targets="router virtqueue mmio blk net vsock rng snapshot boot"
 
 # per-target libFuzzer options
 options() {
 	case $1 in
 	router) echo "-max_len=65536 -dict=tests/fuzz/router.dict" ;;
 	virtqueue) echo "-max_len=90000" ;;
+	snapshot) echo "-max_len=32768" ;;
+	boot) echo "-max_len=65536" ;;
 	*) echo "-max_len=4096" ;;
 	esac
 }

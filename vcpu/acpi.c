@@ -2,13 +2,17 @@
 /*
  * vcpu/acpi.c: the ACPI tables that tell a guest built without an MP-table
  * parser (Debian's cloud kernel has no CONFIG_X86_MPPARSE) how many CPUs it
- * has: RSDP -> XSDT -> FADT (-> DSDT) and MADT, as a hardware-reduced ACPI
- * platform with no legacy PM blocks, like Firecracker's microVMs. Section
- * numbers are those of the ACPI Specification 6.5.
+ * has, and one built without CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES where its
+ * devices are: RSDP -> XSDT -> FADT (-> DSDT) and MADT, as a
+ * hardware-reduced ACPI platform with no legacy PM blocks, like
+ * Firecracker's microVMs. Section numbers are those of the ACPI
+ * Specification 6.5.
  */
+#include "vcpu/aml_int.h"
 #include "vcpu/vcpu.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 /* s5.2.5.3: the Root System Description Pointer, 36 bytes for revision 2 */
@@ -80,8 +84,9 @@ struct acpi_fadt {
 /* Table 5.10: FADT flags */
 #define FADT_F_HW_REDUCED_ACPI (1u << 20)
 /* Table 5.11: IA-PC boot architecture flags. No VGA, no MSI (no PCI bus),
- * no CMOS RTC: kiln emulates none of them. No LEGACY_DEVICES, no 8042
- * (only its reset line is there). */
+ * no CMOS RTC: kiln emulates none of them. No LEGACY_DEVICES (the DSDT
+ * lists the ISA devices there are); 8042 when the i8042 is there. */
+#define FADT_BOOT_8042                 (1u << 1)
 #define FADT_BOOT_VGA_NOT_PRESENT      (1u << 2)
 #define FADT_BOOT_MSI_NOT_SUPPORTED    (1u << 3)
 #define FADT_BOOT_CMOS_RTC_NOT_PRESENT (1u << 5)
@@ -139,15 +144,16 @@ _Static_assert(sizeof(struct madt_lapic_nmi) == 6, "MADT local APIC NMI");
 #define ACPI_CREATOR_ID   "KILN"
 #define ACPI_XSDT_ENTRIES 2 /* FADT, MADT (the DSDT hangs off the FADT) */
 
-/* the layout inside the buffer: each table 16-byte aligned after the RSDP */
+/*
+ * The layout inside the buffer: each table 16-byte aligned after the RSDP;
+ * the DSDT, whose length depends on the devices, comes last.
+ */
 #define ACPI_ALIGN 16u
 #define OFF_RSDP   0u
 #define OFF_XSDT   ALIGN_UP(sizeof(struct acpi_rsdp), ACPI_ALIGN)
 #define XSDT_LEN   (sizeof(struct acpi_header) + 8u * ACPI_XSDT_ENTRIES)
 #define OFF_FADT   ALIGN_UP(OFF_XSDT + XSDT_LEN, ACPI_ALIGN)
-#define OFF_DSDT   ALIGN_UP(OFF_FADT + sizeof(struct acpi_fadt), ACPI_ALIGN)
-#define DSDT_LEN   sizeof(struct acpi_header) /* an empty TermList is valid AML */
-#define OFF_MADT   ALIGN_UP(OFF_DSDT + DSDT_LEN, ACPI_ALIGN)
+#define OFF_MADT   ALIGN_UP(OFF_FADT + sizeof(struct acpi_fadt), ACPI_ALIGN)
 
 static size_t madt_size(unsigned nr_vcpus)
 {
@@ -155,9 +161,129 @@ static size_t madt_size(unsigned nr_vcpus)
 	       sizeof(struct madt_ioapic) + sizeof(struct madt_lapic_nmi);
 }
 
-size_t boot_acpi_size(unsigned nr_vcpus)
+static size_t dsdt_off(unsigned nr_vcpus)
 {
-	return OFF_MADT + madt_size(nr_vcpus);
+	return ALIGN_UP(OFF_MADT + madt_size(nr_vcpus), ACPI_ALIGN);
+}
+
+/* ------------------------------------------------------------ the DSDT */
+
+_Static_assert(BOOT_ACPI_VIRTIO_MAX <= 100, "the devices' names are VR00 to VR99");
+
+/*
+ * Linux's drivers/virtio/virtio_mmio.c binds to _HID "LNRO0005" and takes
+ * the first memory and interrupt resources of _CRS; _CCA 1 (s6.2.17) says
+ * its DMA is cache-coherent. kiln raises the line with an irqfd, a pulse:
+ * edge-triggered, active high, not shared.
+ */
+static void dsdt_virtio(struct aml *a, unsigned uid, const struct boot_acpi_virtio *v)
+{
+	char name[5];
+	snprintf(name, sizeof(name), "VR%02u", uid % 100);
+	size_t dev = aml_device_begin(a, name);
+	aml_name_decl(a, "_HID");
+	aml_string(a, "LNRO0005");
+	aml_name_decl(a, "_UID");
+	aml_integer(a, uid);
+	aml_name_decl(a, "_CCA");
+	aml_integer(a, 1);
+
+	uint8_t crs[32];
+	struct aml r;
+	aml_init(&r, crs, sizeof(crs));
+	aml_res_mem32_fixed(&r, true, (uint32_t)v->base, v->size);
+	aml_res_ext_irq(&r, AML_IRQ_CONSUMER | AML_IRQ_EDGE, v->gsi);
+	aml_name_decl(a, "_CRS");
+	aml_resource_template(a, &r);
+	aml_block_end(a, dev);
+}
+
+/* a PNP device on fixed ISA ports and one ISA IRQ (edge, active high, as in the MADT) */
+struct isa_dev {
+	const char *name, *eisaid;
+	uint16_t ports[2];
+	unsigned nr_ports;
+	uint8_t align, len; /* of each port range */
+	unsigned irq;
+};
+
+/*
+ * Where every PC has them (devices/devices.h), described as QEMU's microvm
+ * does: COM1 for 8250_pnp, IO(Decode16, 0x3F8, 0x3F8, 0, 8) and
+ * IRQNoFlags() {4}; the i8042's data port, then its command port, for
+ * i8042's PNP probe.
+ */
+static const struct isa_dev isa_com1 = {"COM1", "PNP0501", {0x3f8}, 1, 0, 8, 4};
+static const struct isa_dev isa_i8042 = {"KBD_", "PNP0303", {0x60, 0x64}, 2, 1, 1, 1};
+
+static void dsdt_isa(struct aml *a, const struct isa_dev *d)
+{
+	size_t dev = aml_device_begin(a, d->name);
+	aml_name_decl(a, "_HID");
+	aml_eisaid(a, d->eisaid);
+	aml_name_decl(a, "_UID");
+	aml_integer(a, 0);
+
+	uint8_t crs[32];
+	struct aml r;
+	aml_init(&r, crs, sizeof(crs));
+	for (unsigned i = 0; i < d->nr_ports; i++)
+		aml_res_io(&r, d->ports[i], d->ports[i], d->align, d->len);
+	aml_res_irq(&r, d->irq);
+	aml_name_decl(a, "_CRS");
+	aml_resource_template(a, &r);
+	aml_block_end(a, dev);
+}
+
+/* s5.2.11.1: the DSDT's TermList: Scope (\_SB_) { the devices } */
+static void dsdt_body(struct aml *a, const struct boot_acpi_devices *devs)
+{
+	size_t sb = aml_scope_begin(a, "\\_SB_");
+	if (devs && devs->serial)
+		dsdt_isa(a, &isa_com1);
+	if (devs && devs->i8042)
+		dsdt_isa(a, &isa_i8042);
+	for (unsigned i = 0; devs && i < devs->nr_virtio; i++)
+		dsdt_virtio(a, i, &devs->virtio[i]);
+	aml_block_end(a, sb);
+}
+
+static int check_devices(const struct boot_acpi_devices *devs)
+{
+	if (!devs)
+		return 0;
+	if (devs->nr_virtio > BOOT_ACPI_VIRTIO_MAX || (devs->nr_virtio && !devs->virtio))
+		return -EINVAL;
+	for (unsigned i = 0; i < devs->nr_virtio; i++) {
+		const struct boot_acpi_virtio *v = &devs->virtio[i];
+		if (v->size == 0 || v->base > UINT32_MAX || UINT32_MAX - v->base < v->size - 1)
+			return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * The DSDT's length, its header and the AML that dsdt_body() writes, into
+ * *len: 0, or -EINVAL for devices it cannot describe (*len is then that of
+ * a DSDT without them).
+ */
+static int dsdt_measure(const struct boot_acpi_devices *devs, size_t *len)
+{
+	struct aml a;
+	int ret = check_devices(devs);
+	if (ret)
+		devs = NULL;
+	aml_init(&a, NULL, 0);
+	dsdt_body(&a, devs);
+	*len = sizeof(struct acpi_header) + a.len;
+	return ret ? ret : a.err ? -EINVAL : 0;
+}
+
+size_t boot_acpi_size(unsigned nr_vcpus, const struct boot_acpi_devices *devs)
+{
+	size_t len;
+	dsdt_measure(devs, &len);
+	return dsdt_off(nr_vcpus) + len;
 }
 
 /* the byte that makes `len` bytes at `p` sum to 0 when stored in a zeroed slot */
@@ -189,25 +315,31 @@ static void seal(struct acpi_header *h)
 	h->checksum = acpi_checksum(h, h->length);
 }
 
-static void write_fadt(uint8_t *buf, uint64_t gpa)
+/* `buf` is zeroed: only the fields that are not 0 are set */
+static void write_fadt(uint8_t *buf, uint64_t dsdt, bool i8042)
 {
-	struct acpi_fadt f = {0};
-	put_header(&f.h, "FACP", sizeof(f), 6);
+	/*
+	 * Filled in place rather than in a local copied over: GCC 12 -O2
+	 * dropped the header stores of such a copy (RTL dead-store
+	 * elimination across the `rep movsq` it made of the memcpy, when the
+	 * MADT reused its stack slot).
+	 */
+	struct acpi_fadt *f = (struct acpi_fadt *)(buf + OFF_FADT);
+	put_header(&f->h, "FACP", sizeof(*f), 6);
 	/*
 	 * s4.1 / s5.2.9: on a hardware-reduced platform every fixed hardware
 	 * field (PM1/PM2/PM timer/GPE blocks, SCI, SMI_CMD, FACS) is ignored
 	 * and left zero; X_DSDT is used when non-zero, DSDT is kept for older
 	 * readers since the table lies below 4 GiB.
 	 */
-	f.dsdt = (uint32_t)(gpa + OFF_DSDT);
-	f.x_dsdt = gpa + OFF_DSDT;
-	f.flags = FADT_F_HW_REDUCED_ACPI;
-	f.iapc_boot_arch = FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_MSI_NOT_SUPPORTED |
-	                   FADT_BOOT_CMOS_RTC_NOT_PRESENT;
-	f.minor_version = 5;
-	memcpy(f.hypervisor_vendor_id, "KILNKILN", 8);
-	seal(&f.h);
-	memcpy(buf + OFF_FADT, &f, sizeof(f));
+	f->dsdt = (uint32_t)dsdt;
+	f->x_dsdt = dsdt;
+	f->flags = FADT_F_HW_REDUCED_ACPI;
+	f->iapc_boot_arch = FADT_BOOT_VGA_NOT_PRESENT | FADT_BOOT_MSI_NOT_SUPPORTED |
+	                    FADT_BOOT_CMOS_RTC_NOT_PRESENT | (i8042 ? FADT_BOOT_8042 : 0);
+	f->minor_version = 5;
+	memcpy(f->hypervisor_vendor_id, "KILNKILN", 8);
+	seal(&f->h);
 }
 
 /*
@@ -254,11 +386,29 @@ static void write_madt(uint8_t *buf, unsigned nr_vcpus)
 	h->checksum = acpi_checksum(t, len);
 }
 
-int boot_acpi_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus)
+/* s5.2.11.1: the DSDT, a definition block: the header, then the AML */
+static int write_dsdt(uint8_t *buf, size_t off, size_t len, const struct boot_acpi_devices *devs)
 {
-	if (nr_vcpus == 0 || nr_vcpus > VM_MAX_VCPUS || gpa % ACPI_ALIGN)
+	struct aml a;
+	size_t hlen = sizeof(struct acpi_header);
+	aml_init(&a, buf + off + hlen, len - hlen);
+	dsdt_body(&a, devs);
+	if (aml_status(&a))
+		return -EINVAL; /* dsdt_measure() said it fits and encodes */
+	struct acpi_header *h = (struct acpi_header *)(buf + off);
+	put_header(h, "DSDT", (uint32_t)len, 2);
+	seal(h);
+	return 0;
+}
+
+int boot_acpi_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus,
+                    const struct boot_acpi_devices *devs)
+{
+	size_t dsdt = dsdt_off(nr_vcpus), dsdt_len;
+	if (nr_vcpus == 0 || nr_vcpus > VM_MAX_VCPUS || gpa % ACPI_ALIGN ||
+	    dsdt_measure(devs, &dsdt_len))
 		return -EINVAL;
-	size_t size = boot_acpi_size(nr_vcpus);
+	size_t size = dsdt + dsdt_len;
 	if (gpa >= GM_HOLE_END || GM_HOLE_END - gpa < size)
 		return -EINVAL;
 	if (len < size)
@@ -266,13 +416,10 @@ int boot_acpi_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus)
 	uint8_t *b = buf;
 	memset(b, 0, size);
 
-	/* the DSDT: a definition block with an empty body (s5.2.11.1) */
-	struct acpi_header dsdt = {0};
-	put_header(&dsdt, "DSDT", DSDT_LEN, 2);
-	seal(&dsdt);
-	memcpy(b + OFF_DSDT, &dsdt, sizeof(dsdt));
-
-	write_fadt(b, gpa);
+	int ret = write_dsdt(b, dsdt, dsdt_len, devs);
+	if (ret)
+		return ret;
+	write_fadt(b, gpa + dsdt, devs && devs->i8042);
 	write_madt(b, nr_vcpus);
 
 	/* s5.2.8: the XSDT, 64-bit pointers to every table but the DSDT */

@@ -109,17 +109,20 @@ static int write_mptable(struct guest_mem *gm, unsigned nr_vcpus, struct errbuf 
 	return 0;
 }
 
-static int write_acpi(struct guest_mem *gm, unsigned nr_vcpus, struct errbuf *e)
+static int write_acpi(struct guest_mem *gm, const struct boot_config *cfg, struct errbuf *e)
 {
 	uint64_t len = BOOT_ACPI_END - BOOT_ACPI_RSDP_ADDR;
 	void *bios = gm_ptr(gm, BOOT_ACPI_RSDP_ADDR, len);
 	if (!bios)
 		return errf(e, EFAULT, "no guest RAM for the ACPI tables at 0x%llx",
 		            BOOT_ACPI_RSDP_ADDR);
-	int n = boot_acpi_write(bios, len, BOOT_ACPI_RSDP_ADDR, nr_vcpus);
+	int n = boot_acpi_write(bios, len, BOOT_ACPI_RSDP_ADDR, cfg->nr_vcpus, cfg->devices);
+	if (n == -ENOSPC)
+		return errf(e, ENOSPC, "the ACPI tables for %u vCPUs do not fit at 0x%llx",
+		            cfg->nr_vcpus, BOOT_ACPI_RSDP_ADDR);
 	if (n < 0)
-		return errf(e, -n, "the ACPI tables for %u vCPUs do not fit at 0x%llx", nr_vcpus,
-		            BOOT_ACPI_RSDP_ADDR);
+		return errf(e, -n, "the ACPI tables cannot describe %u vCPUs and %u virtio devices",
+		            cfg->nr_vcpus, cfg->devices ? cfg->devices->nr_virtio : 0);
 	return 0;
 }
 
@@ -189,8 +192,11 @@ int boot_load(struct guest_mem *gm, const struct boot_config *cfg, struct boot_i
 	ret = write_mptable(gm, cfg->nr_vcpus, e);
 	if (ret)
 		goto out;
-	/* for kernels without CONFIG_X86_MPPARSE; the params point at the RSDP */
-	ret = write_acpi(gm, cfg->nr_vcpus, e);
+	/*
+	 * for kernels without CONFIG_X86_MPPARSE or
+	 * CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES; the params point at the RSDP
+	 */
+	ret = write_acpi(gm, cfg, e);
 	if (ret)
 		goto out;
 	*out = bi;

@@ -376,11 +376,29 @@ int vm_restore_check(const struct vm *vm, uint64_t seen, struct errbuf *e);
 
 /* ----------------------------------------------------------------- boot */
 
+/* one virtio-mmio device as the guest's DSDT describes it */
+struct boot_acpi_virtio {
+	uint64_t base; /* its register window; base + size must lie below 4 GiB */
+	uint32_t size;
+	uint32_t gsi; /* its interrupt line (edge-triggered, active high) */
+};
+
+/* the devices the DSDT describes, besides the CPUs the MADT lists */
+struct boot_acpi_devices {
+	const struct boot_acpi_virtio *virtio; /* nr_virtio entries, _UID = index */
+	unsigned nr_virtio;                    /* at most BOOT_ACPI_VIRTIO_MAX */
+	bool serial;                           /* COM1: I/O 0x3f8-0x3ff, ISA IRQ 4 */
+	bool i8042;                            /* I/O 0x60 and 0x64, ISA IRQ 1 */
+};
+
+#define BOOT_ACPI_VIRTIO_MAX 64
+
 struct boot_config {
 	const char *kernel_path; /* ELF vmlinux or bzImage */
 	const char *initrd_path; /* NULL for none */
 	const char *cmdline;     /* NULL for empty */
 	unsigned nr_vcpus;
+	const struct boot_acpi_devices *devices; /* for the DSDT; NULL: none */
 };
 
 enum boot_mode {
@@ -407,7 +425,7 @@ struct boot_info {
  * and the command line into guest memory, and writes the zero page /
  * hvm_start_info with the e820 map, plus the MP table and the ACPI tables
  * (at BOOT_ACPI_RSDP_ADDR, which the zero page / start info point at) for
- * `nr_vcpus`.
+ * `nr_vcpus` and cfg->devices.
  * Prefers PVH for an ELF that has the note, like Firecracker. Every bad
  * input is a precise message and -errno; nothing is written outside RAM.
  * Follows the Linux x86 boot protocol 2.15 (Documentation/arch/x86/boot.rst)
@@ -450,18 +468,27 @@ size_t boot_mptable_size(unsigned nr_vcpus);
 int boot_mptable_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus);
 
 /*
- * The ACPI 6.5 tables for `nr_vcpus` CPUs, for kernels without an MP-table
- * parser: the RSDP (revision 2, both checksums) at `gpa` itself, then the
- * XSDT, a hardware-reduced FADT (revision 6) pointing at an empty DSDT, and
- * the MADT (one enabled local APIC per vCPU, the IOAPIC with id nr_vcpus at
+ * The ACPI 6.5 tables for `nr_vcpus` CPUs and the devices `devs` (NULL:
+ * none), for kernels without an MP-table parser or the virtio-mmio
+ * command-line option: the RSDP (revision 2, both checksums) at `gpa`
+ * itself, then the XSDT, a hardware-reduced FADT (revision 6), the MADT
+ * (one enabled local APIC per vCPU, the IOAPIC with id nr_vcpus at
  * VM_IOAPIC_ADDR from GSI 0, LINT1 = NMI; no interrupt source override, as
- * KVM's default routing sends GSI n to pin n). Written into `buf` (`len`
- * bytes) that the guest sees at `gpa`. Pure. Returns the bytes written,
- * -EINVAL for nr_vcpus 0 or > VM_MAX_VCPUS, a gpa not 16-byte aligned or
- * tables crossing 4 GiB, -ENOSPC when `len` is too small.
+ * KVM's default routing sends GSI n to pin n) and the DSDT, whose AML
+ * declares under \_SB_ each virtio device (Linux's virtio-mmio binding:
+ * _HID "LNRO0005", _UID its index, _CCA 1, _CRS its window and GSI), COM1
+ * (PNP0501) and the i8042 (PNP0303) when present. Written into `buf`
+ * (`len` bytes) that the guest sees at `gpa`. Pure. boot_acpi_size() is
+ * the size boot_acpi_write() needs for the same arguments (for arguments it
+ * refuses, a size that means nothing). boot_acpi_write() returns the
+ * bytes written, -EINVAL for nr_vcpus 0 or > VM_MAX_VCPUS, a gpa not
+ * 16-byte aligned, tables crossing 4 GiB, more than BOOT_ACPI_VIRTIO_MAX
+ * virtio devices or one whose window is empty or crosses 4 GiB, -ENOSPC
+ * when `len` is too small.
  */
-size_t boot_acpi_size(unsigned nr_vcpus);
-int boot_acpi_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus);
+size_t boot_acpi_size(unsigned nr_vcpus, const struct boot_acpi_devices *devs);
+int boot_acpi_write(void *buf, size_t len, uint64_t gpa, unsigned nr_vcpus,
+                    const struct boot_acpi_devices *devs);
 
 /*
  * Where boot_load puts the ACPI tables: the RSDP at the start of the BIOS

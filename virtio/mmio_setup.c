@@ -8,6 +8,7 @@
 #define LOG_MODULE "virtio"
 #include "virtio_int.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -174,6 +175,64 @@ int virtio_mmio_cmdline(char *buf, size_t len, uint64_t base, uint32_t gsi)
 		return -ENOSPC;
 	}
 	return n;
+}
+
+/* the length of the parameter at `p` (up to unquoted white space) */
+static size_t param_len(const char *p)
+{
+	bool quoted = false;
+	size_t n = 0;
+	for (; p[n] && (quoted || !isspace((unsigned char)p[n])); n++)
+		if (p[n] == '"')
+			quoted = !quoted;
+	return n;
+}
+
+/* whether the `n` bytes at `p`, double quotes dropped, spell `want` */
+static bool param_is(const char *p, size_t n, const char *want)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (p[i] == '"')
+			continue;
+		if (*want++ != p[i])
+			return false;
+	}
+	return *want == '\0';
+}
+
+bool virtio_cmdline_acpi_off(const char *cmdline)
+{
+	bool off = false;
+	for (const char *p = cmdline; *p;) {
+		if (isspace((unsigned char)*p)) {
+			p++;
+			continue;
+		}
+		size_t n = param_len(p);
+		if (param_is(p, n, "--"))
+			break;
+		if (param_is(p, n, "acpi=off"))
+			off = true;
+		else if (param_is(p, n, "acpi=force"))
+			off = false;
+		p += n;
+	}
+	return off;
+}
+
+int virtio_mmio_cmdline_add(char *cmdline, size_t size, uint64_t base, uint32_t gsi)
+{
+	if (!virtio_cmdline_acpi_off(cmdline))
+		return 0;
+	size_t len = strlen(cmdline);
+	if (len + 1 >= size)
+		return -ENOSPC;
+	cmdline[len] = ' ';
+	if (virtio_mmio_cmdline(cmdline + len + 1, size - len - 1, base, gsi) < 0) {
+		cmdline[len] = '\0';
+		return -ENOSPC;
+	}
+	return 1;
 }
 
 /* ------------------------------------------------------- saved state */

@@ -147,7 +147,11 @@ static int rng_restore(struct virtio_dev *d, struct state_reader *rd, uint16_t v
 {
 	struct virtio_rng *r = d->priv;
 	(void)version; /* only version 1 exists; the transport checked the range */
-	return rl_restore(&r->rl, rd, e);
+	int ret = rl_restore(&r->rl, rd, e);
+	if (ret == 0 && sr_left(rd))
+		ret = errf(e, EINVAL, "snapshot: virtio-rng %s: %zu bytes too many", d->id,
+		           sr_left(rd));
+	return ret;
 }
 
 static const struct virtio_dev_ops rng_ops = {

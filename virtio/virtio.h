@@ -527,4 +527,23 @@ int virtio_mmio_restore(struct virtio_mmio *m, struct state_reader *r, struct er
  */
 int virtio_mmio_cmdline(char *buf, size_t len, uint64_t base, uint32_t gsi);
 
+/*
+ * Whether the Linux command line `cmdline` turns ACPI off: its last
+ * "acpi=off" or "acpi=force" parameter is "acpi=off" (arch/x86/kernel/
+ * acpi/boot.c, parse_acpi). Parameters are split at unquoted white space,
+ * double quotes are dropped, and nothing after "--" (init's arguments)
+ * counts. Pure.
+ */
+bool virtio_cmdline_acpi_off(const char *cmdline);
+
+/*
+ * Announces one device on the NUL-terminated command line `cmdline`
+ * (`size` bytes) -- appends " virtio_mmio.device=4K@0x<base>:<gsi>" --
+ * only when that command line turns ACPI off. Otherwise the guest finds the
+ * device in the DSDT (vcpu/acpi.c) and a second announcement would make
+ * Linux register it twice. Returns 1 when appended, 0 when ACPI announces
+ * it, -ENOSPC when it does not fit (`cmdline` is then unchanged). Pure.
+ */
+int virtio_mmio_cmdline_add(char *cmdline, size_t size, uint64_t base, uint32_t gsi);
+
 #endif

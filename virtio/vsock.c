@@ -321,6 +321,9 @@ static int vsock_restore(struct virtio_dev *d, struct state_reader *r, uint16_t 
 	uint32_t cid = sr_u32(r);
 	if (sr_error(r))
 		return errf(e, EINVAL, "snapshot: %s section is truncated", d->id);
+	if (sr_left(r))
+		return errf(e, EINVAL, "snapshot: virtio-vsock %s: %zu bytes too many", d->id,
+		            sr_left(r));
 	if (cid != v->guest_cid)
 		log_info("%s: guest CID %u in the snapshot, %u now; the guest re-reads it", d->id,
 		         cid, v->guest_cid);

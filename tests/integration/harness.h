@@ -91,6 +91,17 @@ void kh_kill(struct kproc *p);
  */
 int kh_netns_enter(const char *name);
 
+/*
+ * What the command line of every freestanding test guest (tests/guests)
+ * with virtio devices starts with. kiln announces each virtio device once:
+ * in the ACPI DSDT, or, only when the command line has acpi=off, as a
+ * virtio_mmio.device= parameter (virtio_mmio_cmdline_add). The guests'
+ * runtime finds devices on the command line alone (rt/virtio_cmdline.c),
+ * so their tests pass acpi=off. Linux guests (test_linux.c) do not: Debian's
+ * kernels read only the DSDT (no CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES).
+ */
+#define KH_GUEST_ARGS "acpi=off"
+
 /* a printf into a malloc'd string */
 char *kh_fmt(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

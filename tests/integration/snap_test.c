@@ -125,7 +125,8 @@ const char *sk_state(struct skiln *k)
 
 void sk_boot_memck(struct skiln *k, const char *args, bool track_dirty)
 {
-	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" MEMCK_ARGS " %s\"}",
+	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
+	                 " " MEMCK_ARGS " %s\"}",
 	                 kh_guest("memck"), args ? args : "");
 	sk_ok(k, "PUT", "/boot-source", b);
 	free(b);

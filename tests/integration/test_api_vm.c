@@ -16,11 +16,12 @@
 
 TestSuite(api_vm, .init = api_test_init, .fini = api_test_cleanup, .timeout = 120);
 
-/* PUT /boot-source with the hello guest and `args`, 1 vCPU, 64 MiB */
+/* PUT /boot-source with the hello guest and KH_GUEST_ARGS `args`, 1 vCPU, 64 MiB */
 static void configure_hello(const char *args)
 {
-	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"%s\"}",
-	                    kh_guest("hello"), args);
+	char *body =
+	        kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS " %s\"}",
+	               kh_guest("hello"), args);
 	call_ok("PUT", "/boot-source", body);
 	free(body);
 	call_ok("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}");

@@ -119,8 +119,8 @@ static char *drive_json(const char *id, const char *path, bool ro, const char *c
 static const char *boot_blk(const char *drives, const char *args)
 {
 	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
-	                   "\"%s\"}, \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": "
-	                   "128}, \"drives\": [%s]}",
+	                   "\"" KH_GUEST_ARGS " %s\"}, \"machine-config\": {\"vcpu_count\": 1, "
+	                   "\"mem_size_mib\": 128}, \"drives\": [%s]}",
 	                   kh_guest("blk"), args, drives);
 	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
 	free(cfg);
@@ -244,7 +244,8 @@ Test(blk, patch_drive_while_running)
 	const char *disk = make_disk(0, 2048, 0);
 	const char *next = make_disk(1, 4096, 0);
 	start_kiln(&kp);
-	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"sleep=4000\"}",
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
+	                    " sleep=4000\"}",
 	                    kh_guest("hello"));
 	call_ok("PUT", "/boot-source", body);
 	free(body);

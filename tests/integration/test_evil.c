@@ -108,7 +108,8 @@ static unsigned count_check_frames(int s)
 /* the config of a VM with a drive, an entropy device and (in the netns) a tap */
 static char *evil_config(const char *disk, const char *args, bool net)
 {
-	return kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"%s\"},"
+	return kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
+	              "\"" KH_GUEST_ARGS " %s\"},"
 	              " \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128},"
 	              " \"drives\": [{\"drive_id\": \"d0\", \"path_on_host\": \"%s\","
 	              " \"is_root_device\": false, \"is_read_only\": false}],"
@@ -228,8 +229,8 @@ Test(evil, vm_config_shows_the_devices)
 	const char *disk = make_disk();
 	tmp[1] = kh_fmt("/tmp/kiln-it-evil-%d.vsock", (int)getpid());
 	start_kiln(&kp);
-	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"virtio=1 "
-	                    "sleep=3000\"}",
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
+	                    " virtio=1 sleep=3000\"}",
 	                    kh_guest("hello"));
 	call_ok("PUT", "/boot-source", body);
 	free(body);

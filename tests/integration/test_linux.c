@@ -11,7 +11,16 @@
  *     (CONFIG_X86_MPPARSE is off);
  *   - that it reaches userspace: /init says so with this run's marker and
  *     the number of CPUs Linux brought up, then resets the machine (reboot
- *     -f with reboot=k: the i8042), and kiln exits cleanly.
+ *     -f with reboot=k: the i8042), and kiln exits cleanly;
+ *   - that it finds the VM's devices in kiln's DSDT, the only place they
+ *     are announced (the command line has no acpi=off, so no
+ *     virtio_mmio.device=, which this kernel could not read anyway): COM1
+ *     and the i8042 as PnP devices, and the entropy device as the platform
+ *     device LNRO0005:00 with its window in /proc/iomem. /init then loads
+ *     virtio_mmio and virtio-rng (modules in this kernel, which
+ *     scripts/fetch-linux.sh extracts from the same package), which bind
+ *     the device and read 16 bytes from /dev/hwrng through it: the window
+ *     and the interrupt line of _CRS work;
  *   - that the serial console carries userspace's output and input: Linux
  *     finds COM1 and its IRQ 4 only in the DSDT (a hardware-reduced ACPI
  *     machine has no legacy PIC, so no ISA IRQ exists until ACPI names
@@ -45,6 +54,9 @@
 #define NR_VCPUS 2
 #define BUSYBOX  "/bin/busybox"
 
+/* the modules /init loads, in order (modules/ of the kernel cache) */
+static const char *const modules[] = {"virtio_ring", "virtio", "virtio_mmio", "virtio-rng"};
+
 static struct kproc kp;
 static char initrd[64]; /* this test's initramfs, removed at teardown */
 
@@ -58,34 +70,54 @@ static void teardown(void)
 
 TestSuite(linux_boot, .fini = teardown, .timeout = 540);
 
-static const char *kernel(const char *name)
+/* `name` in the kernel cache, into `path`; skips the test when it is not there */
+static const char *cached(const char *name, char path[4096])
 {
-	static char path[4096];
 	const char *root = getenv("KILN_SOURCE_ROOT");
-	snprintf(path, sizeof(path), "%s/tests/linux/cache/%s", root ? root : ".", name);
+	snprintf(path, 4096, "%s/tests/linux/cache/%s", root ? root : ".", name);
 	if (access(path, R_OK) != 0)
 		cr_skip_test("%s is absent: run scripts/fetch-linux.sh to fetch Debian's kernel",
 		             path);
 	return path;
 }
 
+static const char *kernel(const char *name)
+{
+	static char path[4096];
+	return cached(name, path);
+}
+
 /*
  * /init: the proof that Linux ran userspace, and what it found. Run by the
- * kernel through binfmt_script as "/bin/busybox sh /init". Its marker line
- * goes to /dev/kmsg (see the top of this file); `reboot -f` calls
- * reboot(2) at once, which with reboot=k resets through the i8042.
+ * kernel through binfmt_script as "/bin/busybox sh /init". Its marker lines
+ * go to /dev/kmsg (see the top of this file): the CPUs, then the entropy
+ * device -- whether its ACPI window is in /proc/iomem, the device the
+ * virtio-mmio driver bound, the virtio device id it found there, and how
+ * many bytes virtio-rng read.
+ * `reboot -f` calls reboot(2) at once, which with reboot=k resets through
+ * the i8042.
  */
 static char *init_script(const char *marker)
 {
-	return kh_fmt("#!/bin/busybox sh\n"
-	              "busybox mount -t proc proc /proc\n"
-	              "busybox mount -t sysfs sysfs /sys\n"
-	              "cpus=$(busybox grep -c '^processor' /proc/cpuinfo)\n"
-	              "online=$(busybox cat /sys/devices/system/cpu/online)\n"
-	              "echo \"kiln-init: %s cpus=$cpus online=$online\" >/dev/kmsg\n"
-	              "busybox reboot -f\n"
-	              "echo 'kiln-init: reboot -f returned' >/dev/kmsg\n",
-	              marker);
+	return kh_fmt(
+	        "#!/bin/busybox sh\n"
+	        "busybox mount -t proc proc /proc\n"
+	        "busybox mount -t sysfs sysfs /sys\n"
+	        "cpus=$(busybox grep -c '^processor' /proc/cpuinfo)\n"
+	        "online=$(busybox cat /sys/devices/system/cpu/online)\n"
+	        "echo \"kiln-init: %s cpus=$cpus online=$online\" >/dev/kmsg\n"
+	        "iomem=$(busybox grep -c '%s : LNRO0005:00' /proc/iomem)\n"
+	        "for m in %s %s %s %s; do busybox insmod /lib/$m.ko; done\n"
+	        "drv=$(busybox ls /sys/bus/platform/drivers/virtio-mmio | busybox grep LNRO)\n"
+	        "dev=$(busybox cat /sys/bus/virtio/devices/virtio0/device)\n"
+	        "busybox mknod /dev/hwrng c 10 183\n"
+	        "rng=$(busybox timeout 60 busybox head -c 16 /dev/hwrng | busybox wc -c)\n"
+	        "echo \"kiln-init: %s iomem=$iomem virtio-mmio=$drv virtio0=$dev hwrng=$rng\" "
+	        ">/dev/kmsg\n"
+	        "busybox reboot -f\n"
+	        "echo 'kiln-init: reboot -f returned' >/dev/kmsg\n",
+	        marker, "d0000000-d0000fff", modules[0], modules[1], modules[2], modules[3],
+	        marker);
 }
 
 /*
@@ -118,6 +150,15 @@ static const char *make_initramfs(char *init)
 	cpio_chardev(&c, "dev/console", 0600, 5, 1);
 	cpio_chardev(&c, "dev/kmsg", 0644, 1, 11);
 	cpio_host_file(&c, "bin/busybox", 0755, BUSYBOX);
+	cpio_dir(&c, "lib", 0755);
+	for (size_t i = 0; i < ARRAY_SIZE(modules); i++) {
+		char *name = kh_fmt("modules/%s.ko", modules[i]);
+		char *path = kh_fmt("lib/%s.ko", modules[i]);
+		char host[4096];
+		cpio_host_file(&c, path, 0644, cached(name, host));
+		free(name);
+		free(path);
+	}
 	cr_assert_not_null(init);
 	cpio_file(&c, "init", 0755, init, strlen(init));
 	free(init);
@@ -187,7 +228,13 @@ static void check_early_boot(const char *cmdline, int timeout_s)
 	snprintf(rsdp, sizeof(rsdp), "ACPI: RSDP 0x%016llX",
 	         (unsigned long long)BOOT_ACPI_RSDP_ADDR);
 	snprintf(cpus, sizeof(cpus), "smpboot: Allowing %d CPUs", NR_VCPUS);
-	const char *acpi[] = {rsdp, "ACPI: XSDT 0x", "ACPI: APIC 0x", cpus};
+	/* drivers/pnp/pnpacpi/core.c: COM1 and the i8042 from the DSDT */
+	const char *acpi[] = {rsdp,
+	                      "ACPI: XSDT 0x",
+	                      "ACPI: APIC 0x",
+	                      "ACPI: DSDT 0x",
+	                      cpus,
+	                      "pnp: PnP ACPI: found 2 devices"};
 	for (size_t i = 0; i < ARRAY_SIZE(acpi); i++)
 		cr_assert(kh_wait_for(&kp, acpi[i], 120000), "no \"%s\"; kiln printed:\n%s",
 		          acpi[i], kp.out);
@@ -207,6 +254,15 @@ static void check_userspace(const char *marker, int timeout_s)
 	cr_assert(strstr(kp.out, want), "Linux did not find %d CPUs (no \"%s\"):\n%s", NR_VCPUS,
 	          want, kp.out);
 	free(want);
+	/* virtio id 4: entropy (virtio 1.2 s5) */
+	want = kh_fmt("kiln-init: %s iomem=1 virtio-mmio=LNRO0005:00 virtio0=0x0004 hwrng=16",
+	              marker);
+	cr_assert(strstr(kp.out, want),
+	          "Linux did not bind the entropy device of the DSDT (no \"%s\"):\n%s", want,
+	          kp.out);
+	free(want);
+	cr_assert(!strstr(kp.out, "virtio_mmio.device="),
+	          "without acpi=off kiln announces devices in the DSDT only:\n%s", kp.out);
 	cr_assert_eq(st, 0, "kiln did not exit cleanly after /init's reboot (%d); it printed:\n%s",
 	             st, kp.out);
 	cr_assert(strstr(kp.out, "the guest reset the machine through the i8042"),
@@ -220,7 +276,8 @@ static void spawn_linux(const char *kernel_path, const char *initramfs, const ch
 {
 	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", "
 	                   "\"initrd_path\": \"%s\", \"boot_args\": \"%s\"}, "
-	                   "\"machine-config\": {\"vcpu_count\": %d, \"mem_size_mib\": %d}}",
+	                   "\"machine-config\": {\"vcpu_count\": %d, \"mem_size_mib\": %d}, "
+	                   "\"entropy\": {}}",
 	                   kernel_path, initramfs, cmdline, NR_VCPUS, MEM_MIB);
 	char *cfg_path = kh_write_temp(cfg, ".json");
 	cr_assert_not_null(cfg_path);

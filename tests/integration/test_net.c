@@ -201,12 +201,12 @@ static void echo_stop(struct echo *x)
 /* the net guest with ktap0 attached as eth0; `extra` goes inside the interface object */
 static void boot_net(const char *args, const char *extra)
 {
-	char *cfg =
-	        kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"%s\"},"
-	               " \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128},"
-	               " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
-	               "\"" TAP "\", \"guest_mac\": \"" GUEST_MAC "\"%s}]}",
-	               kh_guest("net"), args, extra ? extra : "");
+	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
+	                   "\"" KH_GUEST_ARGS " %s\"},"
+	                   " \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128},"
+	                   " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": "
+	                   "\"" TAP "\", \"guest_mac\": \"" GUEST_MAC "\"%s}]}",
+	                   kh_guest("net"), args, extra ? extra : "");
 	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
 	free(cfg);
 }

@@ -31,8 +31,8 @@ TestSuite(rng, .fini = teardown, .timeout = 120);
 static const char *boot_rng(const char *entropy, const char *args)
 {
 	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
-	                   "\"%s\"}, \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": "
-	                   "128}, \"entropy\": %s}",
+	                   "\"" KH_GUEST_ARGS " %s\"}, \"machine-config\": {\"vcpu_count\": 1, "
+	                   "\"mem_size_mib\": 128}, \"entropy\": %s}",
 	                   kh_guest("rng"), args, entropy);
 	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
 	free(cfg);

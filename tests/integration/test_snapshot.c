@@ -225,8 +225,8 @@ Test(snapshot, blk_in_the_middle_of_its_writes)
 	const char *disk = snap_file("disk.img");
 	sh("truncate -s %u %s", BLK_SECTORS * 512, disk);
 	struct skiln *k = sk_start("k0");
-	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"blk.sectors=%u "
-	                 "blk.req=1 blk.depth=1\"}",
+	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
+	                 " blk.sectors=%u blk.req=1 blk.depth=1\"}",
 	                 kh_guest("blk"), BLK_SECTORS);
 	sk_ok(k, "PUT", "/boot-source", b);
 	free(b);

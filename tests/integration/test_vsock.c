@@ -282,7 +282,8 @@ static int listen_at(const char *path)
 
 static char *vsock_config(const char *args)
 {
-	return kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": \"%s\"}, "
+	return kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
+	              "\"" KH_GUEST_ARGS " %s\"}, "
 	              "\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128}, "
 	              "\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"%s\"}}",
 	              kh_guest("vsock"), args, uds);

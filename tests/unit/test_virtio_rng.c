@@ -246,3 +246,12 @@ Test(rng, snapshot_keeps_the_held_request_and_the_block)
 	cr_assert_not(all_zero(&g, BUF_GPA + BUF_STEP, 64));
 	rig_down(&g);
 }
+
+/* a device section longer than the device wrote is refused, not half read */
+Test(rng, restore_refuses_trailing_bytes)
+{
+	struct rig g;
+	rig_up(&g, NULL, NULL);
+	vfd_expect_padding_refused(&g.m, &g.gm, "virtio-rng.rng0", 1);
+	rig_down(&g);
+}

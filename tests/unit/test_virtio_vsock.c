@@ -321,3 +321,12 @@ Test(vsock, driver_reset_ends_every_connection)
 	host_unlisten(&g, lfd, 5000);
 	rig_down(&g);
 }
+
+/* a device section longer than the device wrote is refused, not half read */
+Test(vsock, restore_refuses_trailing_bytes)
+{
+	struct rig g;
+	rig_up(&g);
+	vfd_expect_padding_refused(&g.m, &g.gm, "virtio-vsock.vsock", 3);
+	rig_down(&g);
+}

@@ -14,6 +14,8 @@
 #include "virtio/virtio.h"
 
 #include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -161,6 +163,65 @@ static inline bool vfd_wait_used(struct guest_mem *gm, uint64_t used, uint16_t w
 	for (int i = 0; i < ms && vfd_used_idx(gm, used) != want; i++)
 		usleep(1000);
 	return vfd_used_idx(gm, used) == want;
+}
+
+/*
+ * Copies the saved sections of `in` into `out` (initialised by the caller),
+ * with `extra` zero bytes appended to the payload of the section named
+ * `id`: a state file that says more than the device wrote.
+ */
+static inline void vfd_state_pad(const struct state_writer *in, const char *id, size_t extra,
+                                 struct state_writer *out)
+{
+	struct state_reader all, sub;
+	char name[STATE_ID_MAX + 1];
+	uint16_t version;
+	bool found = false;
+
+	sr_init(&all, in->buf, in->len);
+	while (sr_next(&all, name, &version, &sub) == 1) {
+		sw_begin(out, name, version);
+		sw_bytes(out, sub.buf + sub.off, sr_left(&sub));
+		for (size_t i = 0; strcmp(name, id) == 0 && i < extra; i++)
+			sw_u8(out, 0);
+		found |= strcmp(name, id) == 0;
+		sw_end(out);
+	}
+	cr_assert(found, "no section %s", id);
+	cr_assert_eq(sw_error(out), 0);
+}
+
+/*
+ * Saves the device behind *m, then checks that a new transport refuses
+ * that state with `extra` bytes appended to the section `id` ("N bytes too
+ * many") and takes the state as saved. *m is the new transport afterwards.
+ */
+static inline void vfd_expect_padding_refused(struct virtio_mmio **m, struct guest_mem *gm,
+                                              const char *id, size_t extra)
+{
+	struct virtio_dev *dev = (*m)->dev;
+	struct errbuf e = {{0}};
+	struct state_writer w, padded;
+	struct state_reader r;
+	char want[32];
+
+	cr_assert_eq(virtio_mmio_pause(*m), 0);
+	sw_init(&w);
+	cr_assert_eq(virtio_mmio_save(*m, &w), 0);
+	virtio_mmio_resume(*m);
+	sw_init(&padded);
+	vfd_state_pad(&w, id, extra, &padded);
+	virtio_mmio_destroy(*m);
+	struct virtio_mmio_params p = {.base = 0xd0000000ull, .gsi = 5, .gm = gm};
+	cr_assert_eq(virtio_mmio_create(m, dev, &p, &e), 0, "%s", e.msg);
+	sr_init(&r, padded.buf, padded.len);
+	cr_assert_eq(virtio_mmio_restore(*m, &r, &e), -EINVAL);
+	snprintf(want, sizeof(want), "%zu bytes too many", extra);
+	cr_expect(strstr(e.msg, want), "%s", e.msg);
+	sr_init(&r, w.buf, w.len);
+	cr_assert_eq(virtio_mmio_restore(*m, &r, &e), 0, "%s", e.msg);
+	sw_free(&w);
+	sw_free(&padded);
 }
 
 #endif
