@@ -21,6 +21,10 @@
  * Linux finds kiln's virtio-mmio devices only in the ACPI DSDT (Debian's
  * kernels lack CONFIG_VIRTIO_MMIO_CMDLINE_DEVICES); without it the
  * initramfs reports that /dev/vda never came.
+ *
+ * Measured in the test bed (TCG): both tests at once take 55 s of wall
+ * time. With kt-write's two fsyncs taken out, the reset leaves the file in
+ * the image but empty, and the first test fails (its size is 0).
  */
 #include "harness.h"
 #include "../linux/progs/kt.h"
