@@ -7,9 +7,16 @@
 #   DIR/vmlinux  the ELF kernel extracted from it (has the PVH note)
 #   DIR/modules/ virtio_ring.ko, virtio.ko, virtio_mmio.ko and virtio-rng.ko
 #                from the same package: this kernel has virtio as modules only
+#   DIR/kernel-root/lib/modules/VERSION
+#                all of the package's modules, for tests/linux/build.py
+#                (`modprobe -d DIR/kernel-root -S VERSION`)
+#   DIR/kernel-package
+#                the package's name and version, written last
+# All come from one download, so the modules match the kernel.
 # Needs no root: `apt-get download` + `dpkg-deb -x`. As root it may run
 # `apt-get update` (when the package cannot be resolved) and install lz4.
-# Idempotent: does nothing when DIR already holds all of these.
+# Idempotent: does nothing when DIR already holds all of these (a cache
+# from before one of them was kept is fetched again).
 set -eu
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -19,11 +26,13 @@ dir=$(cd "$dir" && pwd)
 
 VIRTIO_MODULES="virtio_ring virtio virtio_mmio virtio-rng"
 have=yes
-for f in vmlinux bzImage $(printf 'modules/%s.ko ' $VIRTIO_MODULES); do
+for f in vmlinux bzImage kernel-package $(printf 'modules/%s.ko ' $VIRTIO_MODULES); do
 	[ -s "$dir/$f" ] || have=
 done
+[ -d "$dir/kernel-root/lib/modules" ] || have=
 if [ -n "$have" ]; then
-	echo "fetch-linux: already there: $dir/bzImage $dir/vmlinux $dir/modules"
+	echo "fetch-linux: already there: $dir/bzImage $dir/vmlinux $dir/modules $dir/kernel-root" \
+		"($(cat "$dir/kernel-package"))"
 	exit 0
 fi
 
@@ -87,16 +96,30 @@ if [ -z "$found" ]; then
 	exit 1
 fi
 
+# the modules folder (lib/modules, or usr/lib/modules in a merged-/usr package)
+mods=
+for m in "$work/root/lib/modules" "$work/root/usr/lib/modules"; do
+	[ -d "$m" ] && mods=$m && break
+done
+[ -n "$mods" ] || { echo "fetch-linux: no lib/modules in $deb" >&2; exit 1; }
+mkdir -p "$work/kernel-root/lib"
+mv "$mods" "$work/kernel-root/lib/modules"
+
+# the stamp goes first and comes back last: an interrupted run is fetched again
+rm -f "$dir/kernel-package"
 mkdir -p "$dir/modules"
 for m in $VIRTIO_MODULES; do
-	ko=$(find "$work/root/lib/modules" -name "$m.ko" | head -n 1)
+	ko=$(find "$work/kernel-root/lib/modules" -name "$m.ko" | head -n 1)
 	[ -n "$ko" ] || { echo "fetch-linux: no $m.ko in $deb" >&2; exit 1; }
 	cp "$ko" "$dir/modules/$m.ko"
 done
-
+rm -rf "$dir/kernel-root"
+mv "$work/kernel-root" "$dir/kernel-root"
 mv "$work/bzImage" "$dir/bzImage"
 mv "$work/vmlinux" "$dir/vmlinux"
+dpkg-deb -f "$deb" Package Version | sed 's/^[^:]*: //' | paste -sd ' ' >"$dir/kernel-package"
 echo "fetch-linux: $pkg"
+echo "fetch-linux: kernel-root: $dir/kernel-root/lib/modules"
 echo "fetch-linux: bzImage: $dir/bzImage"
 echo "fetch-linux: vmlinux: $dir/vmlinux"
 echo "fetch-linux: modules: $dir/modules ($VIRTIO_MODULES)"

@@ -55,6 +55,12 @@ const char *kh_guest(const char *name);
  */
 char *kh_write_temp(const char *json, const char *suffix);
 
+/*
+ * 16 random hex digits and a NUL from /dev/urandom into out, so that what a
+ * guest prints can be told from an earlier run's: 0, or -errno.
+ */
+int kh_marker(char out[17]);
+
 /* Starts kiln with argv (argv[0] is ignored: kh_kiln() is used); stdin is /dev/null. */
 int kh_spawn(struct kproc *p, const char *const argv[]);
 /* kh_spawn with the child's stdin a pipe that kh_type() writes to (a keyboard on the console) */

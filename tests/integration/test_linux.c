@@ -45,7 +45,6 @@
 #include "vcpu/vcpu.h"
 
 #include <criterion/criterion.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,18 +85,6 @@ static const char *kernel(const char *name)
 {
 	static char path[4096];
 	return cached(name, path);
-}
-
-/* 16 random hex digits, so the lines the guest prints are this run's */
-static void random_marker(char out[17])
-{
-	uint8_t b[8] = {0};
-	int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(read(fd, b, sizeof(b)), (ssize_t)sizeof(b));
-	close(fd);
-	for (int i = 0; i < 8; i++)
-		snprintf(out + 2 * i, 3, "%02x", b[i]);
 }
 
 /*
@@ -307,7 +294,7 @@ static void spawn_linux(const char *kernel_path, const char *initramfs, const ch
 static void boot_and_check(const char *kernel_path, int early_s, int userspace_s)
 {
 	char marker[17];
-	random_marker(marker);
+	cr_assert_eq(kh_marker(marker), 0);
 	const char *initramfs = make_initramfs(init_script(marker));
 	char *cmdline = kh_fmt("earlyprintk=serial,ttyS0 console=ttyS0 reboot=k panic=1 "
 	                       "kiln.marker=%s",
@@ -336,7 +323,7 @@ Test(linux_boot, bzimage_reaches_userspace)
 Test(linux_boot, console_output_and_input)
 {
 	char marker[17];
-	random_marker(marker);
+	cr_assert_eq(kh_marker(marker), 0);
 	const char *initramfs = make_initramfs(console_script(marker));
 	spawn_linux(kernel("vmlinux"), initramfs, "console=ttyS0 reboot=k panic=1", true);
 

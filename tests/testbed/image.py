@@ -5,7 +5,9 @@ the modules the VM needs in dependency order, and init.sh.
 
 Cached in $KILN_TESTBED_CACHE (default <top>/.cache/testbed), one folder per
 kernel package; the initramfs is rebuilt when init.sh, this file or the
-module list changes."""
+module list changes.
+
+module_order, Cpio and static_busybox serve tests/linux/build.py as well."""
 import hashlib
 import os
 import shutil
@@ -84,7 +86,7 @@ def _fetch_kernel(pkg, folder):
     return root
 
 
-def _module_order(root, version, names):
+def module_order(root, version, names):
     """The .ko files to insmod, dependencies first, for the named modules."""
     if not shutil.which('depmod') or not shutil.which('modprobe'):
         raise ImageError('depmod/modprobe are missing (apt-get install kmod)')
@@ -105,7 +107,7 @@ def _module_order(root, version, names):
     return order
 
 
-class _Cpio:
+class Cpio:
     """newc archive writer: files, folders, symlinks and device nodes, all
     owned by root, whatever user builds it."""
 
@@ -157,7 +159,7 @@ def _is_static_elf(path):
     return True
 
 
-def _busybox():
+def static_busybox():
     for path in ('/bin/busybox', '/usr/bin/busybox'):
         if os.path.exists(path) and _is_static_elf(path):
             return path
@@ -165,18 +167,18 @@ def _busybox():
 
 
 def _build_initramfs(root, version, out):
-    common = _module_order(root, version, MODULES)
-    vendor = {v: [m for m in _module_order(root, version, [mod]) if m not in common]
+    common = module_order(root, version, MODULES)
+    vendor = {v: [m for m in module_order(root, version, [mod]) if m not in common]
               for v, mod in KVM_MODULES.items()}
     with open(os.path.join(HERE, 'init.sh'), 'rb') as f:
         init = f.read()
     tmp = out + '.tmp'
-    c = _Cpio(tmp)
+    c = Cpio(tmp)
     for d in ('bin', 'dev', 'proc', 'sys', 'lib', 'lib/modules', 'lower', 'rw', 'newroot'):
         c.folder(d)
     c.chardev('dev/console', 5, 1)
     c.chardev('dev/null', 1, 3)
-    with open(_busybox(), 'rb') as f:
+    with open(static_busybox(), 'rb') as f:
         c.file('bin/busybox', f.read(), 0o755)
     c.symlink('bin/sh', 'busybox')
     c.file('init', init, 0o755)
