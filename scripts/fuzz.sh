@@ -31,7 +31,7 @@ sources() {
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
 		"api/config*.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
-	boot) echo "vcpu/boot*.c vcpu/mptable.c vcpu/acpi.c memory/guest_mem.c common/util.c" \
+	boot) echo "vcpu/boot*.c vcpu/mptable.c vcpu/acpi.c vcpu/aml.c memory/guest_mem.c common/util.c" \
 		"common/log.c" ;;
 	*) return 1 ;;
 	esac
