@@ -118,8 +118,11 @@ static int write_acpi(struct guest_mem *gm, const struct boot_config *cfg, struc
 		            BOOT_ACPI_RSDP_ADDR);
 	int n = boot_acpi_write(bios, len, BOOT_ACPI_RSDP_ADDR, cfg->nr_vcpus, cfg->devices);
 	if (n == -ENOSPC)
-		return errf(e, ENOSPC, "the ACPI tables for %u vCPUs do not fit at 0x%llx",
-		            cfg->nr_vcpus, BOOT_ACPI_RSDP_ADDR);
+		return errf(
+		        e, ENOSPC,
+		        "the ACPI tables for %u vCPUs and %u virtio devices do not fit at 0x%llx",
+		        cfg->nr_vcpus, cfg->devices ? cfg->devices->nr_virtio : 0,
+		        BOOT_ACPI_RSDP_ADDR);
 	if (n < 0)
 		return errf(e, -n, "the ACPI tables cannot describe %u vCPUs and %u virtio devices",
 		            cfg->nr_vcpus, cfg->devices ? cfg->devices->nr_virtio : 0);
