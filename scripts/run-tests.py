@@ -10,7 +10,10 @@ directory, unless KILN_TESTBED=host, which runs them directly on a host
 whose /dev/kvm works. Everything else runs here. If the test bed stops
 making progress (a stall, reported as such) the executables not yet done
 run again in a new VM; an executable during which the VM stalled twice
-counts as failed.
+counts as failed. Under TCG (the test bed's emulated CPU) an executable
+that failed and whose output has a guest triple fault runs once more and
+the second run counts; both are printed, and the executables run twice
+are listed before the totals (docs/testbed.md says why).
 
 Prints one line per executable with its time (and the output of failing
 ones) and, last, "tests: N passed, N failed, N skipped"; with --totals also
@@ -33,6 +36,8 @@ TOP = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TESTBED = os.environ.get('KILN_TESTBED_SCRIPT') or os.path.join(TOP, 'tests', 'testbed', 'testbed.py')
 MAX_STALLS_PER_TEST = 2
 EXEC_TIMEOUT_CAP = 1200
+# kiln's words when KVM reports a triple fault (vcpu/vcpu.c)
+TRIPLE_FAULT = 'guest triple-faulted (KVM_EXIT_SHUTDOWN)'
 
 
 def time_scale():
@@ -108,7 +113,9 @@ def run_one(build, test):
         failed += 1
         failures.append('%s exited with status %d outside any test' % (test['name'], rc))
     return {'name': test['name'], 'passed': passed, 'failed': failed, 'skipped': skipped,
-            'failures': failures, 'output': out[-20000:], 'took': took}
+            'failures': failures, 'output': out[-20000:], 'took': took,
+            'assertions': assertion_heads(out.splitlines()) if failed else [],
+            'triple_fault': TRIPLE_FAULT in out}
 
 
 def report(build, res):
@@ -116,12 +123,32 @@ def report(build, res):
     where = ' [test bed]' if res.get('testbed') else ''
     print('%-40s %3d passed, %d failed, %d skipped  (%.1fs)%s'
           % (label, res['passed'], res['failed'], res['skipped'], res['took'], where), flush=True)
+    for name in res.get('rerun_after') or []:
+        print('    RERUN after a guest triple fault under TCG; the first run failed: ' + name)
     if res['failed']:
         for name in res['failures']:
             print('    FAILED: ' + name)
         if res['output']:
-            print('    ---- output ----')
-            print('\n'.join('    ' + l for l in res['output'].splitlines()[-60:]), flush=True)
+            lines = res['output'].splitlines()  # the last 20000 characters
+            heads = res.get('assertions')
+            if heads:
+                print('    ---- assertions (the first lines of each message) ----')
+                print('\n'.join('    ' + l for l in heads))
+            print('    ---- output (its end) ----')
+            print('\n'.join('    ' + l for l in lines[-60:]), flush=True)
+
+
+def assertion_heads(lines):
+    """The lines criterion prints where an assertion fails, each with the
+    first lines of its message: a message that quotes a guest's whole
+    console would otherwise push its own first line out of the tail shown."""
+    out = []
+    for i, line in enumerate(lines):
+        if 'Assertion Failed' in line or 'Unexpected signal' in line or 'Timed out' in line:
+            out.extend(l[:300] for l in lines[i:i + 5])
+            if len(out) >= 60:
+                break
+    return out[:60]
 
 
 def meson_tests(build):
@@ -198,6 +225,14 @@ def inside(state, names, build):
         with open(state, 'a') as f:
             f.write(json.dumps({'start': name}) + '\n')
         res = run_one(build, by_name[name])
+        if res['failed'] and res['triple_fault'] and os.environ.get('KILN_TESTBED_ACCEL') == 'tcg':
+            first = res
+            report(build, first)
+            print('# %s: a guest triple-faulted under TCG; running it once more (see '
+                  'docs/testbed.md, "Triple faults under TCG")' % name, flush=True)
+            res = run_one(build, by_name[name])
+            res['rerun_after'] = first['failures']
+            res['took'] += first['took']
         with open(state, 'a') as f:
             f.write(json.dumps(res) + '\n')
             f.flush()
@@ -226,6 +261,7 @@ def main():
         return 2
     only = os.environ.get('KILN_TEST_FILTER')
     total = [0, 0, 0]
+    reruns = []
     for build in args:
         tests = [t for t in meson_tests(build) if not only or only in t['name']]
         local = [t for t in tests if where == 'host' or not needs_kvm(t)]
@@ -245,9 +281,14 @@ def main():
                     report(build, res)
                 results.append(res)
         for res in results:
+            if res.get('rerun_after'):
+                reruns.append('%s/%s' % (os.path.basename(build.rstrip('/')), res['name']))
             total[0] += res['passed']
             total[1] += res['failed']
             total[2] += res['skipped']
+    if reruns:
+        print('# run twice after a guest triple fault under TCG (the second run counts): '
+              + ', '.join(reruns))
     print('tests: %d passed, %d failed, %d skipped' % tuple(total))
     if totals_file:
         with open(totals_file, 'w') as f:

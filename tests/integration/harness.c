@@ -238,14 +238,27 @@ int kh_wait_exit(struct kproc *p, int timeout_ms)
 
 const char *kh_status(struct kproc *p)
 {
-	static char buf[64];
+	static char buf[320];
 	int st = kh_wait_exit(p, 2000);
 	if (st < 0)
 		return "kiln is still running";
+	int n;
 	if (st > 128)
-		snprintf(buf, sizeof(buf), "kiln was killed by signal %d", st - 128);
+		n = snprintf(buf, sizeof(buf), "kiln was killed by signal %d", st - 128);
 	else
-		snprintf(buf, sizeof(buf), "kiln exited with status %d", st);
+		n = snprintf(buf, sizeof(buf), "kiln exited with status %d", st);
+	/* why, in kiln's words: its last stop line or a sanitizer's verdict */
+	const char *why = NULL;
+	for (const char *k = p->out; k && (k = strstr(k, "VM stopped: ")); k++)
+		why = k;
+	const char *san = p->out ? strstr(p->out, "ERROR: AddressSanitizer") : NULL;
+	if (!san && p->out)
+		san = strstr(p->out, "runtime error:");
+	if (san)
+		why = san;
+	if (why)
+		snprintf(buf + n, sizeof(buf) - (size_t)n, ": \"%.*s\"",
+		         (int)strcspn(why, "\n") < 240 ? (int)strcspn(why, "\n") : 240, why);
 	return buf;
 }
 

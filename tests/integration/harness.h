@@ -80,7 +80,10 @@ bool kh_wait_for(struct kproc *p, const char *needle, int timeout_ms);
 
 /* Waits for the child to exit; returns its status, or -1 on timeout (scaled). */
 int kh_wait_exit(struct kproc *p, int timeout_ms);
-/* after a failed wait: whether kiln still runs, or how it ended (waits up to 2 s) */
+/*
+ * after a failed wait: whether kiln still runs, or how it ended (waits up
+ * to 2 s) with its last "VM stopped: " line or a sanitizer's first report
+ */
 const char *kh_status(struct kproc *p);
 
 /* SIGKILL + reap, then free the buffer; safe to call twice. */

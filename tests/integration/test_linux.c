@@ -329,17 +329,18 @@ Test(linux_boot, console_output_and_input)
 
 	char *ready = kh_fmt("kiln-console: ready %s", marker);
 	cr_assert(kh_wait_for(&kp, ready, 300000),
-	          "Linux userspace output did not reach the console (no \"%s\"); kiln printed:\n%s",
-	          ready, kp.out);
+	          "Linux userspace output did not reach the console (no \"%s\"; %s); kiln "
+	          "printed:\n%s",
+	          ready, kh_status(&kp), kp.out);
 	free(ready);
 	char *typed = kh_fmt("typed-%s\n", marker);
 	cr_assert_eq(kh_type(&kp, typed), 0);
 	free(typed);
 	char *got = kh_fmt("kiln-console: got <typed-%s>", marker);
 	cr_assert(kh_wait_for(&kp, got, 120000),
-	          "the line typed on kiln's stdin did not reach userspace (no \"%s\"); kiln "
+	          "the line typed on kiln's stdin did not reach userspace (no \"%s\"; %s); kiln "
 	          "printed:\n%s",
-	          got, kp.out);
+	          got, kh_status(&kp), kp.out);
 	free(got);
 	int st = kh_wait_exit(&kp, 120000);
 	cr_assert_eq(st, 0, "kiln did not exit cleanly after reboot -f (%d):\n%s", st, kp.out);

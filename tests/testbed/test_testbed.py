@@ -183,5 +183,63 @@ class Runner(unittest.TestCase):
         self.assertEqual(boots, ['a,b'])
 
 
+class Rerun(unittest.TestCase):
+    """inside(): an executable that failed with a guest triple fault runs
+    once more under TCG, and only then."""
+
+    def inside(self, outcomes, accel):
+        runner = load_runner()
+        calls = []
+
+        def fake_run_one(build, test):
+            failed, tf = outcomes[len(calls)]
+            calls.append(test['name'])
+            return {'name': test['name'], 'passed': 1 - failed, 'failed': failed, 'skipped': 0,
+                    'failures': ['t%d' % len(calls)] if failed else [], 'output': '',
+                    'took': 1.0, 'triple_fault': tf, 'assertions': []}
+
+        runner.run_one = fake_run_one
+        runner.meson_tests = lambda build: [{'name': 'x'}]
+        runner.report = lambda build, res: None
+        state = os.path.join(tempfile.mkdtemp(), 'state')
+        old = os.environ.get('KILN_TESTBED_ACCEL')
+        os.environ['KILN_TESTBED_ACCEL'] = accel
+        try:
+            rc = runner.inside(state, ['x'], 'build')
+        finally:
+            if old is None:
+                del os.environ['KILN_TESTBED_ACCEL']
+            else:
+                os.environ['KILN_TESTBED_ACCEL'] = old
+        done, _ = runner.read_state(state)
+        return rc, calls, done['x']
+
+    def test_a_triple_fault_under_tcg_runs_again_and_the_second_run_counts(self):
+        rc, calls, res = self.inside([(1, True), (0, False)], 'tcg')
+        self.assertEqual((rc, calls), (0, ['x', 'x']))
+        self.assertEqual((res['passed'], res['failed']), (1, 0))
+        self.assertEqual(res['rerun_after'], ['t1'])
+        self.assertEqual(res['took'], 2.0)
+
+    def test_a_second_failure_is_a_failure(self):
+        rc, calls, res = self.inside([(1, True), (1, True)], 'tcg')
+        self.assertEqual((rc, calls, res['failed']), (1, ['x', 'x'], 1))
+
+    def test_no_rerun_on_kvm_or_without_a_triple_fault(self):
+        for outcome, accel in (((1, True), 'kvm'), ((1, False), 'tcg'), ((0, True), 'tcg')):
+            rc, calls, res = self.inside([outcome, (0, False)], accel)
+            self.assertEqual(calls, ['x'], (outcome, accel))
+            self.assertNotIn('rerun_after', res)
+
+    def test_assertion_heads_keep_the_message_a_long_console_would_hide(self):
+        runner = load_runner()
+        lines = ['[----] t.c:12: Assertion Failed', '[----]   no "ready"; kiln exited with status 2',
+                 '[----]   console 1', '[----]   console 2', '[----]   console 3'] + \
+                ['[----]   console %d' % i for i in range(4, 500)]
+        heads = runner.assertion_heads(lines)
+        self.assertEqual(heads[:2], lines[:2])
+        self.assertEqual(len(heads), 5)
+
+
 if __name__ == '__main__':
     unittest.main()

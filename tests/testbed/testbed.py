@@ -303,6 +303,9 @@ def run(args):
     }
     # guests run many times slower under an emulated CPU: the integration
     # harness scales its waits on them by this (tests/integration/harness.h)
+    # which CPU the commands inside run on (scripts/run-tests.py reruns an
+    # executable whose guest triple-faulted only under TCG)
+    job['env']['KILN_TESTBED_ACCEL'] = accel
     if accel == 'tcg':
         job['env'].setdefault('KILN_TIME_SCALE', os.environ.get('KILN_TESTBED_TIME_SCALE', '4'))
     with open(os.path.join(jobdir, 'job.json'), 'w') as f:
