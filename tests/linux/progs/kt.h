@@ -6,6 +6,10 @@
  * side of a test includes this header too, so both sides compute the same
  * checksum.
  *
+ * Streams: kt_exchange() sends a generated stream on a socket while it
+ * reads the peer's, and kt_stream_fnv() says what the receiving end of
+ * such a stream must have summed.
+ *
  * Output: kt_say() writes each line to /dev/kmsg, where it becomes one
  * printk record and so reaches kiln's stdout through the kernel's console
  * whatever state the serial driver is in. With KT_SAY=stdout in the
@@ -15,13 +19,18 @@
 #ifndef KILN_KT_H
 #define KILN_KT_H
 
+#include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* FNV-1a, 64 bits: kt_fnv1a(KT_FNV_INIT, data, len), chained over pieces */
@@ -48,6 +57,117 @@ static inline uint64_t kt_xorshift(uint64_t *state)
 	x ^= x << 17;
 	*state = x;
 	return x;
+}
+
+/* what kt_exchange did: each direction's bytes and FNV-1a, and its time */
+struct kt_flow {
+	unsigned long long sent, got;
+	uint64_t sent_fnv, got_fnv;
+	uint64_t ms;
+};
+
+#define KT_CHUNK    65536
+#define KT_STALL_MS 120000 /* no byte either way for this long: give up */
+
+static inline uint64_t kt_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/*
+ * On the connected stream socket `fd`: sends `total` bytes of the xorshift64
+ * stream seeded with `seed`, shuts the sending side, and reads until the
+ * peer shuts its own, both at once (poll), so that neither end waits on
+ * the other's buffers. 0 with *f filled, or -1 with errno set and *step
+ * naming what failed. Leaves fd open.
+ */
+static inline int kt_exchange(int fd, uint64_t seed, unsigned long long total, struct kt_flow *f,
+                              const char **step)
+{
+	uint8_t *out = malloc(2 * KT_CHUNK), *in;
+	uint64_t state = seed | 1;
+	int ret = -1;
+	size_t have = 0, off = 0; /* out[off .. have) is generated and not yet sent */
+	bool shut = false, eof = false;
+	uint64_t start = kt_now_ms(), last = start;
+
+	*step = "malloc";
+	if (!out)
+		return -1;
+	in = out + KT_CHUNK;
+	memset(f, 0, sizeof(*f));
+	f->sent_fnv = f->got_fnv = KT_FNV_INIT;
+	while (!shut || !eof) {
+		if (!shut && off == have && f->sent == total) {
+			*step = "shutdown";
+			if (shutdown(fd, SHUT_WR) < 0)
+				goto done;
+			shut = true;
+			continue;
+		}
+		if (!shut && off == have) {
+			have = total - f->sent < KT_CHUNK ? (size_t)(total - f->sent) : KT_CHUNK;
+			for (size_t i = 0; i < have; i++)
+				out[i] = (uint8_t)kt_xorshift(&state);
+			off = 0;
+		}
+		struct pollfd pfd = {.fd = fd,
+		                     .events = (short)((eof ? 0 : POLLIN) | (shut ? 0 : POLLOUT))};
+		int r = poll(&pfd, 1, 1000);
+		*step = "poll";
+		if (r < 0 && errno != EINTR)
+			goto done;
+		if (kt_now_ms() - last > KT_STALL_MS) {
+			*step = "no byte either way for 120 s";
+			errno = ETIMEDOUT;
+			goto done;
+		}
+		if (r <= 0)
+			continue;
+		if (!eof && (pfd.revents & (POLLIN | POLLHUP | POLLERR))) {
+			ssize_t n = read(fd, in, sizeof(in));
+			*step = "read";
+			if (n < 0 && errno != EINTR && errno != EAGAIN)
+				goto done;
+			if (n == 0)
+				eof = true;
+			if (n > 0) {
+				f->got_fnv = kt_fnv1a(f->got_fnv, in, (size_t)n);
+				f->got += (unsigned long long)n;
+				last = kt_now_ms();
+			}
+		}
+		if (!shut && off < have && (pfd.revents & POLLOUT)) {
+			ssize_t n = send(fd, out + off, have - off, MSG_DONTWAIT | MSG_NOSIGNAL);
+			*step = "send";
+			if (n < 0 && errno != EINTR && errno != EAGAIN)
+				goto done;
+			if (n > 0) {
+				f->sent_fnv = kt_fnv1a(f->sent_fnv, out + off, (size_t)n);
+				off += (size_t)n;
+				f->sent += (unsigned long long)n;
+				last = kt_now_ms();
+			}
+		}
+	}
+	f->ms = kt_now_ms() - start;
+	ret = 0;
+done:
+	free(out);
+	return ret;
+}
+
+/* the FNV-1a of the first `total` bytes of the stream seeded with `seed` */
+static inline uint64_t kt_stream_fnv(uint64_t seed, unsigned long long total)
+{
+	uint64_t state = seed | 1, h = KT_FNV_INIT;
+	for (unsigned long long i = 0; i < total; i++) {
+		uint8_t b = (uint8_t)kt_xorshift(&state);
+		h = kt_fnv1a(h, &b, 1);
+	}
+	return h;
 }
 
 /*

@@ -1,0 +1,258 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * tests/integration/test_linux_net.c: virtio-net and virtio-vsock judged by
+ * Linux's own drivers. kiln boots tests/linux's image (see
+ * tests/linux/README.md) with a tap in a network namespace of this test's
+ * own (10.0.9.1/24 on the host side) and a vsock device (guest CID 3,
+ * uds_path in a temporary folder); the image's /init runs kt-stream
+ * (tests/linux/progs), which in one boot
+ *   1. brings eth0 up as 10.0.9.2/24, pings 10.0.9.1 three times, and
+ *      exchanges a stream of BYTES each way with this test's TCP server;
+ *   2. connects to host port 5001 over vsock, which kiln turns into a
+ *      connection to <uds_path>_5001 (Firecracker's convention), where this
+ *      test listens, and exchanges the same;
+ *   3. listens on vsock port 5002; this test connects to uds_path, says
+ *      "CONNECT 5002", gets "OK <port>", and they exchange the same.
+ * Each side sends a xorshift64 stream of its own seed and reads the other's
+ * to its end at the same time; both sum (FNV-1a) what they sent and
+ * received, and the sums must match across the two ends and match the
+ * seeds. The test logs each flow's throughput as Linux measured it.
+ * Needs root (a namespace and a tap); skipped otherwise.
+ */
+#include "linux_guest.h"
+#include "../linux/progs/kt.h"
+
+#include <arpa/inet.h>
+#include <criterion/criterion.h>
+#include <criterion/logging.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#define MEM_MIB    256
+#define TAP        "kltap0"
+#define HOST_IP    "10.0.9.1"
+#define GUEST_CIDR "10.0.9.2/24"
+#define TCP_PORT   5000
+#define VSOCK_OUT  5001 /* the host port the guest connects to */
+#define VSOCK_IN   5002 /* the guest port the host connects to */
+#define BYTES      (3ull << 20)
+/* the seeds of the three flows, the guest's then the host's */
+#define SEED_TCP  11
+#define SEED_OUT  12
+#define SEED_IN   13
+#define HOST_SEED 100 /* plus the guest's */
+
+static struct kproc kp;
+static char disk[64], dir[64], uds[128], uds_out[160], netns[32];
+
+static void teardown(void)
+{
+	kh_kill(&kp);
+	if (disk[0])
+		unlink(disk);
+	if (dir[0]) {
+		unlink(uds_out);
+		unlink(uds);
+		rmdir(dir);
+	}
+	if (netns[0]) {
+		char *cmd = kh_fmt("ip netns del %s", netns);
+		if (system(cmd) != 0)
+			fprintf(stderr, "test_linux_net: could not delete netns %s\n", netns);
+		free(cmd);
+	}
+	disk[0] = dir[0] = netns[0] = '\0';
+}
+
+/* one boot takes 34-58 s of wall time in the test bed (see test_linux.c), plus the streams */
+TestSuite(linux_net, .fini = teardown, .timeout = 600);
+
+static void sh_ok(const char *cmd)
+{
+	int st;
+	char *out = lg_sh(cmd, NULL, &st);
+	cr_assert_eq(st, 0, "`%s` failed (%d): %s", cmd, st, out);
+	free(out);
+}
+
+/* a namespace with TAP up as HOST_IP/24, and this process (so kiln) in it */
+static void netns_up(void)
+{
+	if (geteuid() != 0)
+		cr_skip_test("needs root for a network namespace and a tap");
+	snprintf(netns, sizeof(netns), "kiln-ln%d", (int)getpid());
+	cr_assert_eq(kh_netns_enter(netns), 0, "cannot create and enter netns %s", netns);
+	sh_ok("ip link set lo up 2>&1");
+	sh_ok("ip tuntap add dev " TAP " mode tap 2>&1");
+	sh_ok("ip addr add " HOST_IP "/24 dev " TAP " 2>&1");
+	sh_ok("ip link set " TAP " up 2>&1");
+}
+
+/* one accepted connection's exchange, run by a thread of this test */
+struct server {
+	int lfd;
+	uint64_t seed;
+	struct kt_flow f;
+	int ret, err;
+	const char *step;
+	pthread_t thread;
+};
+
+static void *serve(void *arg)
+{
+	struct server *s = arg;
+	struct pollfd pfd = {.fd = s->lfd, .events = POLLIN};
+
+	s->ret = -1;
+	s->step = "no connection within 10 minutes";
+	if (poll(&pfd, 1, kh_scaled_ms(600000)) == 1) {
+		int fd = accept(s->lfd, NULL, NULL);
+		s->step = "accept";
+		if (fd >= 0) {
+			s->ret = kt_exchange(fd, s->seed, BYTES, &s->f, &s->step);
+			close(fd);
+		}
+	}
+	s->err = errno;
+	return NULL;
+}
+
+static void serve_on(struct server *s, int lfd, uint64_t seed)
+{
+	cr_assert_geq(lfd, 0, "listen: %s", strerror(errno));
+	cr_assert_eq(listen(lfd, 1), 0, "listen: %s", strerror(errno));
+	s->lfd = lfd;
+	s->seed = seed;
+	cr_assert_eq(pthread_create(&s->thread, NULL, serve, s), 0);
+}
+
+static int tcp_listener(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(TCP_PORT)};
+	inet_pton(AF_INET, HOST_IP, &a.sin_addr);
+	if (fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int unix_socket(const char *path, bool listening)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_un a = {.sun_family = AF_UNIX};
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	int r = listening ? bind(fd, (struct sockaddr *)&a, sizeof(a))
+	                  : connect(fd, (struct sockaddr *)&a, sizeof(a));
+	if (fd >= 0 && r < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* connects to the guest's VSOCK_IN through uds_path: the stream, past "OK <port>\n" */
+static int vsock_connect_guest(void)
+{
+	int fd = unix_socket(uds, false);
+	cr_assert_geq(fd, 0, "connect %s: %s", uds, strerror(errno));
+	char *hello = kh_fmt("CONNECT %d\n", VSOCK_IN);
+	cr_assert_eq(write(fd, hello, strlen(hello)), (ssize_t)strlen(hello));
+	free(hello);
+	char line[64];
+	size_t n = 0;
+	while (n < sizeof(line) - 1) {
+		struct pollfd pfd = {.fd = fd, .events = POLLIN};
+		cr_assert_eq(poll(&pfd, 1, kh_scaled_ms(60000)), 1, "no answer to CONNECT");
+		cr_assert_eq(read(fd, line + n, 1), 1, "the answer to CONNECT was cut");
+		if (line[n++] == '\n')
+			break;
+	}
+	line[n] = '\0';
+	cr_assert(!strncmp(line, "OK ", 3), "CONNECT %d got \"%s\"", VSOCK_IN, line);
+	return fd;
+}
+
+/* the guest's report of flow `kind` matches this side's `f` and both seeds */
+static void check_flow(const char *kind, uint64_t guest_seed, const struct kt_flow *f)
+{
+	char *want = kh_fmt("kt-stream: %s sent=%llu fnv1a=%016llx got=%llu fnv1a=%016llx", kind,
+	                    BYTES, (unsigned long long)kt_stream_fnv(guest_seed, BYTES), BYTES,
+	                    (unsigned long long)kt_stream_fnv(guest_seed + HOST_SEED, BYTES));
+	char *sent = kh_fmt("kt-stream: %s sent=", kind);
+	lg_expect_line(&kp, sent, 120);
+	free(sent);
+	/* the sums line has a fixed length: once it is whole, so is the time line before it */
+	cr_assert(kh_wait_for(&kp, want, 10000),
+	          "the guest did not report \"%s\"; kiln printed:\n%s", want, kp.out);
+	free(want);
+	cr_assert_eq(f->got, BYTES, "%s: this side got %llu bytes", kind, f->got);
+	cr_assert_eq(f->got_fnv, kt_stream_fnv(guest_seed, BYTES), "%s: this side's sum", kind);
+	cr_assert_eq(f->sent_fnv, kt_stream_fnv(guest_seed + HOST_SEED, BYTES));
+	char *took = kh_fmt("kt-stream: %s took ", kind);
+	const char *at = strstr(kp.out, took);
+	cr_assert_not_null(at);
+	unsigned long long ms = strtoull(at + strlen(took), NULL, 10);
+	free(took);
+	cr_log_info("%s: %llu bytes each way in %llu ms as Linux measured (%.2f MiB/s each way)",
+	            kind, BYTES, ms, ms ? (double)BYTES / (1 << 20) / ((double)ms / 1000) : 0.0);
+}
+
+static void join(struct server *s, const char *kind)
+{
+	pthread_join(s->thread, NULL);
+	close(s->lfd);
+	cr_assert_eq(s->ret, 0, "%s: this side's %s failed: %s", kind, s->step, strerror(s->err));
+}
+
+Test(linux_net, tcp_and_vsock_streams_both_ways)
+{
+	netns_up();
+	strcpy(dir, "/tmp/kiln-lnet-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+	snprintf(uds, sizeof(uds), "%s/v.sock", dir);
+	snprintf(uds_out, sizeof(uds_out), "%s_%d", uds, VSOCK_OUT);
+
+	/* static: a failed assertion ends this function while the threads may still run */
+	static struct server tcp, out;
+	serve_on(&tcp, tcp_listener(), SEED_TCP + HOST_SEED);
+	serve_on(&out, unix_socket(uds_out, true), SEED_OUT + HOST_SEED);
+
+	const char *root = lg_copy_rootfs(disk);
+	char *run_arg = kh_fmt("kt-stream,tcp,eth0," GUEST_CIDR "," HOST_IP ",%d,%d,%llu,"
+	                       "+,vsock-connect,%d,%d,%llu,+,vsock-listen,%d,%d,%llu",
+	                       TCP_PORT, SEED_TCP, BYTES, VSOCK_OUT, SEED_OUT, BYTES, VSOCK_IN,
+	                       SEED_IN, BYTES);
+	char *extra = kh_fmt(", \"network-interfaces\": [{\"iface_id\": \"eth0\", "
+	                     "\"host_dev_name\": \"" TAP "\"}], "
+	                     "\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"%s\"}",
+	                     uds);
+	lg_spawn(&kp, MEM_MIB, root, false, run_arg, extra);
+	free(run_arg);
+	free(extra);
+
+	lg_expect_line(&kp, "kt-stream: pings=3/3", 300);
+	join(&tcp, "tcp");
+	check_flow("tcp", SEED_TCP, &tcp.f);
+	join(&out, "vsock-connect");
+	check_flow("vsock-connect", SEED_OUT, &out.f);
+
+	char *listening = kh_fmt("kt-stream: listening on vsock port %d", VSOCK_IN);
+	lg_expect_line(&kp, listening, 60);
+	free(listening);
+	int fd = vsock_connect_guest();
+	struct kt_flow in;
+	const char *step;
+	cr_assert_eq(kt_exchange(fd, SEED_IN + HOST_SEED, BYTES, &in, &step), 0,
+	             "vsock-listen: this side's %s failed: %s", step, strerror(errno));
+	close(fd);
+	lg_expect_run(&kp, "rw", "kt-stream: vsock-listen took ", 0);
+	check_flow("vsock-listen", SEED_IN, &in);
+}
