@@ -249,8 +249,9 @@ const char *kh_status(struct kproc *p)
 		n = snprintf(buf, sizeof(buf), "kiln exited with status %d", st);
 	/* why, in kiln's words: its last stop line or a sanitizer's verdict */
 	const char *why = NULL;
-	for (const char *k = p->out; k && (k = strstr(k, "VM stopped: ")); k++)
-		why = k;
+	for (const char *k = p->out; k && (k = strstr(k, "VM ")); k++)
+		if (!strncmp(k, "VM stopped: ", 12) || !strncmp(k, "VM crashed: ", 12))
+			why = k;
 	const char *san = p->out ? strstr(p->out, "ERROR: AddressSanitizer") : NULL;
 	if (!san && p->out)
 		san = strstr(p->out, "runtime error:");

@@ -82,7 +82,8 @@ bool kh_wait_for(struct kproc *p, const char *needle, int timeout_ms);
 int kh_wait_exit(struct kproc *p, int timeout_ms);
 /*
  * after a failed wait: whether kiln still runs, or how it ended (waits up
- * to 2 s) with its last "VM stopped: " line or a sanitizer's first report
+ * to 2 s) with its last "VM stopped: " or "VM crashed: " line, or a
+ * sanitizer's first report
  */
 const char *kh_status(struct kproc *p);
 

@@ -87,6 +87,14 @@ void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_on
 	kp->cfg_path = cfg_path; /* kh_kill removes it */
 }
 
+void lg_cleanup(struct kproc *kp, char path[64])
+{
+	kh_kill(kp);
+	if (path[0])
+		unlink(path);
+	path[0] = '\0';
+}
+
 void lg_expect_line(struct kproc *kp, const char *line, int s)
 {
 	cr_assert(kh_wait_for(kp, line, s * 1000), "no \"%s\" within %d s (%s); kiln printed:\n%s",

@@ -36,6 +36,9 @@ const char *lg_copy_rootfs(char path[64]);
 void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
               const char *run_arg, const char *extra);
 
+/* kills kiln and removes the root copy at `path` (then emptied); safe to call twice */
+void lg_cleanup(struct kproc *kp, char path[64]);
+
 /* waits for `line` in kiln's output (`s` seconds, scaled in the test bed) */
 void lg_expect_line(struct kproc *kp, const char *line, int s);
 

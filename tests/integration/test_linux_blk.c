@@ -42,10 +42,7 @@ static char disk[64]; /* this test's copy of rootfs.ext4, removed at teardown */
 
 static void teardown(void)
 {
-	kh_kill(&kp);
-	if (disk[0])
-		unlink(disk);
-	disk[0] = '\0';
+	lg_cleanup(&kp, disk);
 }
 
 /* one boot takes 34-58 s of wall time in the test bed (see test_linux.c); two run at once */
