@@ -17,6 +17,8 @@
  * to its end at the same time; both sum (FNV-1a) what they sent and
  * received, and the sums must match across the two ends and match the
  * seeds. The test logs each flow's throughput as Linux measured it.
+ * A second test runs a smaller TCP flow through rx and tx rate limiters
+ * and checks that Linux measures the time they impose.
  * Needs root (a namespace and a tap); skipped otherwise.
  */
 #include "linux_guest.h"
@@ -98,6 +100,7 @@ static void netns_up(void)
 struct server {
 	int lfd;
 	uint64_t seed;
+	unsigned long long bytes;
 	struct kt_flow f;
 	int ret, err;
 	const char *step;
@@ -115,7 +118,7 @@ static void *serve(void *arg)
 		int fd = accept(s->lfd, NULL, NULL);
 		s->step = "accept";
 		if (fd >= 0) {
-			s->ret = kt_exchange(fd, s->seed, BYTES, &s->f, &s->step);
+			s->ret = kt_exchange(fd, s->seed, s->bytes, &s->f, &s->step);
 			close(fd);
 		}
 	}
@@ -123,12 +126,13 @@ static void *serve(void *arg)
 	return NULL;
 }
 
-static void serve_on(struct server *s, int lfd, uint64_t seed)
+static void serve_on(struct server *s, int lfd, uint64_t seed, unsigned long long bytes)
 {
 	cr_assert_geq(lfd, 0, "listen: %s", strerror(errno));
 	cr_assert_eq(listen(lfd, 1), 0, "listen: %s", strerror(errno));
 	s->lfd = lfd;
 	s->seed = seed;
+	s->bytes = bytes;
 	cr_assert_eq(pthread_create(&s->thread, NULL, serve, s), 0);
 }
 
@@ -180,12 +184,16 @@ static int vsock_connect_guest(void)
 	return fd;
 }
 
-/* the guest's report of flow `kind` matches this side's `f` and both seeds */
-static void check_flow(const char *kind, uint64_t guest_seed, const struct kt_flow *f)
+/*
+ * The guest's report of flow `kind`, `bytes` each way, matches this side's
+ * `f` and both seeds: the time Linux measured, in ms.
+ */
+static unsigned long long check_flow(const char *kind, uint64_t guest_seed,
+                                     unsigned long long bytes, const struct kt_flow *f)
 {
 	char *want = kh_fmt("kt-stream: %s sent=%llu fnv1a=%016llx got=%llu fnv1a=%016llx", kind,
-	                    BYTES, (unsigned long long)kt_stream_fnv(guest_seed, BYTES), BYTES,
-	                    (unsigned long long)kt_stream_fnv(guest_seed + HOST_SEED, BYTES));
+	                    bytes, (unsigned long long)kt_stream_fnv(guest_seed, bytes), bytes,
+	                    (unsigned long long)kt_stream_fnv(guest_seed + HOST_SEED, bytes));
 	char *sent = kh_fmt("kt-stream: %s sent=", kind);
 	lg_expect_line(&kp, sent, 120);
 	free(sent);
@@ -193,16 +201,17 @@ static void check_flow(const char *kind, uint64_t guest_seed, const struct kt_fl
 	cr_assert(kh_wait_for(&kp, want, 10000),
 	          "the guest did not report \"%s\"; kiln printed:\n%s", want, kp.out);
 	free(want);
-	cr_assert_eq(f->got, BYTES, "%s: this side got %llu bytes", kind, f->got);
-	cr_assert_eq(f->got_fnv, kt_stream_fnv(guest_seed, BYTES), "%s: this side's sum", kind);
-	cr_assert_eq(f->sent_fnv, kt_stream_fnv(guest_seed + HOST_SEED, BYTES));
+	cr_assert_eq(f->got, bytes, "%s: this side got %llu bytes", kind, f->got);
+	cr_assert_eq(f->got_fnv, kt_stream_fnv(guest_seed, bytes), "%s: this side's sum", kind);
+	cr_assert_eq(f->sent_fnv, kt_stream_fnv(guest_seed + HOST_SEED, bytes));
 	char *took = kh_fmt("kt-stream: %s took ", kind);
 	const char *at = strstr(kp.out, took);
 	cr_assert_not_null(at);
 	unsigned long long ms = strtoull(at + strlen(took), NULL, 10);
 	free(took);
 	cr_log_info("%s: %llu bytes each way in %llu ms as Linux measured (%.2f MiB/s each way)",
-	            kind, BYTES, ms, ms ? (double)BYTES / (1 << 20) / ((double)ms / 1000) : 0.0);
+	            kind, bytes, ms, ms ? (double)bytes / (1 << 20) / ((double)ms / 1000) : 0.0);
+	return ms;
 }
 
 static void join(struct server *s, const char *kind)
@@ -222,8 +231,8 @@ Test(linux_net, tcp_and_vsock_streams_both_ways)
 
 	/* static: a failed assertion ends this function while the threads may still run */
 	static struct server tcp, out;
-	serve_on(&tcp, tcp_listener(), SEED_TCP + HOST_SEED);
-	serve_on(&out, unix_socket(uds_out, true), SEED_OUT + HOST_SEED);
+	serve_on(&tcp, tcp_listener(), SEED_TCP + HOST_SEED, BYTES);
+	serve_on(&out, unix_socket(uds_out, true), SEED_OUT + HOST_SEED, BYTES);
 
 	const char *root = lg_copy_rootfs(disk);
 	char *run_arg = kh_fmt("kt-stream,tcp,eth0," GUEST_CIDR "," HOST_IP ",%d,%d,%llu,"
@@ -240,9 +249,9 @@ Test(linux_net, tcp_and_vsock_streams_both_ways)
 
 	lg_expect_line(&kp, "kt-stream: pings=3/3", 300);
 	join(&tcp, "tcp");
-	check_flow("tcp", SEED_TCP, &tcp.f);
+	check_flow("tcp", SEED_TCP, BYTES, &tcp.f);
 	join(&out, "vsock-connect");
-	check_flow("vsock-connect", SEED_OUT, &out.f);
+	check_flow("vsock-connect", SEED_OUT, BYTES, &out.f);
 
 	char *listening = kh_fmt("kt-stream: listening on vsock port %d", VSOCK_IN);
 	lg_expect_line(&kp, listening, 60);
@@ -254,5 +263,47 @@ Test(linux_net, tcp_and_vsock_streams_both_ways)
 	             "vsock-listen: this side's %s failed: %s", step, strerror(errno));
 	close(fd);
 	lg_expect_run(&kp, "rw", "kt-stream: vsock-listen took ", 0);
-	check_flow("vsock-listen", SEED_IN, &in);
+	check_flow("vsock-listen", SEED_IN, BYTES, &in);
+}
+
+/*
+ * The same TCP flow, smaller, through rx and tx rate limiters of
+ * LIMIT_BUCKET bytes per second each: the buckets start full, so the
+ * exchange needs at least (LIMITED_BYTES - LIMIT_BUCKET) / LIMIT_BUCKET
+ * refills (less a tenth for the guest's clock against the host's; frames'
+ * headers, ACKs and the pings only add to it): 6.3 s. Unlimited, the same
+ * exchange takes about 2 s in the test bed (0.46-0.58 MiB/s each way, the
+ * 3 MiB flows above); through limiters of 256 KiB per second it took
+ * 3.2 s, and through these 7.2 s.
+ */
+#define LIMITED_BYTES (1ull << 20)
+#define LIMIT_BUCKET  (128 << 10)
+#define LIMIT_MIN_MS  ((LIMITED_BYTES - LIMIT_BUCKET) / LIMIT_BUCKET * 1000 * 9 / 10)
+
+Test(linux_net, rate_limiters_cap_what_linux_measures)
+{
+	netns_up();
+	static struct server tcp;
+	serve_on(&tcp, tcp_listener(), SEED_TCP + HOST_SEED, LIMITED_BYTES);
+
+	char *run_arg = kh_fmt("kt-stream,tcp,eth0," GUEST_CIDR "," HOST_IP ",%d,%d,%llu", TCP_PORT,
+	                       SEED_TCP, LIMITED_BYTES);
+	char *limiter =
+	        kh_fmt("{\"bandwidth\": {\"size\": %d, \"refill_time\": 1000}}", LIMIT_BUCKET);
+	char *extra = kh_fmt(", \"network-interfaces\": [{\"iface_id\": \"eth0\", "
+	                     "\"host_dev_name\": \"" TAP "\", \"rx_rate_limiter\": %s, "
+	                     "\"tx_rate_limiter\": %s}]",
+	                     limiter, limiter);
+	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, run_arg, extra);
+	free(run_arg);
+	free(limiter);
+	free(extra);
+
+	lg_expect_line(&kp, "kt-stream: pings=3/3", 300);
+	join(&tcp, "tcp");
+	unsigned long long ms = check_flow("tcp", SEED_TCP, LIMITED_BYTES, &tcp.f);
+	lg_expect_run(&kp, "rw", "kt-stream: tcp took ", 0);
+	cr_assert_geq(ms, LIMIT_MIN_MS,
+	              "%llu bytes each way took %llu ms through limiters of %d bytes per second",
+	              LIMITED_BYTES, ms, LIMIT_BUCKET);
 }
