@@ -68,16 +68,16 @@ const char *lg_copy_rootfs(char path[64])
 }
 
 void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
-              const char *run_arg, const char *extra)
+              const char *run_arg, const char *drives, const char *extra)
 {
 	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", "
 	                   "\"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 reboot=k "
 	                   "panic=1 kiln.run=%s\"}, "
 	                   "\"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": %u}, "
 	                   "\"drives\": [{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", "
-	                   "\"is_root_device\": true, \"is_read_only\": %s}]%s}",
+	                   "\"is_root_device\": true, \"is_read_only\": %s}%s]%s}",
 	                   lg_image("vmlinux"), lg_image("initramfs.cpio"), run_arg, mem_mib, root,
-	                   read_only ? "true" : "false", extra);
+	                   read_only ? "true" : "false", drives, extra);
 	char *cfg_path = kh_write_temp(cfg, ".json");
 	cr_assert_not_null(cfg_path);
 	free(cfg);
