@@ -68,7 +68,7 @@ const char *lg_copy_rootfs(char path[64])
 }
 
 void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
-              const char *run_arg, const char *drives, const char *extra)
+              const char *run_arg, const char *drives, const char *extra, const char *flag)
 {
 	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", "
 	                   "\"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 reboot=k "
@@ -82,7 +82,7 @@ void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_on
 	cr_assert_not_null(cfg_path);
 	free(cfg);
 	const char *argv[] = {"kiln",          "--no-api", "--level", "Info",
-	                      "--config-file", cfg_path,   NULL};
+	                      "--config-file", cfg_path,   flag,      NULL};
 	cr_assert_eq(kh_spawn(kp, argv), 0);
 	kp->cfg_path = cfg_path; /* kh_kill removes it */
 }

@@ -32,10 +32,11 @@ const char *lg_copy_rootfs(char path[64]);
  * with `root` as the root drive (read-only or not) and the image's /init
  * running `run_arg` (kiln.run=, commas for spaces). `drives` is more
  * drives after the root one and `extra` more of the configuration's
- * top-level members, each "" or starting with a comma.
+ * top-level members, each "" or starting with a comma; `flag` one more
+ * argument of kiln's, or NULL.
  */
 void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
-              const char *run_arg, const char *drives, const char *extra);
+              const char *run_arg, const char *drives, const char *extra, const char *flag);
 
 /* kills kiln and removes the root copy at `path` (then emptied); safe to call twice */
 void lg_cleanup(struct kproc *kp, char path[64]);

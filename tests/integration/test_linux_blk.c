@@ -27,8 +27,8 @@
  * initramfs reports that /dev/vda never came.
  *
  * Measured in the test bed (TCG): the first two at once take 55 s of wall
- * time; the three one after the other, about 60 s. With kt-write's two fsyncs taken out, the reset leaves the file in
- * the image but empty, and the first test fails (its size is 0).
+ * time; the three one after the other, about 60 s. With kt-write's two fsyncs taken out, the reset
+ * leaves the file in the image but empty, and the first test fails (its size is 0).
  */
 #include "linux_guest.h"
 #include "../linux/progs/kt.h"
@@ -64,7 +64,7 @@ Test(linux_blk, fsynced_file_is_in_the_image)
 	cr_assert_eq(kh_marker(marker), 0);
 	const char *root = lg_copy_rootfs(disk);
 	char *run_arg = kh_fmt("kt-write,/kiln-%s,%d,%s", marker, FILE_BYTES, marker);
-	lg_spawn(&kp, MEM_MIB, root, false, run_arg, "", "");
+	lg_spawn(&kp, MEM_MIB, root, false, run_arg, "", "", NULL);
 	free(run_arg);
 	char *report = kh_fmt("kt-write: wrote /kiln-%s bytes=%d fnv1a=", marker, FILE_BYTES);
 	lg_expect_run(&kp, "rw", report, 0);
@@ -108,7 +108,7 @@ Test(linux_blk, read_only_root_refuses_the_write)
 	cr_assert_eq(kh_marker(marker), 0);
 	const char *root = lg_copy_rootfs(disk);
 	char *run_arg = kh_fmt("kt-write,/kiln-%s,4096,%s", marker, marker);
-	lg_spawn(&kp, MEM_MIB, root, true, run_arg, "", "");
+	lg_spawn(&kp, MEM_MIB, root, true, run_arg, "", "", NULL);
 	free(run_arg);
 	char *report = kh_fmt("kt-write: open /kiln-%s: Read-only file system", marker);
 	lg_expect_run(&kp, "ro", report, 1);
@@ -137,7 +137,7 @@ Test(linux_blk, second_drive_async_writeback_is_vdb)
 	                      "\"io_engine\": \"Async\", \"cache_type\": \"Writeback\"}",
 	                      data);
 	char *run_arg = kh_fmt("kt-write,/dev/vdb,%d,%s", FILE_BYTES, marker);
-	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, run_arg, drives, "");
+	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, run_arg, drives, "", NULL);
 	free(drives);
 	free(run_arg);
 	char *report = kh_fmt("kt-write: wrote /dev/vdb bytes=%d fnv1a=", FILE_BYTES);

@@ -243,7 +243,7 @@ Test(linux_net, tcp_and_vsock_streams_both_ways)
 	                     "\"host_dev_name\": \"" TAP "\"}], "
 	                     "\"vsock\": {\"guest_cid\": 3, \"uds_path\": \"%s\"}",
 	                     uds);
-	lg_spawn(&kp, MEM_MIB, root, false, run_arg, "", extra);
+	lg_spawn(&kp, MEM_MIB, root, false, run_arg, "", extra, NULL);
 	free(run_arg);
 	free(extra);
 
@@ -294,7 +294,7 @@ Test(linux_net, rate_limiters_cap_what_linux_measures)
 	                     "\"host_dev_name\": \"" TAP "\", \"rx_rate_limiter\": %s, "
 	                     "\"tx_rate_limiter\": %s}]",
 	                     limiter, limiter);
-	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, run_arg, "", extra);
+	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, run_arg, "", extra, NULL);
 	free(run_arg);
 	free(limiter);
 	free(extra);

@@ -51,7 +51,7 @@ static unsigned long long read_hwrng(const char *entropy)
 {
 	char *run_arg = kh_fmt("kt-rng,%d", READ_BYTES);
 	char *extra = kh_fmt(", \"entropy\": %s", entropy);
-	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, run_arg, "", extra);
+	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, run_arg, "", extra, NULL);
 	free(run_arg);
 	free(extra);
 	char *done = kh_fmt("kt-rng: read=%d done", READ_BYTES);
