@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * tests/integration/test_linux.c: boots Debian's cloud kernel with kiln, 2
- * vCPUs, and a tiny initramfs built here (busybox and an /init script),
- * and checks
+ * vCPUs and 256 MiB (also 1 vCPU, and 4 vCPUs with 3.5 GiB, which kiln
+ * splits around the 32-bit MMIO hole), and a tiny initramfs built here
+ * (busybox and an /init script), and checks
  *   - its first lines -- the command line it echoes ("Command line: ...")
  *     and the e820 map it was given ("BIOS-e820: [mem ...] usable") --
  *     against what kiln handed over;
@@ -50,9 +51,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#define MEM_MIB  256
-#define NR_VCPUS 2
-#define BUSYBOX  "/bin/busybox"
+/* the VM of each test: 2 vCPUs and 256 MiB unless the test says otherwise */
+static unsigned mem_mib = 256, nr_vcpus = 2;
+#define BUSYBOX "/bin/busybox"
 
 /* the modules /init loads, in order (modules/ of the kernel cache) */
 static const char *const modules[] = {"virtio_ring", "virtio", "virtio_mmio", "virtio-rng"};
@@ -174,14 +175,14 @@ static const char *make_initramfs(char *init)
 }
 
 /*
- * The lines Linux prints for the map kiln gives a guest of MEM_MIB
+ * The lines Linux prints for the map kiln gives a guest of mem_mib
  * (arch/x86/kernel/e820.c: "%s: [mem %#018Lx-%#018Lx] " then the type),
  * computed from gm_e820 over the same layout, without mapping any RAM.
  */
 static int expected_e820(char lines[][96], int max)
 {
 	struct guest_mem g = {0};
-	int n = gm_layout(MIB(MEM_MIB), g.regions);
+	int n = gm_layout(MIB((uint64_t)mem_mib), g.regions);
 	cr_assert_gt(n, 0);
 	g.nr_regions = (unsigned)n;
 	struct e820_entry map[8];
@@ -228,7 +229,7 @@ static void check_early_boot(const char *cmdline, int timeout_s)
 	char rsdp[64], cpus[64];
 	snprintf(rsdp, sizeof(rsdp), "ACPI: RSDP 0x%016llX",
 	         (unsigned long long)BOOT_ACPI_RSDP_ADDR);
-	snprintf(cpus, sizeof(cpus), "smpboot: Allowing %d CPUs", NR_VCPUS);
+	snprintf(cpus, sizeof(cpus), "smpboot: Allowing %u CPUs", nr_vcpus);
 	/* drivers/pnp/pnpacpi/core.c: COM1 and the i8042 from the DSDT */
 	const char *acpi[] = {rsdp,
 	                      "ACPI: XSDT 0x",
@@ -241,7 +242,7 @@ static void check_early_boot(const char *cmdline, int timeout_s)
 		          acpi[i], kh_status(&kp), kp.out);
 }
 
-/* /init ran, found NR_VCPUS CPUs online, and its reset ended kiln with status 0 */
+/* /init ran, found nr_vcpus CPUs online, and its reset ended kiln with status 0 */
 static void check_userspace(const char *marker, int timeout_s)
 {
 	cr_assert(kh_wait_for(&kp, "Run /init as init process", timeout_s * 1000),
@@ -252,8 +253,11 @@ static void check_userspace(const char *marker, int timeout_s)
 	          line, kh_status(&kp), kp.out);
 	free(line);
 	int st = kh_wait_exit(&kp, 120000);
-	char *want = kh_fmt("kiln-init: %s cpus=%d online=0-%d", marker, NR_VCPUS, NR_VCPUS - 1);
-	cr_assert(strstr(kp.out, want), "Linux did not find %d CPUs (no \"%s\"):\n%s", NR_VCPUS,
+	/* Linux writes a range of one CPU as that CPU alone */
+	char *online = nr_vcpus > 1 ? kh_fmt("0-%u", nr_vcpus - 1) : kh_fmt("0");
+	char *want = kh_fmt("kiln-init: %s cpus=%u online=%s", marker, nr_vcpus, online);
+	free(online);
+	cr_assert(strstr(kp.out, want), "Linux did not find %u CPUs (no \"%s\"):\n%s", nr_vcpus,
 	          want, kp.out);
 	free(want);
 	/* virtio id 4: entropy (virtio 1.2 s5) */
@@ -278,9 +282,9 @@ static void spawn_linux(const char *kernel_path, const char *initramfs, const ch
 {
 	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", "
 	                   "\"initrd_path\": \"%s\", \"boot_args\": \"%s\"}, "
-	                   "\"machine-config\": {\"vcpu_count\": %d, \"mem_size_mib\": %d}, "
+	                   "\"machine-config\": {\"vcpu_count\": %u, \"mem_size_mib\": %u}, "
 	                   "\"entropy\": {}}",
-	                   kernel_path, initramfs, cmdline, NR_VCPUS, MEM_MIB);
+	                   kernel_path, initramfs, cmdline, nr_vcpus, mem_mib);
 	char *cfg_path = kh_write_temp(cfg, ".json");
 	cr_assert_not_null(cfg_path);
 	free(cfg);
@@ -313,6 +317,23 @@ Test(linux_boot, vmlinux_pvh_reaches_userspace)
 Test(linux_boot, bzimage_reaches_userspace)
 {
 	boot_and_check(kernel("bzImage"), 180, 300);
+}
+
+/*
+ * 1 and 4 vCPUs, and 3.5 GiB, which kiln splits around the 32-bit MMIO
+ * hole: the e820 lines must be the two RAM ranges on either side of it.
+ */
+Test(linux_boot, one_vcpu)
+{
+	nr_vcpus = 1;
+	boot_and_check(kernel("vmlinux"), 120, 300);
+}
+
+Test(linux_boot, four_vcpus_and_memory_across_the_32bit_hole)
+{
+	nr_vcpus = 4;
+	mem_mib = 3584;
+	boot_and_check(kernel("vmlinux"), 180, 400);
 }
 
 /*
