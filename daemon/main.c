@@ -92,6 +92,17 @@ static const struct option long_opts[] = {
 };
 
 /* 0 to go on, or an exit code */
+/*
+ * The instance id (--id): what Firecracker takes, letters, digits and '-'
+ * (orchestrators pass UUIDs), and '_' as kiln's device ids allow; 1 to 64
+ * of them.
+ */
+static bool instance_id_valid(const char *id)
+{
+	size_t n = strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_");
+	return n > 0 && n <= 64 && id[n] == '\0';
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
@@ -165,8 +176,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "kiln: unexpected argument '%s'\n", argv[optind]);
 		return KILN_EXIT_ARGS;
 	}
-	if (a->vmm.id && !cfg_id_valid(a->vmm.id)) {
-		fprintf(stderr, "kiln: --id must match [A-Za-z0-9_]{1,64}\n");
+	if (a->vmm.id && !instance_id_valid(a->vmm.id)) {
+		fprintf(stderr, "kiln: --id must be 1 to 64 letters, digits, '-' or '_'\n");
 		return KILN_EXIT_ARGS;
 	}
 	if (a->no_api && !a->config_file) {

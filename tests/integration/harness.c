@@ -112,7 +112,8 @@ static int spawn(struct kproc *p, const char *const argv[], bool with_stdin)
 		dup2(pipefd[1], STDOUT_FILENO);
 		dup2(pipefd[1], STDERR_FILENO);
 		char **args = calloc(n + 1, sizeof(char *));
-		args[0] = (char *)kh_kiln();
+		/* an absolute argv[0] is the program; anything else means kiln */
+		args[0] = (char *)(argv[0][0] == '/' ? argv[0] : kh_kiln());
 		for (size_t i = 1; i < n; i++)
 			args[i] = (char *)argv[i];
 		execv(args[0], args);

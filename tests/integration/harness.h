@@ -61,7 +61,10 @@ char *kh_write_temp(const char *json, const char *suffix);
  */
 int kh_marker(char out[17]);
 
-/* Starts kiln with argv (argv[0] is ignored: kh_kiln() is used); stdin is /dev/null. */
+/*
+ * Starts kiln with argv (argv[0] is ignored: kh_kiln() is used, unless it is
+ * an absolute path, which is then run instead); stdin is /dev/null.
+ */
 int kh_spawn(struct kproc *p, const char *const argv[]);
 /* kh_spawn with the child's stdin a pipe that kh_type() writes to (a keyboard on the console) */
 int kh_spawn_stdin(struct kproc *p, const char *const argv[]);

@@ -183,3 +183,29 @@ Test(bad_input, no_api_without_config_file)
 	cr_assert_eq(st, EXIT_ARGS, "output:\n%s", kp.out);
 	cr_expect(strstr(kp.out, "--config-file") != NULL, "output:\n%s", kp.out);
 }
+
+/* --id: Firecracker's instance ids (UUIDs have '-') pass; anything else is refused */
+Test(bad_input, instance_id)
+{
+	const char *bad[] = {"", "a/b", "a b", "x.y", NULL};
+	char long_id[66];
+	memset(long_id, 'a', 65);
+	long_id[65] = '\0';
+	for (int i = 0; i < 5; i++) {
+		const char *id = bad[i] ? bad[i] : long_id;
+		const char *argv[] = {"kiln", "--id", id, "--no-api", NULL};
+		cr_assert_eq(kh_spawn(&kp, argv), 0);
+		int st = kh_wait_exit(&kp, 20000);
+		cr_assert_eq(st, EXIT_ARGS, "--id '%s': output:\n%s", id, kp.out);
+		cr_expect(strstr(kp.out, "--id must be") != NULL, "output:\n%s", kp.out);
+		kh_kill(&kp);
+	}
+	/* a good id gets past the check to the next one (--no-api alone) */
+	const char *argv[] = {"kiln", "--id", "4f5c2a7e-0b1d-4c3e-9f00-a1b2c3d4e5f6", "--no-api",
+	                      NULL};
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 20000);
+	cr_assert_eq(st, EXIT_ARGS, "output:\n%s", kp.out);
+	cr_assert(strstr(kp.out, "--config-file") && !strstr(kp.out, "--id must be"), "output:\n%s",
+	          kp.out);
+}
