@@ -16,9 +16,11 @@
 # /dev/kmsg, as the initramfs's do.
 export PATH=/bin:/sbin:/usr/bin:/usr/sbin
 
-mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
-mountpoint -q /proc || mount -t proc proc /proc
-mountpoint -q /sys || mount -t sysfs sysfs /sys
+# (busybox-static has no mountpoint applet: /proc/mounts says what is there)
+[ -e /proc/self ] || mount -t proc proc /proc
+mounted() { awk -v d="$1" '$2 == d { found = 1 } END { exit !found }' /proc/mounts; }
+mounted /dev || mount -t devtmpfs devtmpfs /dev
+mounted /sys || mount -t sysfs sysfs /sys
 
 say() { echo "kiln-rootfs: $*" >/dev/kmsg; }
 
