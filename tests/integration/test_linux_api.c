@@ -8,7 +8,9 @@
  *   - PATCH /drives/data points the data drive at a 4 MiB file, and Linux's
  *     virtio_blk sees the new size (its "detected capacity change" line,
  *     after the configuration-change interrupt);
- *   - PATCH /vm pauses and resumes it; the state follows;
+ *   - PATCH /vm pauses it for 25 s and resumes it; the state follows, and
+ *     Linux does not take the pause for a CPU stuck in the kernel (its
+ *     soft-lockup watchdog reports after 20 s);
  *   - PUT /actions SendCtrlAltDel: Linux's keyboard driver sees
  *     Ctrl+Alt+Del on the i8042 and the kernel restarts at once (its
  *     default), through the i8042 with reboot=k, and kiln exits 0 (its
@@ -22,6 +24,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+/* longer than Linux's soft-lockup threshold (2 * watchdog_thresh, 20 s) */
+#define PAUSE_S 25
 
 static char disk[64];
 
@@ -99,9 +104,13 @@ Test(linux_api, config_resize_pause_and_ctrl_alt_del)
 
 	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
 	cr_assert_str_eq(state(), "Paused");
-	usleep(500 * 1000);
+	sleep(PAUSE_S);
 	call_ok("PATCH", "/vm", "{\"state\": \"Resumed\"}");
 	cr_assert_str_eq(state(), "Running");
+	/* the watchdog's timer fires every 4 s: give it two rounds after the resume */
+	sleep(8);
+	cr_assert(!strstr(kp.out, "soft lockup"), "Linux took the %d s pause for a stuck CPU:\n%s",
+	          PAUSE_S, kp.out);
 
 	call_ok("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
 	int st = kh_wait_exit(&kp, 120000);
