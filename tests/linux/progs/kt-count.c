@@ -1,0 +1,40 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * tests/linux/progs/kt-count.c: kt-count LIMIT MS
+ *
+ * Counts in userspace: reports "kt-count: N" for N = 1 .. LIMIT, one every
+ * MS milliseconds of the guest's monotonic clock, then exits 0 (2 for bad
+ * arguments). A snapshot test restores a guest in the middle and checks
+ * that the count goes on from where it was.
+ */
+#include "kt.h"
+
+#include <errno.h>
+
+int main(int argc, char **argv)
+{
+	char *end;
+	unsigned long limit = 0, ms = 0;
+
+	errno = 0;
+	if (argc == 3) {
+		limit = strtoul(argv[1], &end, 10);
+		if (!*end)
+			ms = strtoul(argv[2], &end, 10);
+	}
+	if (argc != 3 || errno || *end || !limit || !ms) {
+		kt_say("usage: kt-count LIMIT MS");
+		return 2;
+	}
+	struct timespec next;
+	clock_gettime(CLOCK_MONOTONIC, &next);
+	for (unsigned long n = 1; n <= limit; n++) {
+		next.tv_nsec += (long)(ms % 1000) * 1000000;
+		next.tv_sec += (time_t)(ms / 1000) + next.tv_nsec / 1000000000;
+		next.tv_nsec %= 1000000000;
+		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
+			;
+		kt_say("kt-count: %lu", n);
+	}
+	return 0;
+}
