@@ -4,11 +4,15 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <libgen.h>
 #include <poll.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 char snap_dir[64];
@@ -327,6 +331,31 @@ struct skiln *memck_snapshot(bool track_dirty, struct memck_at *at)
 	*at = memck_last(k);
 	sk_create(k, "Full", "vm.snap", "vm.mem");
 	return k;
+}
+
+pid_t sk_page_server(const char *sock, const char *mem)
+{
+	char bin[512], path[512];
+	snprintf(bin, sizeof(bin), "%s", kh_kiln());
+	snprintf(path, sizeof(path), "%s/../examples/uffd_page_server", dirname(bin));
+	cr_assert_eq(access(path, X_OK), 0, "%s is not built", path);
+	const char *usock = snap_file(sock);
+	char *argv[] = {path, (char *)usock, (char *)snap_file(mem), NULL};
+	pid_t server;
+	cr_assert_eq(posix_spawn(&server, argv[0], NULL, NULL, argv, NULL), 0);
+	for (int i = 0; i < 200 && access(usock, F_OK) != 0; i++)
+		usleep(10000);
+	cr_assert_eq(access(usock, F_OK), 0, "the page server did not listen");
+	return server;
+}
+
+void sk_page_server_stop(pid_t server)
+{
+	int st;
+	if (waitpid(server, &st, WNOHANG) == 0) {
+		kill(server, SIGKILL);
+		waitpid(server, &st, 0);
+	}
 }
 
 void sh(const char *fmt, ...)

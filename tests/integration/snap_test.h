@@ -17,6 +17,7 @@
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define SNAP_MAX_KILNS 16
 /* the memck guest as the tests boot it */
@@ -96,6 +97,15 @@ uint64_t mix64(uint64_t z);
  * and memck's last report in *at.
  */
 struct skiln *memck_snapshot(bool track_dirty, struct memck_at *at);
+
+/*
+ * Starts examples/uffd_page_server (built next to the kiln binary's build
+ * directory) serving snap_file(mem) on snap_file(sock) and waits until it
+ * listens: its pid.
+ */
+pid_t sk_page_server(const char *sock, const char *mem);
+/* kills it (SIGKILL) unless it has exited, and reaps it */
+void sk_page_server_stop(pid_t server);
 
 /* runs a shell command; asserts exit status 0 */
 void sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -13,6 +13,9 @@
  *      count reaches LIMIT, the guest resets and kiln exits 0.
  *   3. The root file system is intact: e2fsck replays the journal and then
  *      finds it clean.
+ * The second test takes a Full snapshot, lets Linux count on, takes a Diff,
+ * merges it onto the Full and restores through the Uffd backend with
+ * examples/uffd_page_server; the same three checks follow.
  */
 #include "linux_guest.h"
 #include "snap_test.h"
@@ -46,7 +49,12 @@ static unsigned long last_count(const char *out)
 	return last;
 }
 
-Test(linux_snapshot, full_snapshot_of_a_counting_linux_goes_on)
+/*
+ * A new kiln "k0" boots the image on a copy of its root in snap_dir, 1 vCPU,
+ * 256 MiB, dirty-page tracking on when `track_dirty`; returns once Linux
+ * has printed "kt-count: 5".
+ */
+static struct skiln *boot_counting(bool track_dirty)
 {
 	const char *root = snap_file("rootfs.ext4");
 	char *cmd = kh_fmt("cp --sparse=always '%s' '%s'", lg_image("rootfs.ext4"), root);
@@ -60,7 +68,10 @@ Test(linux_snapshot, full_snapshot_of_a_counting_linux_goes_on)
 	               lg_image("vmlinux"), lg_image("initramfs.cpio"), LIMIT, COUNT_MS);
 	sk_ok(k, "PUT", "/boot-source", b);
 	free(b);
-	sk_ok(k, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 256}");
+	b = kh_fmt("{\"vcpu_count\": 1, \"mem_size_mib\": 256, \"track_dirty_pages\": %s}",
+	           track_dirty ? "true" : "false");
+	sk_ok(k, "PUT", "/machine-config", b);
+	free(b);
 	b = kh_fmt("{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, "
 	           "\"is_read_only\": false}",
 	           root);
@@ -70,16 +81,26 @@ Test(linux_snapshot, full_snapshot_of_a_counting_linux_goes_on)
 	/* a line is whole once the next one has begun (the console may end lines with \r\n) */
 	cr_assert(kh_wait_for(&k->p, "kt-count: 5", 300000),
 	          "Linux did not start counting (%s):\n%s", kh_status(&k->p), k->p.out);
+	return k;
+}
 
+/* pauses k: the last count it printed, checked to be below LIMIT */
+static unsigned long pause_at(struct skiln *k)
+{
 	sk_pause(k);
 	kh_wait_for(&k->p, "\x01", 500); /* all the guest wrote before the pause */
-	unsigned long before = last_count(k->p.out);
-	cr_assert(before >= 4 && before < LIMIT, "counted to %lu before the pause", before);
-	sk_create(k, "Full", "vm.snap", "vm.mem");
-	sk_kill(k);
+	unsigned long at = last_count(k->p.out);
+	cr_assert(at >= 4 && at < LIMIT, "counted to %lu before the pause", at);
+	return at;
+}
 
-	struct skiln *k1 = sk_start("k1");
-	sk_load(k1, "vm.snap", "vm.mem", true);
+/*
+ * k1 was loaded from a snapshot taken after "kt-count: before": its first
+ * count is before + 1, it reaches LIMIT, the guest resets and kiln exits 0,
+ * and the root file system is clean after its journal replay.
+ */
+static void goes_on_to_the_end(struct skiln *k1, unsigned long before)
+{
 	char *next = kh_fmt("kt-count: %lu", before + 2);
 	cr_assert(kh_wait_for(&k1->p, next, 120000), "no \"%s\" after the restore (%s):\n%s", next,
 	          kh_status(&k1->p), k1->p.out);
@@ -93,10 +114,56 @@ Test(linux_snapshot, full_snapshot_of_a_counting_linux_goes_on)
 	int st = kh_wait_exit(&k1->p, 120000);
 	cr_assert_eq(st, 0, "the restored kiln did not exit cleanly (%d):\n%s", st, k1->p.out);
 
-	cmd = kh_fmt("e2fsck -fy '%s' >/dev/null 2>&1; e2fsck -fn '%s' 2>&1", root, root);
+	const char *root = snap_file("rootfs.ext4");
+	char *cmd = kh_fmt("e2fsck -fy '%s' >/dev/null 2>&1; e2fsck -fn '%s' 2>&1", root, root);
 	int fst;
 	char *out = lg_sh(cmd, NULL, &fst);
 	cr_assert_eq(fst, 0, "the root is not clean after the journal replay:\n%s", out);
 	free(out);
 	free(cmd);
+}
+
+Test(linux_snapshot, full_snapshot_of_a_counting_linux_goes_on)
+{
+	struct skiln *k = boot_counting(false);
+	unsigned long before = pause_at(k);
+	sk_create(k, "Full", "vm.snap", "vm.mem");
+	sk_kill(k);
+
+	struct skiln *k1 = sk_start("k1");
+	sk_load(k1, "vm.snap", "vm.mem", true);
+	goes_on_to_the_end(k1, before);
+}
+
+/*
+ * A Full snapshot, the guest runs on, a Diff snapshot; the Diff merged onto
+ * the Full with scripts/merge-snapshot-mem.py is served to a new kiln by
+ * examples/uffd_page_server (the Uffd backend), so every page Linux touches
+ * after the restore comes from the merged file through the page server.
+ */
+Test(linux_snapshot, diff_merged_and_served_by_uffd_goes_on)
+{
+	struct skiln *k = boot_counting(true);
+	unsigned long base = pause_at(k);
+	sk_create(k, "Full", "vm.snap", "vm.mem");
+	sk_resume(k);
+	char *later = kh_fmt("kt-count: %lu", base + 5);
+	cr_assert(kh_wait_for(&k->p, later, 60000), "no \"%s\" after the resume:\n%s", later,
+	          k->p.out);
+	free(later);
+	unsigned long before = pause_at(k);
+	sk_create(k, "Diff", "diff.snap", "diff.mem");
+	sk_kill(k);
+
+	sh("python3 %s/scripts/merge-snapshot-mem.py %s %s %s", getenv("KILN_SOURCE_ROOT"),
+	   snap_file("vm.mem"), snap_file("diff.mem"), snap_file("merged.mem"));
+	pid_t server = sk_page_server("uffd.sock", "merged.mem");
+	const char *usock = snap_file("uffd.sock");
+
+	struct skiln *k1 = sk_start("k1");
+	char *b = sk_load_body("diff.snap", "Uffd", usock, true, NULL);
+	sk_ok(k1, "PUT", "/snapshot/load", b);
+	free(b);
+	goes_on_to_the_end(k1, before);
+	sk_page_server_stop(server);
 }

@@ -55,29 +55,13 @@ Test(snapshot, full_round_trip_ten_times)
 	cr_assert_geq(at.report, 3 + 2 * 10);
 }
 
-/* examples/uffd_page_server next to the kiln binary's build directory */
-static const char *uffd_server(void)
-{
-	static char path[512];
-	char bin[512];
-	snprintf(bin, sizeof(bin), "%s", kh_kiln());
-	snprintf(path, sizeof(path), "%s/../examples/uffd_page_server", dirname(bin));
-	cr_assert_eq(access(path, X_OK), 0, "%s is not built", path);
-	return path;
-}
-
 Test(snapshot, uffd_backend)
 {
 	struct memck_at at;
 	sk_kill(memck_snapshot(false, &at));
 
+	pid_t server = sk_page_server("uffd.sock", "vm.mem");
 	const char *usock = snap_file("uffd.sock");
-	char *argv[] = {(char *)uffd_server(), (char *)usock, (char *)snap_file("vm.mem"), NULL};
-	pid_t server;
-	cr_assert_eq(posix_spawn(&server, argv[0], NULL, NULL, argv, NULL), 0);
-	for (int i = 0; i < 200 && access(usock, F_OK) != 0; i++)
-		usleep(10000);
-	cr_assert_eq(access(usock, F_OK), 0, "the page server did not listen");
 
 	struct skiln *k = sk_start("k1");
 	char *b = sk_load_body("vm.snap", "Uffd", usock, true, NULL);
@@ -86,11 +70,7 @@ Test(snapshot, uffd_backend)
 	at = memck_continues(k, at);
 	/* and once more, from the Uffd-backed VM to a File-backed one */
 	k = cycle(k, &at, "k2");
-	int st;
-	if (waitpid(server, &st, WNOHANG) == 0) {
-		kill(server, SIGKILL);
-		waitpid(server, &st, 0);
-	}
+	sk_page_server_stop(server);
 }
 
 Test(snapshot, diff_merged_onto_base)
