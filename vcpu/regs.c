@@ -14,7 +14,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-#define MSR_IA32_TSC          0x00000010u
 #define MSR_IA32_SYSENTER_CS  0x00000174u
 #define MSR_IA32_SYSENTER_ESP 0x00000175u
 #define MSR_IA32_SYSENTER_EIP 0x00000176u

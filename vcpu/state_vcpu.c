@@ -335,6 +335,10 @@ static int snap_from_kvm(struct vcpu *v, struct vcpu_snap *s, struct errbuf *e)
 	    (ret = VCPU_IOCTL(v, KVM_GET_DEBUGREGS, &s->debugregs, e)) < 0 ||
 	    (ret = VCPU_IOCTL(v, KVM_GET_MP_STATE, &s->mp_state, e)) < 0)
 		return ret;
+	/* paused: the TSC as the guest last saw it (vm_hold_time) */
+	for (uint32_t i = 0; v->vm->time_held && i < s->msrs->nmsrs; i++)
+		if (s->msrs->entries[i].index == MSR_IA32_TSC)
+			s->msrs->entries[i].data = v->held_tsc;
 	return 0;
 }
 

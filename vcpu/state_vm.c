@@ -198,7 +198,9 @@ static int save_clock(struct vm *vm, struct state_writer *w, struct errbuf *e)
 	int ret;
 
 	memset(&c, 0, sizeof(c));
-	if ((ret = vm_ioctl(vm, KVM_GET_CLOCK, &c, "KVM_GET_CLOCK", e)) < 0)
+	if (vm->time_held) /* paused: kvmclock as the guest last saw it (vm_hold_time) */
+		c = vm->held_clock;
+	else if ((ret = vm_ioctl(vm, KVM_GET_CLOCK, &c, "KVM_GET_CLOCK", e)) < 0)
 		return ret;
 	sw_begin(w, "clock", VM_STATE_VERSION);
 	sw_u64(w, c.clock);

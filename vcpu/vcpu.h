@@ -92,6 +92,12 @@ struct vm {
 	struct vcpu *vcpus[VM_MAX_VCPUS];
 	/* per-exit-reason counters, indexed by KVM_EXIT_*, for metrics */
 	uint64_t exit_counts[64];
+	/*
+	 * Guest time held while paused (vm_hold_time): kvmclock as KVM_GET_CLOCK
+	 * read it, and each vCPU's IA32_TSC in its held_tsc. VMM thread only.
+	 */
+	bool time_held;
+	struct kvm_clock_data held_clock;
 };
 
 /*
@@ -140,6 +146,8 @@ struct vcpu {
 	enum vcpu_run_state state;
 	bool pause_requested;
 	bool stop_requested;
+
+	uint64_t held_tsc; /* IA32_TSC while the VM's time is held (struct vm) */
 
 	/* rate limit of the debug lines about unhandled I/O (vCPU thread only) */
 	uint64_t unhandled_window_ns;
@@ -257,6 +265,24 @@ int vm_start_vcpus(struct vm *vm);
  */
 int vm_pause_vcpus(struct vm *vm);
 int vm_resume_vcpus(struct vm *vm);
+
+/*
+ * Guest time does not run while the VM is paused, as it does not while a
+ * snapshot sits on disk: vm_pause_vcpus() holds it (vm_hold_time: kvmclock
+ * and every vCPU's TSC as they were once all vCPUs parked), and
+ * vm_resume_vcpus() sets them back (IA32_TSC for each vCPU, then
+ * KVM_SET_CLOCK, then KVM_KVMCLOCK_CTRL so the guest's watchdogs know it
+ * was stopped) before any vCPU runs again. So a guest's monotonic clocks,
+ * whichever clocksource it picked (kvm-clock or the TSC), do not jump by
+ * the length of a pause; its wall clock falls behind by it, as after a
+ * snapshot restore, until the guest resynchronises (NTP, a guest agent).
+ * A snapshot taken while paused saves the held values. vm_hold_time() is
+ * also called once a restored VM is built and parked. A failing ioctl is
+ * logged and leaves time running (the pause itself still works). Every
+ * vCPU must be parked. VMM thread.
+ */
+void vm_hold_time(struct vm *vm);
+#define MSR_IA32_TSC 0x10u
 
 /* Stops and joins every vCPU thread (idempotent). VMM thread. */
 void vm_stop_vcpus(struct vm *vm);

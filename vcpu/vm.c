@@ -155,16 +155,83 @@ static void vm_each_vcpu(struct vm *vm, void (*fn)(struct vcpu *v))
 			fn(vm->vcpus[i]);
 }
 
+/* KVM_GET_MSRS / KVM_SET_MSRS of IA32_TSC alone on v: 0 / -errno */
+static int tsc_msr(struct vcpu *v, unsigned long req, uint64_t *val)
+{
+	struct {
+		struct kvm_msrs head;
+		struct kvm_msr_entry entry;
+	} m;
+	memset(&m, 0, sizeof(m));
+	m.head.nmsrs = 1;
+	m.entry.index = MSR_IA32_TSC;
+	m.entry.data = *val;
+	int n = ioctl(v->fd, req, &m);
+	if (n != 1)
+		return n < 0 ? -errno : -EIO;
+	*val = m.entry.data;
+	return 0;
+}
+
+void vm_hold_time(struct vm *vm)
+{
+	vm->time_held = false;
+	memset(&vm->held_clock, 0, sizeof(vm->held_clock));
+	if (ioctl(vm->fd, KVM_GET_CLOCK, &vm->held_clock) < 0) {
+		log_warn("KVM_GET_CLOCK failed, guest time runs on while paused: %s",
+		         strerror(errno));
+		return;
+	}
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		int ret = v ? tsc_msr(v, KVM_GET_MSRS, &v->held_tsc) : 0;
+		if (ret < 0) {
+			log_warn(
+			        "reading vCPU %u's TSC failed, guest time runs on while paused: %s",
+			        i, strerror(-ret));
+			return;
+		}
+	}
+	vm->time_held = true;
+}
+
+/* sets the time vm_hold_time() held back, before the vCPUs run again */
+static void release_time(struct vm *vm)
+{
+	if (!vm->time_held)
+		return;
+	vm->time_held = false;
+	/* every TSC first: kvmclock's readings are taken against them */
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		int ret = v ? tsc_msr(v, KVM_SET_MSRS, &v->held_tsc) : 0;
+		if (ret < 0)
+			log_warn("setting vCPU %u's TSC back failed: %s", i, strerror(-ret));
+	}
+	struct kvm_clock_data c;
+	memset(&c, 0, sizeof(c));
+	c.clock = vm->held_clock.clock;
+	if (ioctl(vm->fd, KVM_SET_CLOCK, &c) < 0)
+		log_warn("KVM_SET_CLOCK failed, kvmclock ran on while paused: %s", strerror(errno));
+	/* api.rst KVM_KVMCLOCK_CTRL: EINVAL when the guest has not enabled kvmclock */
+	for (unsigned i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i] && ioctl(vm->vcpus[i]->fd, KVM_KVMCLOCK_CTRL, 0) < 0 &&
+		    errno != EINVAL)
+			log_warn("KVM_KVMCLOCK_CTRL for vCPU %u failed: %s", i, strerror(errno));
+}
+
 int vm_pause_vcpus(struct vm *vm)
 {
 	/* kick them all first so that they park in parallel */
 	vm_each_vcpu(vm, vcpu_request_pause);
 	vm_each_vcpu(vm, vcpu_wait_parked);
+	vm_hold_time(vm);
 	return 0;
 }
 
 int vm_resume_vcpus(struct vm *vm)
 {
+	release_time(vm);
 	vm_each_vcpu(vm, vcpu_resume);
 	return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -119,4 +120,33 @@ void lg_expect_run(struct kproc *kp, const char *mode, const char *report, int s
 	cr_assert(strstr(kp->out, "the guest reset the machine through the i8042"),
 	          "kiln did not stop through the i8042 reset:\n%s", kp->out);
 	cr_assert(!strstr(kp->out, "Kernel panic"), "%s", kp->out);
+}
+
+/* at p, a complete "kt-count: N after D ms" line: true with N and D */
+static bool count_line(const char *p, unsigned long *n, unsigned long *d)
+{
+	int len = 0;
+	return sscanf(p, "kt-count: %lu after %lu ms%n", n, d, &len) == 2 && len > 0 &&
+	       (p[len] == '\r' || p[len] == '\n');
+}
+
+unsigned long lg_last_count(const char *out, unsigned long *gap)
+{
+	unsigned long last = 0, n, d;
+	for (const char *p = out; (p = strstr(p, "kt-count: ")); p++)
+		if (count_line(p, &n, &d)) {
+			last = n;
+			if (gap)
+				*gap = d;
+		}
+	return last;
+}
+
+unsigned long lg_count_gap(const char *out, unsigned long want)
+{
+	unsigned long n, d;
+	for (const char *p = out; (p = strstr(p, "kt-count: ")); p++)
+		if (count_line(p, &n, &d) && n == want)
+			return d;
+	return ULONG_MAX;
 }

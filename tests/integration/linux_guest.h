@@ -50,4 +50,13 @@ void lg_expect_line(struct kproc *kp, const char *line, int s);
  */
 void lg_expect_run(struct kproc *kp, const char *mode, const char *report, int status);
 
+/*
+ * kt-count's lines (tests/linux/progs/kt-count.c), "kt-count: N after D ms":
+ * lg_last_count() is the N of the last complete one in `out` (0 when
+ * none), and D in *gap when gap is non-NULL; lg_count_gap() is the D of
+ * count n, ULONG_MAX when its line is not (completely) there.
+ */
+unsigned long lg_last_count(const char *out, unsigned long *gap);
+unsigned long lg_count_gap(const char *out, unsigned long n);
+
 #endif

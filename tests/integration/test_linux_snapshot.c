@@ -21,6 +21,7 @@
 #include "snap_test.h"
 
 #include <criterion/criterion.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,23 +37,10 @@ static void fini(void)
 
 TestSuite(linux_snapshot, .init = snap_test_init, .fini = fini, .timeout = 600);
 
-/* the last "kt-count: N" in `out` whose line is complete: N, 0 when none */
-static unsigned long last_count(const char *out)
-{
-	unsigned long last = 0;
-	for (const char *p = out; (p = strstr(p, "kt-count: ")); p++) {
-		char *end;
-		unsigned long n = strtoul(p + strlen("kt-count: "), &end, 10);
-		if (*end == '\n' || *end == '\r')
-			last = n;
-	}
-	return last;
-}
-
 /*
  * A new kiln "k0" boots the image on a copy of its root in snap_dir, 1 vCPU,
  * 256 MiB, dirty-page tracking on when `track_dirty`; returns once Linux
- * has printed "kt-count: 5".
+ * has printed "kt-count: 5 after".
  */
 static struct skiln *boot_counting(bool track_dirty)
 {
@@ -79,7 +67,7 @@ static struct skiln *boot_counting(bool track_dirty)
 	free(b);
 	sk_ok(k, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
 	/* a line is whole once the next one has begun (the console may end lines with \r\n) */
-	cr_assert(kh_wait_for(&k->p, "kt-count: 5", 300000),
+	cr_assert(kh_wait_for(&k->p, "kt-count: 5 after", 300000),
 	          "Linux did not start counting (%s):\n%s", kh_status(&k->p), k->p.out);
 	return k;
 }
@@ -89,7 +77,7 @@ static unsigned long pause_at(struct skiln *k)
 {
 	sk_pause(k);
 	kh_wait_for(&k->p, "\x01", 500); /* all the guest wrote before the pause */
-	unsigned long at = last_count(k->p.out);
+	unsigned long at = lg_last_count(k->p.out, NULL);
 	cr_assert(at >= 4 && at < LIMIT, "counted to %lu before the pause", at);
 	return at;
 }
@@ -101,16 +89,19 @@ static unsigned long pause_at(struct skiln *k)
  */
 static void goes_on_to_the_end(struct skiln *k1, unsigned long before)
 {
-	char *next = kh_fmt("kt-count: %lu", before + 2);
+	char *next = kh_fmt("kt-count: %lu after", before + 2);
 	cr_assert(kh_wait_for(&k1->p, next, 120000), "no \"%s\" after the restore (%s):\n%s", next,
 	          kh_status(&k1->p), k1->p.out);
 	free(next);
 	const char *first = strstr(k1->p.out, "kt-count: ");
+	while (first && !isdigit((unsigned char)first[strlen("kt-count: ")]))
+		first = strstr(first + 1, "kt-count: ");
+	cr_assert_not_null(first, "%s", k1->p.out);
 	cr_assert_eq(strtoul(first + strlen("kt-count: "), NULL, 10), before + 1,
 	             "the restored guest's first count is not %lu:\n%s", before + 1, k1->p.out);
 	cr_assert(kh_wait_for(&k1->p, "kiln-rootfs: exit 0", 120000),
 	          "the count did not reach %d:\n%s", LIMIT, k1->p.out);
-	cr_assert_eq(last_count(k1->p.out), LIMIT, "%s", k1->p.out);
+	cr_assert_eq(lg_last_count(k1->p.out, NULL), LIMIT, "%s", k1->p.out);
 	int st = kh_wait_exit(&k1->p, 120000);
 	cr_assert_eq(st, 0, "the restored kiln did not exit cleanly (%d):\n%s", st, k1->p.out);
 
@@ -147,7 +138,7 @@ Test(linux_snapshot, diff_merged_and_served_by_uffd_goes_on)
 	unsigned long base = pause_at(k);
 	sk_create(k, "Full", "vm.snap", "vm.mem");
 	sk_resume(k);
-	char *later = kh_fmt("kt-count: %lu", base + 5);
+	char *later = kh_fmt("kt-count: %lu after", base + 5);
 	cr_assert(kh_wait_for(&k->p, later, 60000), "no \"%s\" after the resume:\n%s", later,
 	          k->p.out);
 	free(later);

@@ -2,10 +2,13 @@
 /*
  * tests/linux/progs/kt-count.c: kt-count LIMIT MS
  *
- * Counts in userspace: reports "kt-count: N" for N = 1 .. LIMIT, one every
- * MS milliseconds of the guest's monotonic clock, then exits 0 (2 for bad
- * arguments). A snapshot test restores a guest in the middle and checks
- * that the count goes on from where it was.
+ * Counts in userspace: first "kt-count: clocksource NAME" (the kernel's
+ * current clocksource), then "kt-count: N after D ms" for N = 1 .. LIMIT,
+ * one every MS milliseconds of the guest's monotonic clock, where D is how
+ * much of that clock passed since the previous line (or the start); then
+ * exits 0 (2 for bad arguments). A snapshot test restores a guest in the
+ * middle and checks that the count goes on from where it was; a pause test
+ * checks that D does not take in the time the VM was paused.
  */
 #include "kt.h"
 
@@ -26,15 +29,26 @@ int main(int argc, char **argv)
 		kt_say("usage: kt-count LIMIT MS");
 		return 2;
 	}
+	char cs[64] = "unknown";
+	FILE *f = fopen("/sys/devices/system/clocksource/clocksource0/current_clocksource", "r");
+	if (f) {
+		if (fscanf(f, "%63s", cs) != 1)
+			strcpy(cs, "unreadable");
+		fclose(f);
+	}
+	kt_say("kt-count: clocksource %s", cs);
 	struct timespec next;
 	clock_gettime(CLOCK_MONOTONIC, &next);
+	uint64_t last = kt_now_ms();
 	for (unsigned long n = 1; n <= limit; n++) {
 		next.tv_nsec += (long)(ms % 1000) * 1000000;
 		next.tv_sec += (time_t)(ms / 1000) + next.tv_nsec / 1000000000;
 		next.tv_nsec %= 1000000000;
 		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
 			;
-		kt_say("kt-count: %lu", n);
+		uint64_t now = kt_now_ms();
+		kt_say("kt-count: %lu after %llu ms", n, (unsigned long long)(now - last));
+		last = now;
 	}
 	return 0;
 }
