@@ -225,7 +225,8 @@ int vm_pause_vcpus(struct vm *vm)
 	/* kick them all first so that they park in parallel */
 	vm_each_vcpu(vm, vcpu_request_pause);
 	vm_each_vcpu(vm, vcpu_wait_parked);
-	vm_hold_time(vm);
+	if (!vm->time_held) /* paused already: keep the time of the first pause */
+		vm_hold_time(vm);
 	return 0;
 }
 

@@ -6,8 +6,10 @@
  * network_overrides giving it its own tap kst0..kst9, and each guest goes
  * on from the snapshot's report on its own. The taps live in a private
  * network namespace this test process moves into (so the kilns, its
- * children, are there too), deleted at the end. Needs root.
+ * children, are there too), deleted at the end. The second test does the
+ * same with a Linux guest (tests/linux's image). Needs root.
  */
+#include "linux_guest.h"
 #include "snap_test.h"
 
 #include <criterion/criterion.h>
@@ -81,22 +83,13 @@ static void *load_thread(void *arg)
 	return NULL;
 }
 
-Test(snapshot_clones, ten_clones_own_taps)
+/*
+ * Ten new kilns "clone0".."clone9" load vm.snap / vm.mem at the same time
+ * (one request thread each), each with network_overrides giving eth0 its
+ * own tap kst<i>, and resume; asserts every load answered 204.
+ */
+static void load_clones(struct loader l[CLONES])
 {
-	netns_up();
-	struct skiln *base = sk_start("base");
-	sk_ok(base, "PUT", "/network-interfaces/eth0",
-	      "{\"iface_id\": \"eth0\", \"host_dev_name\": \"kst\", "
-	      "\"guest_mac\": \"06:00:ac:10:00:02\"}");
-	sk_boot_memck(base, NULL, false);
-	memck_started(base, 2);
-	cr_assert_eq(carrier("kst"), 1, "the base VM does not hold its tap");
-	sk_pause(base);
-	struct memck_at at = memck_last(base);
-	sk_create(base, "Full", "vm.snap", "vm.mem");
-	sk_kill(base);
-
-	struct loader l[CLONES];
 	for (int i = 0; i < CLONES; i++) {
 		char name[16], over[128];
 		snprintf(name, sizeof(name), "clone%d", i);
@@ -116,6 +109,25 @@ Test(snapshot_clones, ten_clones_own_taps)
 		ac_resp_free(&l[i].r);
 		free(l[i].body);
 	}
+}
+
+Test(snapshot_clones, ten_clones_own_taps)
+{
+	netns_up();
+	struct skiln *base = sk_start("base");
+	sk_ok(base, "PUT", "/network-interfaces/eth0",
+	      "{\"iface_id\": \"eth0\", \"host_dev_name\": \"kst\", "
+	      "\"guest_mac\": \"06:00:ac:10:00:02\"}");
+	sk_boot_memck(base, NULL, false);
+	memck_started(base, 2);
+	cr_assert_eq(carrier("kst"), 1, "the base VM does not hold its tap");
+	sk_pause(base);
+	struct memck_at at = memck_last(base);
+	sk_create(base, "Full", "vm.snap", "vm.mem");
+	sk_kill(base);
+
+	struct loader l[CLONES];
+	load_clones(l);
 	for (int i = 0; i < CLONES; i++) {
 		memck_continues(l[i].k, at);
 		char tap[16];
@@ -133,4 +145,90 @@ Test(snapshot_clones, ten_clones_own_taps)
 	sk_kill(l[0].k);
 	memck_wait(l[1].k, at.report + 2, 60000); /* nine VMs share the host */
 	memck_last(l[1].k);
+}
+
+/* the tap's received-packet counter (frames the guest sent), from `ip -s` */
+static unsigned long long tap_rx_packets(const char *tap)
+{
+	char *cmd = kh_fmt("ip -s -o link show dev %s", tap), line[2048] = "";
+	FILE *f = popen(cmd, "r");
+	free(cmd);
+	cr_assert(f);
+	bool got = fgets(line, sizeof(line), f) != NULL;
+	pclose(f);
+	/* "...    RX:  bytes packets errors ...\    <bytes> <packets> ..." */
+	const char *rx = got ? strstr(line, "RX:") : NULL;
+	const char *nums = rx ? strchr(rx, '\\') : NULL;
+	unsigned long long bytes, packets;
+	cr_assert(nums && sscanf(nums + 1, "%llu %llu", &bytes, &packets) == 2,
+	          "no RX counters for %s: %s", tap, line);
+	return packets;
+}
+
+/* the N of the last whole "kt-beacon: N" line k printed, 0 when none */
+static unsigned long last_beacon(struct skiln *k)
+{
+	unsigned long last = 0, n;
+	int len;
+	for (const char *p = k->p.out; (p = strstr(p, "kt-beacon: ")); p++)
+		if (sscanf(p, "kt-beacon: %lu%n", &n, &len) == 1 &&
+		    (p[len] == '\r' || p[len] == '\n'))
+			last = n;
+	return last;
+}
+
+/*
+ * The same with Linux: tests/linux's image on a read-only root (the clones
+ * share its file) runs kt-beacon, which sends one ICMP echo request towards
+ * the host every 500 ms of its clock and numbers them. After the ten loads
+ * each clone goes on numbering from the snapshot's last beacon, and its
+ * frames arrive on its own tap, none on the snapshot's.
+ */
+Test(snapshot_clones, ten_linux_clones_own_taps)
+{
+	netns_up();
+	struct skiln *base = sk_start("base");
+	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"initrd_path\": \"%s\", "
+	                 "\"boot_args\": \"console=ttyS0 reboot=k panic=1 "
+	                 "kiln.run=kt-beacon,eth0,10.0.9.2/24,10.0.9.1,500,1000000\"}",
+	                 lg_image("vmlinux"), lg_image("initramfs.cpio"));
+	sk_ok(base, "PUT", "/boot-source", b);
+	free(b);
+	sk_ok(base, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 256}");
+	b = kh_fmt("{\"drive_id\": \"rootfs\", \"path_on_host\": \"%s\", \"is_root_device\": true, "
+	           "\"is_read_only\": true}",
+	           lg_image("rootfs.ext4"));
+	sk_ok(base, "PUT", "/drives/rootfs", b);
+	free(b);
+	sk_ok(base, "PUT", "/network-interfaces/eth0",
+	      "{\"iface_id\": \"eth0\", \"host_dev_name\": \"kst\", "
+	      "\"guest_mac\": \"06:00:ac:10:00:02\"}");
+	sk_ok(base, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	cr_assert(kh_wait_for(&base->p, "kt-beacon: 3", 300000), "Linux did not start (%s):\n%s",
+	          kh_status(&base->p), base->p.out);
+	cr_assert_gt(tap_rx_packets("kst"), 0, "the base VM's frames did not reach its tap");
+	sk_pause(base);
+	kh_wait_for(&base->p, "\x01", 500); /* all the guest wrote before the pause */
+	unsigned long at = last_beacon(base);
+	sk_create(base, "Full", "vm.snap", "vm.mem");
+	sk_kill(base);
+	unsigned long long base_rx = tap_rx_packets("kst");
+
+	struct loader l[CLONES];
+	load_clones(l);
+	for (int i = 0; i < CLONES; i++) {
+		char *next = kh_fmt("kt-beacon: %lu", at + 3);
+		cr_assert(kh_wait_for(&l[i].k->p, next, 240000), "clone %d: no \"%s\" (%s):\n%s", i,
+		          next, kh_status(&l[i].k->p), l[i].k->p.out);
+		free(next);
+		const char *first = strstr(l[i].k->p.out, "kt-beacon: ");
+		cr_assert(first && strtoul(first + strlen("kt-beacon: "), NULL, 10) == at + 1,
+		          "clone %d did not go on from beacon %lu:\n%s", i, at, l[i].k->p.out);
+		char tap[16];
+		snprintf(tap, sizeof(tap), "kst%d", i);
+		cr_assert_eq(carrier(tap), 1, "clone %d does not hold %s", i, tap);
+		cr_assert_gt(tap_rx_packets(tap), 0, "clone %d's frames did not reach %s", i, tap);
+	}
+	cr_assert_eq(carrier("kst"), 0, "a clone took the snapshot's own tap");
+	cr_assert_eq(tap_rx_packets("kst"), base_rx, "frames on the snapshot's tap after it died");
 }

@@ -593,6 +593,53 @@ Test(pause, two_spinning_vcpus, .init = setup, .fini = teardown)
 	cr_expect_gt(vm.exit_counts[KVM_EXIT_INTR], 0, "the kicks were counted");
 }
 
+/* kvmclock as KVM reads it now, in ns */
+static uint64_t kvmclock_now(void)
+{
+	struct kvm_clock_data c = {0};
+	cr_assert_eq(ioctl(vm.fd, KVM_GET_CLOCK, &c), 0, "%s", strerror(errno));
+	return c.clock;
+}
+
+Test(pause, guest_time_stands_still_while_paused, .init = setup, .fini = teardown)
+{
+	struct vcpu *v[2];
+	struct kvm_mp_state runnable = {.mp_state = KVM_MP_STATE_RUNNABLE};
+	for (unsigned id = 0; id < 2; id++)
+		v[id] = guest(id, 2, spin_code, sizeof(spin_code), CODE_GPA + id * 0x10);
+	cr_assert_eq(ioctl(v[1]->fd, KVM_SET_MP_STATE, &runnable), 0, "%s", strerror(errno));
+	int khz = ioctl(v[0]->fd, KVM_GET_TSC_KHZ, 0);
+	cr_assert_gt(khz, 0, "KVM_GET_TSC_KHZ: %s", strerror(errno));
+	cr_assert_eq(vm_start_vcpus(&vm), 0);
+	cr_assert(counter_moves(0, 0));
+
+	cr_assert_eq(vm_pause_vcpus(&vm), 0);
+	cr_assert(vm.time_held, "pausing did not hold guest time");
+	uint64_t clock = vm.held_clock.clock, tsc[2] = {v[0]->held_tsc, v[1]->held_tsc};
+	usleep(500000);
+	cr_assert_eq(vm_pause_vcpus(&vm), 0, "pausing twice");
+	cr_assert_eq(vm.held_clock.clock, clock, "a second pause held a later time");
+	usleep(500000);
+	cr_assert_gt(kvmclock_now(), clock + 900000000ull, "KVM's clock itself stood still?");
+
+	cr_assert_eq(vm_resume_vcpus(&vm), 0);
+	cr_assert_not(vm.time_held);
+	uint64_t after = kvmclock_now();
+	cr_assert(counter_moves(0, counter(0)));
+	cr_assert_eq(vm_pause_vcpus(&vm), 0);
+	/* about the time it ran between the two pauses, not the second it sat paused */
+	cr_expect_geq(after, clock, "kvmclock went back");
+	cr_expect_lt(after - clock, 400000000ull, "kvmclock took in %llu ms of the pause",
+	             (unsigned long long)((after - clock) / 1000000));
+	for (unsigned id = 0; id < 2; id++) {
+		uint64_t ran = v[id]->held_tsc - tsc[id];
+		cr_expect_geq(v[id]->held_tsc, tsc[id], "vCPU %u's TSC went back", id);
+		cr_expect_lt(ran / (uint64_t)khz, 400, "vCPU %u's TSC took in %llu ms of the pause",
+		             id, (unsigned long long)(ran / (uint64_t)khz));
+	}
+	vm_stop_vcpus(&vm);
+}
+
 Test(pause, restart_after_stop, .init = setup, .fini = teardown)
 {
 	guest(0, 1, spin_code, sizeof(spin_code), CODE_GPA);

@@ -25,6 +25,7 @@
  */
 #define _GNU_SOURCE /* accept4 */
 #include "kt.h"
+#include "kt_net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -41,115 +42,11 @@
 
 #define PINGS    3
 #define HOST_CID 2
-#define WAIT_MS  60000 /* a ping reply; an emulated CPU is slow */
 
 static int fail(const char *step)
 {
 	kt_say("kt-stream: %s: %s", step, strerror(errno));
 	return 1;
-}
-
-static int parse_u64(const char *s, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-	errno = 0;
-	*out = strtoull(s, &end, 10);
-	return errno || *end || end == s || *out > max ? -1 : 0;
-}
-
-/* IFACE up with ADDR/PREFIX (ioctls, as ifconfig does): 0 or -1 with errno */
-static int iface_up(const char *name, const char *cidr)
-{
-	char addr[32];
-	const char *slash = strchr(cidr, '/');
-	unsigned long long prefix;
-	if (!slash || (size_t)(slash - cidr) >= sizeof(addr) || parse_u64(slash + 1, 32, &prefix)) {
-		errno = EINVAL;
-		return -1;
-	}
-	snprintf(addr, sizeof(addr), "%.*s", (int)(slash - cidr), cidr);
-
-	int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	if (s < 0)
-		return -1;
-	struct ifreq ifr;
-	memset(&ifr, 0, sizeof(ifr));
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
-	sin->sin_family = AF_INET;
-	int ret = -1;
-	if (inet_pton(AF_INET, addr, &sin->sin_addr) != 1) {
-		errno = EINVAL;
-		goto out;
-	}
-	if (ioctl(s, SIOCSIFADDR, &ifr) < 0)
-		goto out;
-	sin->sin_addr.s_addr = prefix ? htonl(~0u << (32 - prefix)) : 0;
-	if (ioctl(s, SIOCSIFNETMASK, &ifr) < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
-		goto out;
-	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
-	ret = ioctl(s, SIOCSIFFLAGS, &ifr);
-out:
-	close(s);
-	return ret;
-}
-
-static uint16_t ip_checksum(const void *data, size_t len)
-{
-	const uint8_t *p = data;
-	uint32_t sum = 0;
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)(p[i] << 8 | p[i + 1]);
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return htons((uint16_t)~sum);
-}
-
-/* PINGS echo requests to `peer`, one at a time: how many were answered, or -1 */
-static int ping(const struct in_addr *peer)
-{
-	int s = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMP);
-	if (s < 0)
-		return -1;
-	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr = *peer};
-	int answered = 0;
-	for (uint16_t seq = 1; seq <= PINGS; seq++) {
-		uint8_t pkt[64] = {0};
-		struct icmphdr *h = (struct icmphdr *)pkt;
-		h->type = ICMP_ECHO;
-		h->un.echo.id = htons((uint16_t)getpid());
-		h->un.echo.sequence = htons(seq);
-		memcpy(pkt + sizeof(*h), "kiln", 4);
-		h->checksum = ip_checksum(pkt, sizeof(pkt));
-		if (sendto(s, pkt, sizeof(pkt), 0, (struct sockaddr *)&to, sizeof(to)) < 0) {
-			close(s);
-			return -1;
-		}
-		for (uint64_t end = kt_now_ms() + WAIT_MS; kt_now_ms() < end;) {
-			struct pollfd pfd = {.fd = s, .events = POLLIN};
-			if (poll(&pfd, 1, 1000) <= 0)
-				continue;
-			uint8_t in[1500];
-			ssize_t n = recv(s, in, sizeof(in), 0);
-			if (n < (ssize_t)sizeof(struct iphdr))
-				continue;
-			const struct iphdr *ip = (const struct iphdr *)in;
-			size_t hl = (size_t)ip->ihl * 4;
-			if ((size_t)n < hl + sizeof(struct icmphdr))
-				continue;
-			const struct icmphdr *r = (const struct icmphdr *)(in + hl);
-			if (ip->saddr == peer->s_addr && r->type == ICMP_ECHOREPLY &&
-			    r->un.echo.id == h->un.echo.id &&
-			    r->un.echo.sequence == h->un.echo.sequence) {
-				answered++;
-				break;
-			}
-		}
-	}
-	close(s);
-	return answered;
 }
 
 static int usage(void)
@@ -167,14 +64,15 @@ static int run_spec(int argc, char **argv)
 
 	if (argc == 7 && !strcmp(argv[0], "tcp")) {
 		struct sockaddr_in peer = {.sin_family = AF_INET};
-		if (parse_u64(argv[4], 65535, &port) || parse_u64(argv[5], UINT64_MAX, &seed) ||
-		    parse_u64(argv[6], UINT64_MAX, &bytes) ||
+		if (kt_parse_u64(argv[4], 65535, &port) ||
+		    kt_parse_u64(argv[5], UINT64_MAX, &seed) ||
+		    kt_parse_u64(argv[6], UINT64_MAX, &bytes) ||
 		    inet_pton(AF_INET, argv[3], &peer.sin_addr) != 1)
 			return usage();
 		peer.sin_port = htons((uint16_t)port);
-		if (iface_up(argv[1], argv[2]) < 0)
+		if (kt_iface_up(argv[1], argv[2]) < 0)
 			return fail("bring the interface up");
-		int answered = ping(&peer.sin_addr);
+		int answered = kt_ping(&peer.sin_addr, PINGS);
 		if (answered < 0)
 			return fail("ping");
 		kt_say("kt-stream: pings=%d/%d", answered, PINGS);
@@ -182,8 +80,9 @@ static int run_spec(int argc, char **argv)
 		if (fd < 0 || connect(fd, (struct sockaddr *)&peer, sizeof(peer)) < 0)
 			return fail("tcp connect");
 	} else if (argc == 4 && !strncmp(argv[0], "vsock-", 6)) {
-		if (parse_u64(argv[1], UINT32_MAX, &port) ||
-		    parse_u64(argv[2], UINT64_MAX, &seed) || parse_u64(argv[3], UINT64_MAX, &bytes))
+		if (kt_parse_u64(argv[1], UINT32_MAX, &port) ||
+		    kt_parse_u64(argv[2], UINT64_MAX, &seed) ||
+		    kt_parse_u64(argv[3], UINT64_MAX, &bytes))
 			return usage();
 		struct sockaddr_vm vm = {.svm_family = AF_VSOCK, .svm_port = (unsigned)port};
 		fd = socket(AF_VSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
