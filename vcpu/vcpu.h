@@ -270,9 +270,9 @@ int vm_resume_vcpus(struct vm *vm);
  * Guest time does not run while the VM is paused, as it does not while a
  * snapshot sits on disk: vm_pause_vcpus() holds it (vm_hold_time: kvmclock
  * and every vCPU's TSC as they were once all vCPUs parked), and
- * vm_resume_vcpus() sets them back (IA32_TSC for each vCPU, then
- * KVM_SET_CLOCK, then KVM_KVMCLOCK_CTRL so the guest's watchdogs know it
- * was stopped) before any vCPU runs again. So a guest's monotonic clocks,
+ * vm_resume_vcpus() sets them back (the cycles that passed come off each
+ * vCPU's TSC offset, then KVM_SET_CLOCK, then KVM_KVMCLOCK_CTRL so the
+ * guest's watchdogs know it was stopped) before any vCPU runs again. So a guest's monotonic clocks,
  * whichever clocksource it picked (kvm-clock or the TSC), do not jump by
  * the length of a pause; its wall clock falls behind by it, as after a
  * snapshot restore, until the guest resynchronises (NTP, a guest agent).

@@ -9,6 +9,7 @@
 #include "vcpu.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
@@ -195,19 +196,62 @@ void vm_hold_time(struct vm *vm)
 	vm->time_held = true;
 }
 
+/* KVM_GET_DEVICE_ATTR / KVM_SET_DEVICE_ATTR of v's TSC offset: 0 / -errno */
+static int tsc_offset(struct vcpu *v, unsigned long req, uint64_t *offset)
+{
+	struct kvm_device_attr a = {.group = KVM_VCPU_TSC_CTRL,
+	                            .attr = KVM_VCPU_TSC_OFFSET,
+	                            .addr = (uint64_t)(uintptr_t)offset};
+	return ioctl(v->fd, req, &a) < 0 ? -errno : 0;
+}
+
+/*
+ * Every vCPU's TSC back to its held value. The guest cycles that passed
+ * since the hold, read on the first vCPU, come off every vCPU's TSC offset
+ * (devices/vcpu.rst, KVM_VCPU_TSC_OFFSET), so the vCPUs stay as much in
+ * step as they were. Writing IA32_TSC instead is the fallback for kernels
+ * without that attribute (before 5.16): KVM takes a write within a second
+ * of where the TSC would be for a synchronisation and keeps the running
+ * TSC, so there a pause shorter than that is not hidden from the TSC.
+ */
+static void release_tsc(struct vm *vm)
+{
+	struct vcpu *first = NULL;
+	for (unsigned i = 0; i < vm->nr_vcpus && !first; i++)
+		first = vm->vcpus[i];
+	uint64_t now = 0, off;
+	if (!first || tsc_msr(first, KVM_GET_MSRS, &now) < 0 ||
+	    tsc_offset(first, KVM_GET_DEVICE_ATTR, &off) < 0) {
+		for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+			struct vcpu *v = vm->vcpus[i];
+			int ret = v ? tsc_msr(v, KVM_SET_MSRS, &v->held_tsc) : 0;
+			if (ret < 0)
+				log_warn("setting vCPU %u's TSC back failed: %s", i,
+				         strerror(-ret));
+		}
+		return;
+	}
+	uint64_t passed = now - first->held_tsc;
+	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		int ret = 0;
+		if (v && (ret = tsc_offset(v, KVM_GET_DEVICE_ATTR, &off)) == 0) {
+			off -= passed;
+			ret = tsc_offset(v, KVM_SET_DEVICE_ATTR, &off);
+		}
+		if (ret < 0)
+			log_warn("setting vCPU %u's TSC offset back failed: %s", i, strerror(-ret));
+	}
+}
+
 /* sets the time vm_hold_time() held back, before the vCPUs run again */
 static void release_time(struct vm *vm)
 {
 	if (!vm->time_held)
 		return;
 	vm->time_held = false;
-	/* every TSC first: kvmclock's readings are taken against them */
-	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
-		struct vcpu *v = vm->vcpus[i];
-		int ret = v ? tsc_msr(v, KVM_SET_MSRS, &v->held_tsc) : 0;
-		if (ret < 0)
-			log_warn("setting vCPU %u's TSC back failed: %s", i, strerror(-ret));
-	}
+	/* the TSCs first: kvmclock's readings are taken against them */
+	release_tsc(vm);
 	struct kvm_clock_data c;
 	memset(&c, 0, sizeof(c));
 	c.clock = vm->held_clock.clock;

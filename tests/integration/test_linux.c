@@ -27,6 +27,9 @@
  *     machine has no legacy PIC, so no ISA IRQ exists until ACPI names
  *     it); before kiln described COM1 there, opening ttyS0 failed with EIO
  *     and userspace output was lost while printk, which polls, got through.
+ * The ELF vmlinux boots through PVH (its Xen PVH entry note), and a copy
+ * whose note was retyped boots through the 64-bit entry (startup_64 with
+ * the zero page), as Firecracker boots an ELF without that note.
  * The boot test's /init writes through /dev/kmsg so that it does not
  * depend on the console.
  * The kernel is fetched by scripts/fetch-linux.sh into tests/linux/cache;
@@ -46,6 +49,8 @@
 #include "vcpu/vcpu.h"
 
 #include <criterion/criterion.h>
+#include <elf.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,13 +65,16 @@ static const char *const modules[] = {"virtio_ring", "virtio", "virtio_mmio", "v
 
 static struct kproc kp;
 static char initrd[64]; /* this test's initramfs, removed at teardown */
+static char nopvh[64];  /* a vmlinux without its PVH note, removed at teardown */
 
 static void teardown(void)
 {
 	kh_kill(&kp);
 	if (initrd[0])
 		unlink(initrd);
-	initrd[0] = '\0';
+	if (nopvh[0])
+		unlink(nopvh);
+	initrd[0] = nopvh[0] = '\0';
 }
 
 TestSuite(linux_boot, .fini = teardown, .timeout = 540);
@@ -312,6 +320,60 @@ static void boot_and_check(const char *kernel_path, int early_s, int userspace_s
 Test(linux_boot, vmlinux_pvh_reaches_userspace)
 {
 	boot_and_check(kernel("vmlinux"), 120, 300);
+	cr_assert(strstr(kp.out, "PVH entry at"), "kiln did not enter through PVH:\n%s", kp.out);
+}
+
+/*
+ * A copy of `path` whose Xen PVH entry note (XEN_ELFNOTE_PHYS32_ENTRY, 18,
+ * owner "Xen") has another type, so that a loader sees no PVH entry and
+ * takes the ELF entry point, Linux's startup_64: into `out`.
+ */
+static void without_pvh_note(const char *path, char out[64])
+{
+	FILE *f = fopen(path, "rb");
+	cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+	cr_assert_eq(fseek(f, 0, SEEK_END), 0);
+	size_t len = (size_t)ftell(f);
+	rewind(f);
+	char *elf = malloc(len);
+	cr_assert(elf && len > sizeof(Elf64_Ehdr) && fread(elf, 1, len, f) == len, "cannot read %s",
+	          path);
+	fclose(f);
+	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)elf;
+	cr_assert(eh->e_phoff < len && eh->e_phnum <= (len - eh->e_phoff) / sizeof(Elf64_Phdr));
+	unsigned patched = 0;
+	for (unsigned i = 0; i < eh->e_phnum; i++) {
+		const Elf64_Phdr *ph = (const Elf64_Phdr *)(elf + eh->e_phoff) + i;
+		if (ph->p_type != PT_NOTE || ph->p_offset > len ||
+		    ph->p_filesz > len - ph->p_offset)
+			continue;
+		for (size_t off = 0; off + sizeof(Elf64_Nhdr) <= ph->p_filesz;) {
+			Elf64_Nhdr *nh = (Elf64_Nhdr *)(elf + ph->p_offset + off);
+			const char *name = (const char *)(nh + 1);
+			size_t step = sizeof(*nh) + ((nh->n_namesz + 3) & ~3u) +
+			              ((nh->n_descsz + 3) & ~3u);
+			if (nh->n_namesz == 4 && !memcmp(name, "Xen", 4) && nh->n_type == 18) {
+				nh->n_type = 0x7fff;
+				patched++;
+			}
+			off += step;
+		}
+	}
+	cr_assert_eq(patched, 1, "%u PVH entry notes in %s", patched, path);
+	snprintf(out, 64, "/tmp/kiln-vmlinux-XXXXXX");
+	int fd = mkstemp(out);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, elf, len), (ssize_t)len);
+	close(fd);
+	free(elf);
+}
+
+Test(linux_boot, vmlinux_64bit_entry_reaches_userspace)
+{
+	without_pvh_note(kernel("vmlinux"), nopvh);
+	boot_and_check(nopvh, 120, 300);
+	cr_assert(strstr(kp.out, "64-bit entry at"),
+	          "kiln did not enter through the 64-bit entry:\n%s", kp.out);
 }
 
 Test(linux_boot, bzimage_reaches_userspace)

@@ -116,8 +116,8 @@ static void *host_side(void *arg)
 	h->step = "the guest's second vsock connection";
 	if ((second = accept_within(h->vsock_lfd, 300000)) < 0)
 		goto out;
-	if (kt_exchange(tcp, SEED + HOST_SEED, BYTES, &h->tcp, &h->step) < 0 ||
-	    kt_exchange(second, SEED + 1 + HOST_SEED, BYTES, &h->vsock, &h->step) < 0)
+	if (kt_exchange(tcp, SEED + HOST_SEED, BYTES, true, &h->tcp, &h->step) < 0 ||
+	    kt_exchange(second, SEED + 1 + HOST_SEED, BYTES, true, &h->vsock, &h->step) < 0)
 		goto out;
 	h->ret = 0;
 out:

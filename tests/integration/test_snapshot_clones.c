@@ -132,7 +132,8 @@ Test(snapshot_clones, ten_clones_own_taps)
 		memck_continues(l[i].k, at);
 		char tap[16];
 		snprintf(tap, sizeof(tap), "kst%d", i);
-		cr_assert_eq(carrier(tap), 1, "clone %d does not hold %s", i, tap);
+		cr_assert_eq(carrier(tap), 1, "clone %d does not hold %s (%s)", i, tap,
+		             kh_status(&l[i].k->p));
 		json_t *c;
 		cr_assert_eq(sk_req(l[i].k, "GET", "/vm/config", NULL, &c), 200);
 		json_t *net = json_array_get(json_object_get(c, "network-interfaces"), 0);
@@ -226,7 +227,8 @@ Test(snapshot_clones, ten_linux_clones_own_taps)
 		          "clone %d did not go on from beacon %lu:\n%s", i, at, l[i].k->p.out);
 		char tap[16];
 		snprintf(tap, sizeof(tap), "kst%d", i);
-		cr_assert_eq(carrier(tap), 1, "clone %d does not hold %s", i, tap);
+		cr_assert_eq(carrier(tap), 1, "clone %d does not hold %s (%s)", i, tap,
+		             kh_status(&l[i].k->p));
 		cr_assert_gt(tap_rx_packets(tap), 0, "clone %d's frames did not reach %s", i, tap);
 	}
 	cr_assert_eq(carrier("kst"), 0, "a clone took the snapshot's own tap");

@@ -54,7 +54,7 @@ static int exchange(const char *kind, int fd, uint64_t seed, unsigned long long 
 {
 	struct kt_flow f;
 	const char *step;
-	if (kt_exchange(fd, seed, bytes, &f, &step) < 0)
+	if (kt_exchange(fd, seed, bytes, false, &f, &step) < 0)
 		return fail(step);
 	close(fd);
 	kt_say("kt-resume: %s sent=%llu fnv1a=%016llx got=%llu fnv1a=%016llx", kind, f.sent,

@@ -110,7 +110,7 @@ static int run_spec(int argc, char **argv)
 	}
 	struct kt_flow f;
 	const char *step;
-	if (kt_exchange(fd, seed, bytes, &f, &step) < 0)
+	if (kt_exchange(fd, seed, bytes, false, &f, &step) < 0)
 		return fail(step);
 	close(fd);
 	/* the time first: a reader waiting for the sums line then has both whole */

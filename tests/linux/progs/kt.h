@@ -82,9 +82,14 @@ static inline uint64_t kt_now_ms(void)
  * peer shuts its own, both at once (poll), so that neither end waits on
  * the other's buffers. 0 with *f filled, or -1 with errno set and *step
  * naming what failed. Leaves fd open.
+ * Exactly one end of a connection passes `fin_last` (the host's, in the
+ * tests): that end shuts its sending side only once it has read the peer's
+ * end of stream, so the other end's return says that everything it sent
+ * arrived (a guest may then reset the VM without losing its last bytes in
+ * a send buffer).
  */
-static inline int kt_exchange(int fd, uint64_t seed, unsigned long long total, struct kt_flow *f,
-                              const char **step)
+static inline int kt_exchange(int fd, uint64_t seed, unsigned long long total, bool fin_last,
+                              struct kt_flow *f, const char **step)
 {
 	uint8_t *out = malloc(2 * KT_CHUNK), *in;
 	uint64_t state = seed | 1;
@@ -100,7 +105,8 @@ static inline int kt_exchange(int fd, uint64_t seed, unsigned long long total, s
 	memset(f, 0, sizeof(*f));
 	f->sent_fnv = f->got_fnv = KT_FNV_INIT;
 	while (!shut || !eof) {
-		if (!shut && off == have && f->sent == total) {
+		bool all_sent = off == have && f->sent == total;
+		if (!shut && all_sent && (eof || !fin_last)) {
 			*step = "shutdown";
 			if (shutdown(fd, SHUT_WR) < 0)
 				goto done;
@@ -113,8 +119,9 @@ static inline int kt_exchange(int fd, uint64_t seed, unsigned long long total, s
 				out[i] = (uint8_t)kt_xorshift(&state);
 			off = 0;
 		}
-		struct pollfd pfd = {.fd = fd,
-		                     .events = (short)((eof ? 0 : POLLIN) | (shut ? 0 : POLLOUT))};
+		struct pollfd pfd = {
+		        .fd = fd,
+		        .events = (short)((eof ? 0 : POLLIN) | (shut || all_sent ? 0 : POLLOUT))};
 		int r = poll(&pfd, 1, 1000);
 		*step = "poll";
 		if (r < 0 && errno != EINTR)
