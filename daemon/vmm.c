@@ -445,7 +445,7 @@ int vmm_start_paused(struct vmm *v, struct errbuf *e)
 	}
 	for (unsigned i = 0; i < v->vm.nr_vcpus; i++)
 		vcpu_wait_parked(v->vm.vcpus[i]);
-	vm_hold_time(&v->vm); /* the restored clocks, until the resume */
+	vm_hold_time(&v->vm, true); /* the restored clocks, until the resume */
 	int ret;
 	if ((ret = vmm_devices_pause(v, e)) < 0)
 		return ret;

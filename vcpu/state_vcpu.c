@@ -432,6 +432,12 @@ static int snap_to_kvm(struct vcpu *v, const struct vcpu_snap *s, struct errbuf 
 	    (ret = vcpu_state_set_msrs(v, s->msrs, true, e)) < 0 ||
 	    (ret = set_kvm_events(v, s, e)) < 0 || (ret = set_kvm_debugregs(v, s, e)) < 0)
 		return ret;
+	/* the TSC it had: KVM may take the IA32_TSC write for a resync with the
+	 * new vCPU's own TSC and ignore it; vm_hold_time(vm, true) and the
+	 * resume set it through the TSC offset instead (vm.c) */
+	for (uint32_t i = 0; i < s->msrs->nmsrs; i++)
+		if (s->msrs->entries[i].index == MSR_IA32_TSC)
+			v->held_tsc = s->msrs->entries[i].data;
 	/* api.rst KVM_KVMCLOCK_CTRL: EINVAL when the guest has not enabled kvmclock */
 	if (kvm_check_cap(v->vm->kvm, KVM_CAP_KVMCLOCK_CTRL) > 0 &&
 	    ioctl(v->fd, KVM_KVMCLOCK_CTRL, 0) < 0 && errno != EINVAL)

@@ -276,12 +276,15 @@ int vm_resume_vcpus(struct vm *vm);
  * whichever clocksource it picked (kvm-clock or the TSC), do not jump by
  * the length of a pause; its wall clock falls behind by it, as after a
  * snapshot restore, until the guest resynchronises (NTP, a guest agent).
- * A snapshot taken while paused saves the held values. vm_hold_time() is
- * also called once a restored VM is built and parked. A failing ioctl is
- * logged and leaves time running (the pause itself still works). Every
- * vCPU must be parked. VMM thread.
+ * A snapshot taken while paused saves the held values. Once a restored VM
+ * is built and parked, vm_hold_time(vm, true) holds the restored time: the
+ * TSCs the snapshot saved (vcpu_restore keeps them in held_tsc, because KVM
+ * may take an IA32_TSC write close to a new vCPU's own TSC for a resync and
+ * ignore it) and kvmclock as restored. A failing ioctl is logged and leaves
+ * time running (the pause itself still works). Every vCPU must be parked.
+ * VMM thread.
  */
-void vm_hold_time(struct vm *vm);
+void vm_hold_time(struct vm *vm, bool restored);
 #define MSR_IA32_TSC 0x10u
 
 /* Stops and joins every vCPU thread (idempotent). VMM thread. */

@@ -174,7 +174,7 @@ static int tsc_msr(struct vcpu *v, unsigned long req, uint64_t *val)
 	return 0;
 }
 
-void vm_hold_time(struct vm *vm)
+void vm_hold_time(struct vm *vm, bool restored)
 {
 	vm->time_held = false;
 	memset(&vm->held_clock, 0, sizeof(vm->held_clock));
@@ -185,7 +185,9 @@ void vm_hold_time(struct vm *vm)
 	}
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
-		int ret = v ? tsc_msr(v, KVM_GET_MSRS, &v->held_tsc) : 0;
+		/* restored: the snapshot's TSC, unless it had none */
+		int ret = v && !(restored && v->held_tsc) ? tsc_msr(v, KVM_GET_MSRS, &v->held_tsc)
+		                                          : 0;
 		if (ret < 0) {
 			log_warn(
 			        "reading vCPU %u's TSC failed, guest time runs on while paused: %s",
@@ -206,13 +208,14 @@ static int tsc_offset(struct vcpu *v, unsigned long req, uint64_t *offset)
 }
 
 /*
- * Every vCPU's TSC back to its held value. The guest cycles that passed
- * since the hold, read on the first vCPU, come off every vCPU's TSC offset
- * (devices/vcpu.rst, KVM_VCPU_TSC_OFFSET), so the vCPUs stay as much in
- * step as they were. Writing IA32_TSC instead is the fallback for kernels
- * without that attribute (before 5.16): KVM takes a write within a second
- * of where the TSC would be for a synchronisation and keeps the running
- * TSC, so there a pause shorter than that is not hidden from the TSC.
+ * Every vCPU's TSC back to its held value, through the TSC offsets
+ * (devices/vcpu.rst, KVM_VCPU_TSC_OFFSET): the first vCPU's offset is moved
+ * by what its TSC gained since the hold (or lost, when KVM took a restored
+ * IA32_TSC for a resync), and every vCPU gets that offset, so all run in
+ * step. Writing IA32_TSC instead is the fallback for kernels without that
+ * attribute (before 5.16): KVM takes a write within a second of where the
+ * TSC would be for a synchronisation and keeps the running TSC, so there a
+ * pause shorter than that is not hidden from the TSC.
  */
 static void release_tsc(struct vm *vm)
 {
@@ -231,14 +234,10 @@ static void release_tsc(struct vm *vm)
 		}
 		return;
 	}
-	uint64_t passed = now - first->held_tsc;
+	off -= now - first->held_tsc; /* mod 2^64: a TSC behind its held value moves ahead */
 	for (unsigned i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
-		int ret = 0;
-		if (v && (ret = tsc_offset(v, KVM_GET_DEVICE_ATTR, &off)) == 0) {
-			off -= passed;
-			ret = tsc_offset(v, KVM_SET_DEVICE_ATTR, &off);
-		}
+		int ret = v ? tsc_offset(v, KVM_SET_DEVICE_ATTR, &off) : 0;
 		if (ret < 0)
 			log_warn("setting vCPU %u's TSC offset back failed: %s", i, strerror(-ret));
 	}
@@ -270,7 +269,7 @@ int vm_pause_vcpus(struct vm *vm)
 	vm_each_vcpu(vm, vcpu_request_pause);
 	vm_each_vcpu(vm, vcpu_wait_parked);
 	if (!vm->time_held) /* paused already: keep the time of the first pause */
-		vm_hold_time(vm);
+		vm_hold_time(vm, false);
 	return 0;
 }
 
