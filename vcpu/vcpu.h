@@ -272,9 +272,9 @@ int vm_resume_vcpus(struct vm *vm);
  * and every vCPU's TSC as they were once all vCPUs parked), and
  * vm_resume_vcpus() sets them back (the cycles that passed come off each
  * vCPU's TSC offset, then KVM_SET_CLOCK, then KVM_KVMCLOCK_CTRL so the
- * guest's watchdogs know it was stopped) before any vCPU runs again. So a guest's monotonic clocks,
- * whichever clocksource it picked (kvm-clock or the TSC), do not jump by
- * the length of a pause; its wall clock falls behind by it, as after a
+ * guest's watchdogs know it was stopped) before any vCPU runs again. So a
+ * guest's monotonic clocks, whichever clocksource it picked (kvm-clock or
+ * the TSC), do not jump by the length of a pause; its wall clock falls behind by it, as after a
  * snapshot restore, until the guest resynchronises (NTP, a guest agent).
  * A snapshot taken while paused saves the held values. Once a restored VM
  * is built and parked, vm_hold_time(vm, true) holds the restored time: the
