@@ -4,6 +4,8 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <endian.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <poll.h>
 #include <signal.h>
@@ -201,6 +203,45 @@ uint64_t mix64(uint64_t z)
 	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
 	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
 	return z ^ (z >> 31);
+}
+
+unsigned blk_sectors(void)
+{
+	return kh_scaled_ms(1000) > 1000 ? 4u << 11 : 32u << 11;
+}
+
+void sk_boot_blk(struct skiln *k, const char *disk)
+{
+	sh("truncate -s %u %s", blk_sectors() * 512, disk);
+	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
+	                 " blk.sectors=%u blk.req=1 blk.depth=1\"}",
+	                 kh_guest("blk"), blk_sectors());
+	sk_ok(k, "PUT", "/boot-source", b);
+	free(b);
+	sk_ok(k, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128}");
+	b = kh_fmt("{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
+	           "\"is_read_only\": false}",
+	           disk);
+	sk_ok(k, "PUT", "/drives/data", b);
+	free(b);
+	sk_ok(k, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	cr_assert(kh_wait_for(&k->p, "blk: id", 10000), "%s", k->p.out);
+}
+
+void check_blk_pattern(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	cr_assert_geq(fd, 0);
+	uint64_t buf[64 * 64];
+	for (uint64_t s = 0; s < blk_sectors(); s += 64) {
+		cr_assert_eq(pread(fd, buf, sizeof(buf), (off_t)(s * 512)), (ssize_t)sizeof(buf));
+		for (unsigned i = 0; i < 64 * 64; i++) {
+			uint64_t want = mix64(0x9e3779b97f4a7c15ull + s * 64 + i); /* seed 1 */
+			cr_assert_eq(le64toh(buf[i]), want, "sector %llu word %u",
+			             (unsigned long long)(s + i / 64), i % 64);
+		}
+	}
+	close(fd);
 }
 
 /* memck.c's words: mix64(round * 0x9e3779b97f4a7c15 + page) */

@@ -92,6 +92,19 @@ struct memck_at memck_started(struct skiln *k, unsigned long n);
 uint64_t mix64(uint64_t z);
 
 /*
+ * The blk guest (tests/guests/blk.c) writing its pattern over
+ * blk_sectors() sectors of `disk` (created here, that size) one sector a
+ * request: drive "data", 1 vCPU, 128 MiB; started, and its "blk: id" seen.
+ * 32 MiB is about 2 s of guest work on a host CPU; under an emulated one
+ * (KILN_TIME_SCALE > 1) the rest after a restore took over 240 s, so
+ * blk_sectors() is 4 MiB there.
+ */
+unsigned blk_sectors(void);
+void sk_boot_blk(struct skiln *k, const char *disk);
+/* asserts that `path` holds the blk guest's pattern (seed 1) over blk_sectors() */
+void check_blk_pattern(const char *path);
+
+/*
  * A new kiln "k0" boots memck, which prints two reports; then paused, a
  * Full snapshot into vm.snap and vm.mem. Returns that kiln, still paused,
  * and memck's last report in *at.

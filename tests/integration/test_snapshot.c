@@ -14,7 +14,6 @@
 #include "snap_test.h"
 
 #include <criterion/criterion.h>
-#include <endian.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <signal.h>
@@ -173,51 +172,11 @@ Test(snapshot, devices_of_two_kinds_with_one_id)
  * restored, it finishes, reads everything back and verifies it; then this
  * side checks the file against the guest's pattern (see tests/guests/blk.c).
  */
-/*
- * 32 MiB, one sector a request: about 2 s of guest work on a host CPU; under
- * an emulated one (KILN_TIME_SCALE > 1) the rest after a restore took over
- * 240 s, so 4 MiB there, still far more than the guest writes before the pause
- */
-static unsigned blk_sectors(void)
-{
-	return kh_scaled_ms(1000) > 1000 ? 4u << 11 : 32u << 11;
-}
-#define BLK_SECTORS blk_sectors()
-
-static void check_blk_pattern(const char *path)
-{
-	int fd = open(path, O_RDONLY);
-	cr_assert_geq(fd, 0);
-	uint64_t buf[64 * 64];
-	for (uint64_t s = 0; s < BLK_SECTORS; s += 64) {
-		cr_assert_eq(pread(fd, buf, sizeof(buf), (off_t)(s * 512)), (ssize_t)sizeof(buf));
-		for (unsigned i = 0; i < 64 * 64; i++) {
-			uint64_t want = mix64(0x9e3779b97f4a7c15ull + s * 64 + i); /* seed 1 */
-			cr_assert_eq(le64toh(buf[i]), want, "sector %llu word %u",
-			             (unsigned long long)(s + i / 64), i % 64);
-		}
-	}
-	close(fd);
-}
-
 Test(snapshot, blk_in_the_middle_of_its_writes)
 {
 	const char *disk = snap_file("disk.img");
-	sh("truncate -s %u %s", BLK_SECTORS * 512, disk);
 	struct skiln *k = sk_start("k0");
-	char *b = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
-	                 " blk.sectors=%u blk.req=1 blk.depth=1\"}",
-	                 kh_guest("blk"), BLK_SECTORS);
-	sk_ok(k, "PUT", "/boot-source", b);
-	free(b);
-	sk_ok(k, "PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 128}");
-	b = kh_fmt("{\"drive_id\": \"data\", \"path_on_host\": \"%s\", \"is_root_device\": false, "
-	           "\"is_read_only\": false}",
-	           disk);
-	sk_ok(k, "PUT", "/drives/data", b);
-	free(b);
-	sk_ok(k, "PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
-	cr_assert(kh_wait_for(&k->p, "blk: id", 10000), "%s", k->p.out);
+	sk_boot_blk(k, disk);
 	usleep(500000);
 	sk_pause(k);
 	cr_assert(!strstr(k->p.out, "verified"), "the guest finished before the snapshot");
