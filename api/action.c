@@ -35,6 +35,10 @@ static const char *const names[API_ACTION_COUNT] = {
         [API_RESUME] = "PATCH /vm Resumed",
         [API_SNAPSHOT_CREATE] = "PUT /snapshot/create",
         [API_SNAPSHOT_LOAD] = "PUT /snapshot/load",
+        [API_GET_MIGRATION] = "GET /migration",
+        [API_MIGRATION_SEND] = "PUT /migration/send",
+        [API_MIGRATION_RECEIVE] = "PUT /migration/receive",
+        [API_MIGRATION_CANCEL] = "PUT /migration/cancel",
 };
 
 const char *api_action_name(enum api_action_kind k)
@@ -75,6 +79,12 @@ void api_action_release(struct api_action *a)
 		break;
 	case API_SNAPSHOT_LOAD:
 		api_snapshot_load_free(&a->u.snapshot_load);
+		break;
+	case API_MIGRATION_SEND:
+		api_migration_send_free(&a->u.migration_send);
+		break;
+	case API_MIGRATION_RECEIVE:
+		api_migration_receive_free(&a->u.migration_receive);
 		break;
 	default: /* no strings */
 		break;

@@ -43,6 +43,10 @@ enum api_action_kind {
 	API_RESUME,               /* PATCH /vm {"state": "Resumed"} */
 	API_SNAPSHOT_CREATE,      /* PUT /snapshot/create */
 	API_SNAPSHOT_LOAD,        /* PUT /snapshot/load */
+	API_GET_MIGRATION,        /* GET /migration (kiln's own) */
+	API_MIGRATION_SEND,       /* PUT /migration/send */
+	API_MIGRATION_RECEIVE,    /* PUT /migration/receive */
+	API_MIGRATION_CANCEL,     /* PUT /migration/cancel */
 	API_ACTION_COUNT
 };
 
@@ -131,6 +135,45 @@ struct snapshot_load_req {
 void api_snapshot_create_free(struct snapshot_create_req *r);
 void api_snapshot_load_free(struct snapshot_load_req *r);
 
+/*
+ * PUT /migration/send (kiln's own; docs/migration.md). `destination` is
+ * "tcp:HOST:PORT" or "unix:PATH", checked by the parser (never NULL).
+ */
+#define MIG_DEFAULT_MAX_DOWNTIME_MS 300
+#define MIG_DEFAULT_MAX_ITERATIONS  30
+struct migration_send_req {
+	char *destination;
+	uint32_t max_downtime_ms;       /* default MIG_DEFAULT_MAX_DOWNTIME_MS; >= 1 */
+	uint32_t max_iterations;        /* pre-copy rounds after the first; default 30, >= 1 */
+	uint32_t bandwidth_limit_mib_s; /* 0 (the default): no limit */
+};
+
+/* PUT /migration/receive: where to listen and this host's names for the VM's resources */
+struct migration_drive_override {
+	char drive_id[CFG_ID_MAX + 1]; /* valid id, unique in the request */
+	char *path_on_host;            /* never NULL or "" */
+};
+struct migration_receive_req {
+	char *listen; /* "tcp:HOST:PORT" or "unix:PATH", checked by the parser */
+	unsigned nr_net_overrides;
+	struct snapshot_net_override net_overrides[SNAP_MAX_NET_OVERRIDES];
+	unsigned nr_drive_overrides;
+	struct migration_drive_override drive_overrides[CFG_MAX_DRIVES];
+	char *vsock_uds_path; /* vsock_override.uds_path, NULL when not given */
+};
+void api_migration_send_free(struct migration_send_req *r);
+void api_migration_receive_free(struct migration_receive_req *r);
+
+/*
+ * The form of a migration address, as the two parsers check it:
+ * "tcp:HOST:PORT" with PORT 1..65535 and HOST a name or IPv4 address
+ * ([A-Za-z0-9._-], at most 253 characters) or an IPv6 address in brackets
+ * ("tcp:[::1]:4000", a zone allowed: "tcp:[fe80::1%eth0]:4000"), or
+ * "unix:PATH" with PATH 1..107 bytes (it fits sun_path). Nothing is
+ * resolved. `where` names the field in the message. 0 / -EINVAL. Any thread.
+ */
+int api_migration_address_check(const char *addr, const char *where, struct errbuf *e);
+
 struct api_action;
 /*
  * Called by the VMM thread once it has completed `a` (status, and reply or
@@ -157,6 +200,8 @@ struct api_action {
 		struct metrics_cfg metrics;
 		struct snapshot_create_req snapshot_create;
 		struct snapshot_load_req snapshot_load;
+		struct migration_send_req migration_send;
+		struct migration_receive_req migration_receive;
 	} u;
 
 	/* result, written by the VMM thread before done() */

@@ -186,3 +186,26 @@ int cfg_fields_parse(json_t *obj, const char *where, const struct cfg_field *tab
 	}
 	return 0;
 }
+
+int cfg_list_parse(json_t *v, const char *where, unsigned max, unsigned *nr, cfg_item_fn item,
+                   void *ctx, struct errbuf *e)
+{
+	char loc[CFG_WHERE_MAX];
+	json_t *o;
+	size_t i;
+	int ret;
+
+	if (!json_is_array(v))
+		return errf(e, EINVAL, "%s must be an array", where);
+	if (json_array_size(v) > max)
+		return errf(e, EINVAL, "%s has %zu entries, at most %u are allowed", where,
+		            json_array_size(v), max);
+	json_array_foreach(v, i, o)
+	{
+		snprintf(loc, sizeof(loc), "%s[%zu]", where, i);
+		*nr = (unsigned)i + 1;
+		if ((ret = item(o, (unsigned)i, loc, ctx, e)) < 0)
+			return ret;
+	}
+	return 0;
+}

@@ -49,6 +49,16 @@ struct cfg_field {
 int cfg_fields_parse(json_t *obj, const char *where, const struct cfg_field *tab, size_t n,
                      void *base, struct errbuf *e);
 
+/*
+ * An array of at most `max` objects at `where`, each handed in order to
+ * item(value, i, "<where>[i]", ctx, e). *nr is set to i + 1 before item i
+ * is parsed, so that the caller also frees the strings of an item refused
+ * half-way. 0 / the item's error / -EINVAL with a message.
+ */
+typedef int (*cfg_item_fn)(json_t *v, unsigned i, const char *where, void *ctx, struct errbuf *e);
+int cfg_list_parse(json_t *v, const char *where, unsigned max, unsigned *nr, cfg_item_fn item,
+                   void *ctx, struct errbuf *e);
+
 /* "<where>.<name>" into buf[CFG_WHERE_MAX] (truncated if ever too long) */
 const char *cfg_where(char *buf, const char *where, const char *name);
 

@@ -40,6 +40,21 @@ int api_parse_cpu_config(json_t *body, const char *id, struct api_action *a, str
 /* parse_snapshot.c: PUT /snapshot/create and /snapshot/load */
 int api_parse_snapshot_create(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
 int api_parse_snapshot_load(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+/*
+ * network_overrides and vsock_override, shared with PUT /migration/receive.
+ * The list holds SNAP_MAX_NET_OVERRIDES; *nr counts the entries whose
+ * strings the caller must free (api_net_overrides_free), also on error.
+ * `where` names the field in messages ("snapshot_load.network_overrides").
+ */
+int api_parse_net_overrides(json_t *v, struct snapshot_net_override *list, unsigned *nr,
+                            const char *where, struct errbuf *e);
+void api_net_overrides_free(struct snapshot_net_override *list, unsigned *nr);
+int api_parse_vsock_override(json_t *v, char **uds_path, const char *where, struct errbuf *e);
+
+/* parse_migration.c: kiln's own live migration endpoints */
+int api_parse_migration_send(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+int api_parse_migration_receive(json_t *body, const char *id, struct api_action *a,
+                                struct errbuf *e);
 
 /* a field a body sets: present and not null (null means absent, as Option<> in serde) */
 static inline bool api_json_present(json_t *obj, const char *key)

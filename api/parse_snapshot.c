@@ -45,11 +45,16 @@ void api_snapshot_load_free(struct snapshot_load_req *r)
 	free(r->backend_path);
 	free(r->vsock_uds_path);
 	r->snapshot_path = r->backend_path = r->vsock_uds_path = NULL;
-	for (unsigned i = 0; i < r->nr_net_overrides && i < SNAP_MAX_NET_OVERRIDES; i++) {
-		free(r->net_overrides[i].host_dev_name);
-		r->net_overrides[i].host_dev_name = NULL;
+	api_net_overrides_free(r->net_overrides, &r->nr_net_overrides);
+}
+
+void api_net_overrides_free(struct snapshot_net_override *list, unsigned *nr)
+{
+	for (unsigned i = 0; i < *nr && i < SNAP_MAX_NET_OVERRIDES; i++) {
+		free(list[i].host_dev_name);
+		list[i].host_dev_name = NULL;
 	}
-	r->nr_net_overrides = 0;
+	*nr = 0;
 }
 
 /* a path kiln will bind or connect a unix socket to */
@@ -182,18 +187,18 @@ static int parse_override(json_t *v, const char *where, struct snapshot_net_over
 }
 
 /* an id or a name given twice: a message naming the second one */
-static int check_unique(const struct snapshot_load_req *r, unsigned i, const char *where,
+static int check_unique(const struct snapshot_net_override *list, unsigned i, const char *where,
                         struct errbuf *e)
 {
-	const struct snapshot_net_override *o = &r->net_overrides[i];
+	const struct snapshot_net_override *o = &list[i];
 
 	for (unsigned j = 0; j < i; j++) {
-		if (strcmp(r->net_overrides[j].iface_id, o->iface_id) == 0)
+		if (strcmp(list[j].iface_id, o->iface_id) == 0)
 			return errf(e, EINVAL,
 			            "%s.iface_id \"%s\" is already overridden by "
 			            "network_overrides[%u]",
 			            where, o->iface_id, j);
-		if (strcmp(r->net_overrides[j].host_dev_name, o->host_dev_name) == 0)
+		if (strcmp(list[j].host_dev_name, o->host_dev_name) == 0)
 			return errf(e, EINVAL,
 			            "%s.host_dev_name \"%s\" is already given to "
 			            "network_overrides[%u]",
@@ -202,47 +207,48 @@ static int check_unique(const struct snapshot_load_req *r, unsigned i, const cha
 	return 0;
 }
 
+/* one entry of network_overrides; ctx: the list */
+static int net_override_item(json_t *v, unsigned i, const char *where, void *ctx, struct errbuf *e)
+{
+	struct snapshot_net_override *list = ctx;
+	int ret = parse_override(v, where, &list[i], e);
+
+	return ret < 0 ? ret : check_unique(list, i, where, e);
+}
+
+int api_parse_net_overrides(json_t *v, struct snapshot_net_override *list, unsigned *nr,
+                            const char *where, struct errbuf *e)
+{
+	return cfg_list_parse(v, where, SNAP_MAX_NET_OVERRIDES, nr, net_override_item, list, e);
+}
+
 /* network_overrides: [NetworkOverride], slot: the struct load_body */
 static int parse_overrides(json_t *v, void *slot, const char *where, struct errbuf *e)
 {
 	struct snapshot_load_req *r = &((struct load_body *)slot)->r;
-	char item[CFG_WHERE_MAX];
-	json_t *o;
-	size_t i;
-	int ret;
-
-	if (!json_is_array(v))
-		return errf(e, EINVAL, "%s must be an array", where);
-	if (json_array_size(v) > SNAP_MAX_NET_OVERRIDES)
-		return errf(e, EINVAL, "%s has %zu entries, at most %d are allowed", where,
-		            json_array_size(v), SNAP_MAX_NET_OVERRIDES);
-	json_array_foreach(v, i, o)
-	{
-		snprintf(item, sizeof(item), "%s[%zu]", where, i);
-		/* counted first, so that a half-parsed entry's string is freed too */
-		r->nr_net_overrides = (unsigned)i + 1;
-		if ((ret = parse_override(o, item, &r->net_overrides[i], e)) < 0 ||
-		    (ret = check_unique(r, (unsigned)i, item, e)) < 0)
-			return ret;
-	}
-	return 0;
+	return api_parse_net_overrides(v, r->net_overrides, &r->nr_net_overrides, where, e);
 }
 
 static const struct cfg_field vsock_override_fields[] = {
         {.name = "uds_path", .kind = CFG_PATH, .required = true, .off = 0},
 };
 
+int api_parse_vsock_override(json_t *v, char **uds_path, const char *where, struct errbuf *e)
+{
+	char path[CFG_WHERE_MAX];
+	int ret = cfg_fields_parse(v, where, vsock_override_fields,
+	                           ARRAY_SIZE(vsock_override_fields), uds_path, e);
+
+	if (ret < 0)
+		return ret;
+	return check_uds_path(*uds_path, cfg_where(path, where, "uds_path"), e);
+}
+
 /* vsock_override: {uds_path}, slot: the struct load_body */
 static int parse_vsock_override(json_t *v, void *slot, const char *where, struct errbuf *e)
 {
 	struct snapshot_load_req *r = &((struct load_body *)slot)->r;
-	char path[CFG_WHERE_MAX];
-	int ret = cfg_fields_parse(v, where, vsock_override_fields,
-	                           ARRAY_SIZE(vsock_override_fields), &r->vsock_uds_path, e);
-
-	if (ret < 0)
-		return ret;
-	return check_uds_path(r->vsock_uds_path, cfg_where(path, where, "uds_path"), e);
+	return api_parse_vsock_override(v, &r->vsock_uds_path, where, e);
 }
 
 /*

@@ -7,8 +7,9 @@
  * request.", checked_id()). Unlike Firecracker, an unknown path is 404 and
  * a known path with the wrong method 405, as kiln's issue asks.
  *
- * Migration, balloon, mmds, pmem, serial and hotplug paths are not
- * in the table: they answer 404 until their features exist.
+ * The /migration paths are kiln's own (docs/migration.md); Firecracker's
+ * balloon, mmds, pmem, serial and hotplug paths are not in the table: they
+ * answer 404 until their features exist.
  */
 #include "api/parse_int.h"
 
@@ -44,6 +45,10 @@ static const struct route routes[] = {
         {"PATCH", "/vm", false, API_ACTION_COUNT, api_parse_vm_state},
         {"PUT", "/snapshot/create", false, API_SNAPSHOT_CREATE, api_parse_snapshot_create},
         {"PUT", "/snapshot/load", false, API_SNAPSHOT_LOAD, api_parse_snapshot_load},
+        {"GET", "/migration", false, API_GET_MIGRATION, NULL},
+        {"PUT", "/migration/send", false, API_MIGRATION_SEND, api_parse_migration_send},
+        {"PUT", "/migration/receive", false, API_MIGRATION_RECEIVE, api_parse_migration_receive},
+        {"PUT", "/migration/cancel", false, API_MIGRATION_CANCEL, NULL},
 };
 
 /*
