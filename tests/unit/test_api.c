@@ -5,7 +5,7 @@
  * invalid bodies and their messages), the action queue, names and the
  * fault body.
  */
-#include "api/api.h"
+#include "api_rig.h"
 
 #include <criterion/criterion.h>
 #include <errno.h>
@@ -13,42 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static struct api_action act;
-static struct errbuf err;
-
-static void fini(void)
-{
-	api_action_release(&act);
-}
-
-TestSuite(router, .fini = fini);
-TestSuite(parse, .fini = fini);
-
-static int route(const char *method, const char *path, const char *body)
-{
-	api_action_release(&act);
-	memset(&act, 0, sizeof(act));
-	memset(&err, 0, sizeof(err));
-	return api_route(method, path, body, body ? strlen(body) : 0, &act, &err);
-}
-
-/* expects `ret` from the route and `msg` inside the message */
-static void expect(const char *method, const char *path, const char *body, int ret, const char *msg)
-{
-	int got = route(method, path, body);
-	cr_assert_eq(got, ret, "%s %s %s: got %d (%s), wanted %d", method, path, body ? body : "",
-	             got, err.msg, ret);
-	if (msg)
-		cr_assert(strstr(err.msg, msg), "%s %s: message \"%s\" lacks \"%s\"", method, path,
-		          err.msg, msg);
-}
-
-static void expect_kind(const char *method, const char *path, const char *body,
-                        enum api_action_kind k)
-{
-	expect(method, path, body, 0, NULL);
-	cr_assert_eq(act.kind, k, "%s %s: kind %d, wanted %d", method, path, act.kind, k);
-}
+TestSuite(router, .fini = api_rig_fini);
+TestSuite(parse, .fini = api_rig_fini);
 
 #define DRIVE(id) "{\"drive_id\": \"" id "\", \"path_on_host\": \"/d\", \"is_root_device\": false}"
 #define NET(id)   "{\"iface_id\": \"" id "\", \"host_dev_name\": \"tap0\"}"
