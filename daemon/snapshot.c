@@ -25,7 +25,7 @@
  * restore rebuilds both from the configuration and then checks them
  * against this, so a snapshot never lands on a machine shaped otherwise.
  */
-static void save_layout(struct state_writer *w, const struct vmm *v)
+void snap_write_layout(const struct vmm *v, struct state_writer *w)
 {
 	sw_begin(w, "layout", LAYOUT_STATE_VERSION);
 	sw_u32(w, v->mem.nr_regions);
@@ -46,8 +46,8 @@ static void save_layout(struct state_writer *w, const struct vmm *v)
 	sw_end(w);
 }
 
-static int check_layout(struct state_reader *r, uint16_t version, const struct vmm *v,
-                        struct errbuf *e)
+int snap_check_layout(struct state_reader *r, uint16_t version, const struct vmm *v,
+                      struct errbuf *e)
 {
 	if (sr_check_version("layout", version, 1, LAYOUT_STATE_VERSION) < 0)
 		return errf(e, EINVAL, "layout section version %u is not supported", version);
@@ -118,7 +118,7 @@ static int write_memory(struct vmm *v, const struct snapshot_create_req *req, st
 		dirty = calloc(gm_dirty_bitmap_words(&v->mem), sizeof(uint64_t));
 		if (!dirty)
 			return errf(e, ENOMEM, "out of memory for the dirty bitmap");
-		if ((ret = gm_get_dirty_log(&v->mem, v->vm.fd, dirty)) < 0) {
+		if ((ret = gm_get_dirty_log(&v->mem, v->vm.fd, dirty, NULL)) < 0) {
 			free(dirty);
 			return errf(e, -ret, "cannot read KVM's dirty log: %s", strerror(-ret));
 		}
@@ -129,38 +129,50 @@ static int write_memory(struct vmm *v, const struct snapshot_create_req *req, st
 	return ret;
 }
 
-int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_req *req, struct errbuf *e)
+void snap_write_head(struct vmm *v, struct state_writer *w, enum snap_type type)
 {
-	struct state_writer w;
 	struct snap_info info = {
 	        .arch = SNAP_ARCH_X86_64,
-	        .type = req->type == API_SNAPSHOT_DIFF ? SNAP_DIFF : SNAP_FULL,
+	        .type = (uint8_t)type,
 	        .mem_size = v->mem.ram_size,
 	        .nr_vcpus = v->vm.nr_vcpus,
 	};
 	struct timespec now;
-	int ret;
 
-	if (req->type == API_SNAPSHOT_DIFF && !v->cfg.machine.track_dirty_pages)
-		return errf(e, EINVAL,
-		            "Diff snapshots need track_dirty_pages (machine-config, or "
-		            "snapshot/load) set before the microVM started.");
 	clock_gettime(CLOCK_REALTIME, &now);
 	info.created_unix_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
 	snap_host_cpu_model(info.cpu_model, sizeof(info.cpu_model));
 	snprintf(info.kiln_version, sizeof(info.kiln_version), "%s", KILN_VERSION);
+	snap_info_write(w, &info);
+	save_config(w, &v->cfg);
+}
 
+int snap_write_body(struct vmm *v, struct state_writer *w, struct errbuf *e)
+{
+	snap_write_layout(v, w);
+	int ret = vm_save(&v->vm, w, e);
+	return ret < 0 ? ret : save_devices(v, w, e);
+}
+
+int vmm_snapshot_create(struct vmm *v, const struct snapshot_create_req *req, struct errbuf *e)
+{
+	struct state_writer w;
+	bool diff = req->type == API_SNAPSHOT_DIFF;
+	int ret;
+
+	if (diff && !v->cfg.machine.track_dirty_pages)
+		return errf(e, EINVAL,
+		            "Diff snapshots need track_dirty_pages (machine-config, or "
+		            "snapshot/load) set before the microVM started.");
 	sw_init(&w);
-	snap_info_write(&w, &info);
-	save_config(&w, &v->cfg);
-	save_layout(&w, v);
-	if ((ret = vm_save(&v->vm, &w, e)) < 0 || (ret = save_devices(v, &w, e)) < 0)
+	snap_write_head(v, &w, diff ? SNAP_DIFF : SNAP_FULL);
+	if ((ret = snap_write_body(v, &w, e)) < 0)
 		goto out;
 	/* memory first: a state file on disk always has its memory file complete */
 	if ((ret = write_memory(v, req, e)) < 0 ||
 	    (ret = snap_file_write(req->snapshot_path, &w, e)) < 0)
 		goto out;
-	log_info("%s snapshot written to %s (memory %s)", info.type == SNAP_DIFF ? "Diff" : "Full",
+	log_info("%s snapshot written to %s (memory %s)", diff ? "Diff" : "Full",
 	         req->snapshot_path, req->mem_file_path);
 out:
 	sw_free(&w);
@@ -190,12 +202,11 @@ static int load_config(struct state_reader *r, uint16_t version, struct vm_confi
 	return 0;
 }
 
-/* network_overrides and vsock_override applied to the restored configuration */
-static int apply_overrides(struct vm_config *c, const struct snapshot_load_req *req,
-                           struct errbuf *e)
+int snap_apply_overrides(struct vm_config *c, const struct snapshot_net_override *nets,
+                         unsigned nr_nets, const char *vsock_uds_path, struct errbuf *e)
 {
-	for (unsigned i = 0; i < req->nr_net_overrides; i++) {
-		const char *id = req->net_overrides[i].iface_id;
+	for (unsigned i = 0; i < nr_nets; i++) {
+		const char *id = nets[i].iface_id;
 		unsigned n;
 		for (n = 0; n < c->nr_nets; n++)
 			if (strcmp(c->nets[n].iface_id, id) == 0)
@@ -205,16 +216,16 @@ static int apply_overrides(struct vm_config *c, const struct snapshot_load_req *
 			            "network_overrides: the snapshot has no network "
 			            "interface %s",
 			            id);
-		char *name = strdup(req->net_overrides[i].host_dev_name);
+		char *name = strdup(nets[i].host_dev_name);
 		if (!name)
 			return errf(e, ENOMEM, "out of memory");
 		free(c->nets[n].host_dev_name);
 		c->nets[n].host_dev_name = name;
 	}
-	if (req->vsock_uds_path) {
+	if (vsock_uds_path) {
 		if (!c->vsock.set)
 			return errf(e, EINVAL, "vsock_override: the snapshot has no vsock device");
-		char *p = strdup(req->vsock_uds_path);
+		char *p = strdup(vsock_uds_path);
 		if (!p)
 			return errf(e, ENOMEM, "out of memory");
 		free(c->vsock.uds_path);
@@ -270,7 +281,7 @@ static int restore_other(struct vmm *v, const char *id, uint16_t ver, struct sta
 		*once = true;
 	seen->vm |= bit;
 	if (once == &seen->layout)
-		return check_layout(sub, ver, v, e);
+		return snap_check_layout(sub, ver, v, e);
 	if (once == &seen->serial)
 		return serial_restore(&v->serial, sub, ver, e);
 	if (once == &seen->i8042)
@@ -300,8 +311,7 @@ static int check_complete(const struct vmm *v, const struct sections_seen *seen,
 	return vm_restore_check(&v->vm, seen->vm, e);
 }
 
-/* the sections after "snapshot" and "config", each to its owner, all of them */
-static int restore_sections(struct vmm *v, struct state_reader *r, struct errbuf *e)
+int snap_restore_body(struct vmm *v, struct state_reader *r, struct errbuf *e)
 {
 	char id[STATE_ID_MAX + 1];
 	uint16_t ver;
@@ -330,9 +340,8 @@ static int restore_sections(struct vmm *v, struct state_reader *r, struct errbuf
 	}
 }
 
-/* reads "snapshot" and "config"; checks architecture and CPU model */
-static int load_head(struct state_reader *r, struct snap_info *info, struct vm_config *c,
-                     struct errbuf *e)
+int snap_read_head(struct state_reader *r, struct snap_info *info, struct vm_config *c,
+                   struct errbuf *e)
 {
 	char id[STATE_ID_MAX + 1], host[80];
 	uint16_t ver;
@@ -372,7 +381,9 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_req *req, struct
 	if ((ret = snap_file_read(req->snapshot_path, &body, &len, e)) < 0)
 		goto err_cfg;
 	sr_init(&r, body, len);
-	if ((ret = load_head(&r, &info, &cfg, e)) < 0 || (ret = apply_overrides(&cfg, req, e)) < 0)
+	if ((ret = snap_read_head(&r, &info, &cfg, e)) < 0 ||
+	    (ret = snap_apply_overrides(&cfg, req->net_overrides, req->nr_net_overrides,
+	                                req->vsock_uds_path, e)) < 0)
 		goto err_cfg;
 	cfg.machine.track_dirty_pages = req->track_dirty_pages;
 
@@ -387,7 +398,7 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_req *req, struct
 	};
 	if ((ret = vmm_build(v, &b, e)) < 0)
 		goto err_vmm;
-	if ((ret = restore_sections(v, &r, e)) < 0)
+	if ((ret = snap_restore_body(v, &r, e)) < 0)
 		goto err_vmm;
 	free(body);
 	if ((ret = vmm_start_paused(v, e)) < 0)

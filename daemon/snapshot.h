@@ -21,6 +21,7 @@
 
 #include "common/common.h"
 #include "common/state.h"
+#include "api/config.h"
 #include "memory/memory.h"
 
 #define SNAP_MAGIC          "KILNSNAP"
@@ -70,5 +71,31 @@ int snap_file_read(const char *path, uint8_t **body, size_t *len, struct errbuf 
  */
 int snap_mem_write(const struct guest_mem *gm, const char *path, const uint64_t *dirty,
                    struct errbuf *e);
+
+/* ---------------------------------------- the parts migration shares */
+
+struct vmm;
+struct snapshot_net_override;
+
+/* the "snapshot" and "config" sections of v (VMM thread) */
+void snap_write_head(struct vmm *v, struct state_writer *w, enum snap_type type);
+/* the "layout" section alone (where RAM and every device sit) */
+void snap_write_layout(const struct vmm *v, struct state_writer *w);
+/* "layout", the VM's sections and every device's (in-flight block requests
+ * complete first); the vCPUs and devices are paused. 0 / -errno. */
+int snap_write_body(struct vmm *v, struct state_writer *w, struct errbuf *e);
+/* reads "snapshot" and "config" into info and c; checks architecture, CPU model
+ * and that the two agree. 0 / -errno with a message. */
+int snap_read_head(struct state_reader *r, struct snap_info *info, struct vm_config *c,
+                   struct errbuf *e);
+/* network and vsock overrides onto a configuration read from a snapshot or a source */
+int snap_apply_overrides(struct vm_config *c, const struct snapshot_net_override *nets,
+                         unsigned nr_nets, const char *vsock_uds_path, struct errbuf *e);
+/* a "layout" payload against the machine v built. 0 / -EINVAL with a message */
+int snap_check_layout(struct state_reader *r, uint16_t version, const struct vmm *v,
+                      struct errbuf *e);
+/* restores every section after the head into the built machine v, all of them
+ * present exactly once. 0 / -errno with a message. VMM thread, vCPUs parked. */
+int snap_restore_body(struct vmm *v, struct state_reader *r, struct errbuf *e);
 
 #endif

@@ -172,15 +172,6 @@ err:
 	return ret;
 }
 
-static bool page_is_zero(const uint8_t *p)
-{
-	const uint64_t *q = (const uint64_t *)p;
-	for (size_t i = 0; i < GM_PAGE_SIZE / 8; i++)
-		if (q[i])
-			return false;
-	return true;
-}
-
 /* writes `pages` pages from host offset `off`, skipping zero pages when `sparse` */
 static int write_run(int fd, const struct guest_mem *gm, uint64_t off, uint64_t pages, bool sparse)
 {
@@ -188,7 +179,7 @@ static int write_run(int fd, const struct guest_mem *gm, uint64_t off, uint64_t 
 		uint64_t n = 0;
 		/* a run of pages to write as one pwrite (up to MEM_CHUNK) */
 		while (n < pages && n * GM_PAGE_SIZE < MEM_CHUNK &&
-		       !(sparse && page_is_zero(gm->base + off + n * GM_PAGE_SIZE)))
+		       !(sparse && gm_page_is_zero(gm->base + off + n * GM_PAGE_SIZE)))
 			n++;
 		if (n) {
 			const uint8_t *p = gm->base + off;

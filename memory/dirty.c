@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 
-int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap)
+int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap, uint64_t *devices)
 {
 	for (unsigned i = 0; i < gm->nr_regions; i++) {
 		const struct gm_region *r = &gm->regions[i];
@@ -36,8 +36,12 @@ int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap)
 	}
 	/* and what kiln's devices wrote since the last call */
 	if (gm->dirty)
-		for (size_t w = 0; w < gm_dirty_bitmap_words(gm); w++)
-			bitmap[w] |= __atomic_exchange_n(&gm->dirty[w], 0, __ATOMIC_RELAXED);
+		for (size_t w = 0; w < gm_dirty_bitmap_words(gm); w++) {
+			uint64_t bits = __atomic_exchange_n(&gm->dirty[w], 0, __ATOMIC_RELAXED);
+			bitmap[w] |= bits;
+			if (devices)
+				devices[w] |= bits;
+		}
 	return 0;
 }
 
@@ -45,6 +49,18 @@ int gm_track_dirty(struct guest_mem *gm)
 {
 	if (gm->dirty)
 		return 0;
-	gm->dirty = calloc(gm_dirty_bitmap_words(gm), sizeof(uint64_t));
-	return gm->dirty ? 0 : -ENOMEM;
+	uint64_t *d = calloc(gm_dirty_bitmap_words(gm), sizeof(uint64_t));
+	if (!d)
+		return -ENOMEM;
+	__atomic_store_n(&gm->dirty, d, __ATOMIC_RELEASE);
+	return 0;
+}
+
+bool gm_page_is_zero(const void *hva)
+{
+	const uint64_t *q = hva;
+	for (size_t i = 0; i < GM_PAGE_SIZE / 8; i++)
+		if (q[i])
+			return false;
+	return true;
 }

@@ -106,27 +106,37 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
  * the slots must have been registered with log_dirty) into `bitmap`, one
  * bit per 4 KiB page of the host mapping (bit n = the page at byte offset
  * n * 4 KiB of gm->base), gm_dirty_bitmap_words() 64-bit words long. Bits
- * are OR-ed in, so the caller zeroes the bitmap first. 0 / -errno.
+ * are OR-ed in, so the caller zeroes the bitmap first. The pages kiln's
+ * devices wrote (gm_track_dirty) are OR-ed into `bitmap` and, when it is
+ * not NULL, into `devices` as well (migration resends those once the
+ * devices are quiet: a device marks a buffer when it takes it, before it
+ * fills it). 0 / -errno.
  */
-int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap);
+int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap, uint64_t *devices);
 
 /*
  * Starts tracking the pages kiln's own threads write into guest memory
  * (devices completing requests), so that Diff snapshots and migration see
  * them too; gm_get_dirty_log then also collects and clears these bits.
- * 0 / -ENOMEM. VMM thread, before devices run.
+ * 0 / -ENOMEM. VMM thread; devices may be running (the bitmap is published
+ * atomically, and a device marks a page after it takes the buffer).
  */
 int gm_track_dirty(struct guest_mem *gm);
+
+/* true when the 4 KiB page at `hva` (8-byte aligned) holds only zeroes */
+bool gm_page_is_zero(const void *hva);
 
 /* marks [hva, hva + len) written by the host; one branch when not tracking. Any thread. */
 static inline void gm_mark_dirty(const struct guest_mem *gm, const void *hva, size_t len)
 {
-	if (!gm->dirty || !len)
+	/* gm_track_dirty may publish the bitmap while devices run */
+	uint64_t *dirty = __atomic_load_n(&gm->dirty, __ATOMIC_ACQUIRE);
+	if (!dirty || !len)
 		return;
 	uint64_t first = (uint64_t)((const uint8_t *)hva - gm->base) / GM_PAGE_SIZE;
 	uint64_t last = (uint64_t)((const uint8_t *)hva - gm->base + len - 1) / GM_PAGE_SIZE;
 	for (uint64_t p = first; p <= last; p++)
-		__atomic_fetch_or(&gm->dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
+		__atomic_fetch_or(&dirty[p / 64], 1ull << (p % 64), __ATOMIC_RELAXED);
 }
 static inline size_t gm_dirty_bitmap_words(const struct guest_mem *gm)
 {

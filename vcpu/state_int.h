@@ -45,11 +45,6 @@ int vcpu_state_check_version(const char *id, uint16_t version, uint16_t min, uin
 /* "snapshot: section <id> is truncated / has N bytes too many" unless `r` was read exactly */
 int vcpu_state_check_end(struct state_reader *r, const char *id, struct errbuf *e);
 
-/* u32 count, then function, index, flags, eax, ebx, ecx, edx (u32 each) per entry */
-void vcpu_state_put_cpuid(struct state_writer *w, const struct kvm_cpuid2 *c);
-/* reads what vcpu_state_put_cpuid wrote into a malloc'd table; -EINVAL with a message */
-int vcpu_state_read_cpuid(struct state_reader *r, struct kvm_cpuid2 **out, struct errbuf *e);
-
 /*
  * Reads every MSR of vcpu_msr_list(v) that KVM_GET_MSRS returns for `v`
  * (those it refuses are left out), into a malloc'd table. 0 / -errno with

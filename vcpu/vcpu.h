@@ -326,6 +326,14 @@ struct state_writer;
 struct state_reader;
 
 /*
+ * A CPUID table as snapshots and the migration handshake carry it: u32
+ * count, then function, index, flags, eax, ebx, ecx, edx (u32 each) per
+ * entry. The reader returns a malloc'd table, or -EINVAL with a message.
+ */
+void vcpu_state_put_cpuid(struct state_writer *w, const struct kvm_cpuid2 *c);
+int vcpu_state_read_cpuid(struct state_reader *r, struct kvm_cpuid2 **out, struct errbuf *e);
+
+/*
  * Appends the section "vcpu.<id>": CPUID table, REGS, SREGS (SREGS2 when
  * KVM has it), XSAVE (KVM_GET_XSAVE2 size, or 4 KiB; the FPU without
  * XSAVE), XCRs, every MSR of vcpu_msr_list() KVM_GET_MSRS can read, LAPIC,
