@@ -101,6 +101,7 @@ static int do_put_boot_source(struct vmm *v, struct api_action *a, struct errbuf
 static int do_put_machine_config(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	(void)e;
+	v->machine_set = true;
 	free(v->cfg.machine.cpu_template);
 	v->cfg.machine = a->u.machine;
 	a->u.machine.cpu_template = NULL;
@@ -134,6 +135,7 @@ static int do_patch_machine_config(struct vmm *v, struct api_action *a, struct e
 		            "\"2M\" (got %llu)",
 		            (unsigned long long)m.mem_size_mib);
 	v->cfg.machine = m;
+	v->machine_set = true;
 	return 0;
 }
 
@@ -359,6 +361,32 @@ static int do_snapshot_load(struct vmm *v, struct api_action *a, struct errbuf *
 	return vmm_snapshot_load(v, &a->u.snapshot_load, e);
 }
 
+static int do_get_migration(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)e;
+	a->reply = vmm_migration_status(v);
+	return a->reply ? 0 : -ENOMEM;
+}
+
+static int do_migration_send(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	return vmm_migration_send(v, &a->u.migration_send, e);
+}
+
+static int do_migration_receive(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	if (v->configured && !v->machine_set && !v->has_cpu_cfg)
+		return errf(e, EINVAL,
+		            "a migration target takes its configuration from the source");
+	return vmm_migration_receive(v, &a->u.migration_receive, e);
+}
+
+static int do_migration_cancel(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	(void)a;
+	return vmm_migration_cancel(v, e);
+}
+
 static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_GET_INFO] = {S_ANY, do_get_info},
         [API_GET_VERSION] = {S_ANY, do_get_version},
@@ -383,7 +411,30 @@ static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_RESUME] = {S_BOOTED, do_resume},
         [API_SNAPSHOT_CREATE] = {S_PAU, do_snapshot_create},
         [API_SNAPSHOT_LOAD] = {S_PRE, do_snapshot_load},
+        [API_GET_MIGRATION] = {S_ANY, do_get_migration},
+        [API_MIGRATION_SEND] = {S_BOOTED, do_migration_send},
+        [API_MIGRATION_RECEIVE] = {S_PRE, do_migration_receive},
+        [API_MIGRATION_CANCEL] = {S_ANY, do_migration_cancel},
 };
+
+/* what may run beside a migration: reading, logging and metrics, the cancel */
+static bool allowed_while_migrating(enum api_action_kind k)
+{
+	switch (k) {
+	case API_GET_INFO:
+	case API_GET_VERSION:
+	case API_GET_VM_CONFIG:
+	case API_GET_MACHINE_CONFIG:
+	case API_PUT_LOGGER:
+	case API_PUT_METRICS:
+	case API_FLUSH_METRICS:
+	case API_GET_MIGRATION:
+	case API_MIGRATION_CANCEL:
+		return true;
+	default:
+		return false;
+	}
+}
 
 /* the pre-boot resources after which a snapshot can no longer be loaded */
 static bool configures(enum api_action_kind k)
@@ -430,6 +481,8 @@ void vmm_execute(struct vmm *v, struct api_action *a)
 	} else if (!(r->allowed & (1u << v->state))) {
 		refuse(v, r, &e);
 		ret = -EINVAL;
+	} else if (vmm_migration_active(v) && !allowed_while_migrating(a->kind)) {
+		ret = errf(&e, EBUSY, "a migration is in progress");
 	} else {
 		ret = r->exec(v, a, &e);
 	}

@@ -161,6 +161,7 @@ int vmm_metrics_flush(struct vmm *v, struct errbuf *e)
 	if (!m)
 		return errf(e, ENOMEM, "cannot build the metrics");
 	json_object_set_new(m, "devices", vmm_devices_metrics(v));
+	json_object_set_new(m, "migration", vmm_migration_status(v));
 	char *line = json_dumps(m, JSON_COMPACT);
 	json_decref(m);
 	if (!line)

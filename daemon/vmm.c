@@ -191,6 +191,24 @@ static void on_signal(void *opaque, uint32_t events)
 	el_quit(&v->loop);
 }
 
+void vmm_migrated_away(struct vmm *v, const char *peer)
+{
+	vm_stop_vcpus(&v->vm);
+	v->state = VMM_HALTED;
+	snprintf(v->stop_why, sizeof(v->stop_why), "the guest migrated to %s", peer);
+	v->exit_code = KILN_EXIT_OK;
+	el_quit(&v->loop);
+}
+
+void vmm_migration_failed(struct vmm *v, const char *why)
+{
+	log_err("the incoming migration failed: %s; nothing of it is kept", why);
+	vmm_unbuild(v);
+	v->state = VMM_NOT_STARTED;
+	v->exit_code = KILN_EXIT_ERROR;
+	el_quit(&v->loop);
+}
+
 /* --------------------------------------------------------------- set-up */
 
 int vmm_init(struct vmm *v, const struct vmm_options *opts, struct errbuf *e)
@@ -542,6 +560,7 @@ void vmm_destroy(struct vmm *v)
 		api_queue_destroy(&v->queue);
 		v->queue_init = false;
 	}
+	vmm_migration_destroy(v);
 	vmm_metrics_close(v);
 	vmm_teardown(v);
 	if (v->serial_out_fd >= 0 && v->serial_out_fd != STDOUT_FILENO)

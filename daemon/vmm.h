@@ -141,6 +141,10 @@ struct vmm {
 	struct api_server *server;
 	uint64_t api_ready_ns;
 
+	/* live migration (daemon/migration.c), NULL until the first one */
+	struct vmm_migration *mig;
+	bool machine_set; /* PUT/PATCH /machine-config: a target checks the source against it */
+
 	/* metrics sink (PUT /metrics), -1 when not configured */
 	int metrics_fd, metrics_timer_fd;
 	uint64_t lat_boot_us, lat_pause_us, lat_resume_us, lat_snap_create_us, lat_snap_load_us;
@@ -215,6 +219,29 @@ void vmm_execute(struct vmm *v, struct api_action *a);
 
 /* Starts the API server on `sock_path` and watches its queue. 0 / -errno. */
 int vmm_serve_api(struct vmm *v, const char *sock_path, size_t max_payload, struct errbuf *e);
+
+/* ------------------------------------------------------ live migration */
+
+struct migration_send_req;
+struct migration_receive_req;
+/* PUT /migration/send: connects, builds the handshake, turns dirty logging
+ * on and starts the sending thread. Running or Paused. 0 / -errno */
+int vmm_migration_send(struct vmm *v, const struct migration_send_req *req, struct errbuf *e);
+/* PUT /migration/receive: listens and starts the receiving thread; takes
+ * req's strings. Not started. 0 / -errno */
+int vmm_migration_receive(struct vmm *v, struct migration_receive_req *req, struct errbuf *e);
+/* PUT /migration/cancel: before the point of no return only. 0 / -errno */
+int vmm_migration_cancel(struct vmm *v, struct errbuf *e);
+/* GET /migration's body and the metrics' "migration" object (new reference) */
+json_t *vmm_migration_status(const struct vmm *v);
+/* a migration thread is at work */
+bool vmm_migration_active(const struct vmm *v);
+/* stops a migration in progress (as a cancel) and frees it */
+void vmm_migration_destroy(struct vmm *v);
+/* the target runs the guest now: this kiln halts and exits 0 */
+void vmm_migrated_away(struct vmm *v, const char *peer);
+/* a received migration failed after its handshake: unbuilt, exits with an error */
+void vmm_migration_failed(struct vmm *v, const char *why);
 
 /* ----------------------------------------------------- logger, metrics */
 
