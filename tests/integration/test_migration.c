@@ -43,7 +43,7 @@ static long long stat_of(struct skiln *k, const char *name)
 static struct skiln *move(struct skiln *src, const char *name, struct memck_at *at)
 {
 	struct skiln *dst = sk_start(name);
-	char *sock = kh_fmt("%s.sock", name);
+	char *sock = kh_fmt("mig-%s.sock", name);
 	char *body = kh_fmt("{\"listen\": \"unix:%s\"}", snap_file(sock));
 	sk_ok(dst, "PUT", "/migration/receive", body);
 	free(body);
