@@ -245,7 +245,7 @@ void *mig_send_thread(void *arg)
 {
 	struct vmm_migration *m = arg;
 	struct errbuf e = {{0}};
-	struct mig_pacer pace = {.limit_bps = m->limit_bps, .start_ns = now_ns()};
+	struct mig_pacer pace = {.limit_bps = m->limit_bps};
 	struct timeval tv = {.tv_sec = REPLY_TIMEOUT_S};
 	int ret;
 

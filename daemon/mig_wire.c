@@ -184,6 +184,9 @@ int64_t mig_send_pages(int fd, const struct guest_mem *gm, uint64_t *bitmap,
 		goto out;
 	}
 	unsigned max = frame_pages(pacer);
+	/* each round paced from its own start: time spent between rounds is no credit */
+	pacer->start_ns = now_ns();
+	pacer->sent = 0;
 	for (uint64_t p = 0; p < total;) {
 		unsigned n = 0, runs = 0;
 		uint64_t data = 0;

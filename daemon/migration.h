@@ -108,8 +108,8 @@ void mig_send_error(int fd, const char *fmt, ...) __attribute__((format(printf, 
 /*
  * Sends the pages set in `bitmap` (host-mapping page numbers) as PAGES
  * frames, zero pages as markers, clearing each bit sent. `pace` paces the
- * sending when its limit_bps is not 0 (frames then carry about 50 ms of
- * data). Adds to st->bytes, pages and zero_pages as it goes (atomically:
+ * sending from this call's start when its limit_bps is not 0 (frames then
+ * carry about 50 ms of data). Adds to st->bytes, pages and zero_pages as it goes (atomically:
  * GET /migration reads them). Returns the pages sent or -errno; -ECANCELED
  * soon after `stop` (may be NULL) is set, even while pacing.
  */
