@@ -128,7 +128,7 @@ static int check_cpu(struct vmm *v, const struct hello *h, struct errbuf *e)
 	int ret = vcpu_get_cpuid(v->vm.vcpus[0], &host, e);
 	if (ret < 0)
 		return ret;
-	ret = cpuid_check_compat(h->cpuid, host, e);
+	ret = cpuid_check_compat(h->cpuid, host, "migration", e);
 	free(host);
 	if (ret < 0)
 		return ret;

@@ -303,7 +303,7 @@ static unsigned list_missing(const struct feature_word *fw, uint32_t missing, ch
 }
 
 int cpuid_check_compat(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *host,
-                       struct errbuf *e)
+                       const char *what, struct errbuf *e)
 {
 	struct cpu_model s, h;
 	char missing[320] = "";
@@ -311,16 +311,16 @@ int cpuid_check_compat(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *
 	unsigned n = 0;
 
 	if (!saved || !host || saved->nent == 0)
-		return errf(e, EINVAL, "snapshot: no CPUID table to compare");
+		return errf(e, EINVAL, "%s: no CPUID table to compare", what);
 	cpu_model(saved, &s);
 	cpu_model(host, &h);
 	if (strcmp(s.vendor, h.vendor) || s.family != h.family || s.model != h.model ||
 	    s.stepping != h.stepping)
 		return errf(
 		        e, ENOTSUP,
-		        "snapshot from a different CPU model: it was taken on %s family %#x "
+		        "%s from a different CPU model: the guest ran on %s family %#x "
 		        "model %#x stepping %u, this host is %s family %#x model %#x stepping %u",
-		        s.vendor, s.family, s.model, s.stepping, h.vendor, h.family, h.model,
+		        what, s.vendor, s.family, s.model, s.stepping, h.vendor, h.family, h.model,
 		        h.stepping);
 
 	for (size_t i = 0; i < ARRAY_SIZE(feature_words); i++) {
@@ -332,9 +332,9 @@ int cpuid_check_compat(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *
 	}
 	if (n)
 		return errf(e, ENOTSUP,
-		            "snapshot from a different CPU model: the guest's CPU has %u feature%s "
+		            "%s from a different CPU model: the guest's CPU has %u feature%s "
 		            "this host's KVM does not offer (CPUID leaf.subleaf register bit):%s",
-		            n, n == 1 ? "" : "s", missing);
+		            what, n, n == 1 ? "" : "s", missing);
 	return 0;
 }
 

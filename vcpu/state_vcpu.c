@@ -501,7 +501,7 @@ int vcpu_restore(struct vcpu *v, struct state_reader *r, uint16_t version, struc
 	 * it back (nested PVM adds host features KVM_GET_SUPPORTED_CPUID omits).
 	 */
 	if ((ret = vcpu_get_cpuid(v, &here, e)) < 0 ||
-	    (ret = cpuid_check_compat(s.cpuid, here, e)) < 0)
+	    (ret = cpuid_check_compat(s.cpuid, here, "snapshot", e)) < 0)
 		goto out;
 	ret = snap_to_kvm(v, &s, e);
 out:

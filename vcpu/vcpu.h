@@ -366,10 +366,11 @@ int vcpu_restore(struct vcpu *v, struct state_reader *r, uint16_t version, struc
  * what differs) another vendor, family, model or stepping, and any feature
  * bit of leaves 0x1, 0x7, 0xd, 0x80000001, 0x80000007, 0x80000008 and
  * 0x40000001 the host lacks (bits KVM or kiln set per vCPU, such as
- * OSXSAVE or the hypervisor bit, are not compared). Pure.
+ * OSXSAVE or the hypervisor bit, are not compared). `what` names the
+ * saved guest in the message ("snapshot", "migration"). Pure.
  */
 int cpuid_check_compat(const struct kvm_cpuid2 *saved, const struct kvm_cpuid2 *host,
-                       struct errbuf *e);
+                       const char *what, struct errbuf *e);
 
 /*
  * Appends every vCPU's section (vcpu_save, id order), then "irqchip" (PIC

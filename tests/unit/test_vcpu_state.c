@@ -757,19 +757,19 @@ Test(vcpu_state, cpu_model_check)
 	struct vcpu *v = new_vcpu(0, 0, 1);
 	struct kvm_cpuid2 *host = host_cpuid(v), *saved = host_cpuid(v);
 
-	cr_expect_eq(cpuid_check_compat(saved, host, &e), 0, "%s", e.msg);
+	cr_expect_eq(cpuid_check_compat(saved, host, "snapshot", &e), 0, "%s", e.msg);
 
 	/* another model (leaf 1 EAX bits 7:4) */
 	leaf(saved, 1, 0)->eax ^= 0x10;
-	cr_expect_eq(cpuid_check_compat(saved, host, &e), -ENOTSUP);
-	cr_expect(strstr(e.msg, "snapshot from a different CPU model: it was taken on"), "%s",
+	cr_expect_eq(cpuid_check_compat(saved, host, "snapshot", &e), -ENOTSUP);
+	cr_expect(strstr(e.msg, "snapshot from a different CPU model: the guest ran on"), "%s",
 	          e.msg);
 	cr_expect(strstr(e.msg, "stepping"), "%s", e.msg);
 	leaf(saved, 1, 0)->eax ^= 0x10;
 
 	/* another vendor */
 	leaf(saved, 0, 0)->ebx ^= 0x20;
-	cr_expect_eq(cpuid_check_compat(saved, host, &e), -ENOTSUP);
+	cr_expect_eq(cpuid_check_compat(saved, host, "snapshot", &e), -ENOTSUP);
 	leaf(saved, 0, 0)->ebx ^= 0x20;
 
 	/* features the host lacks, named where kiln knows the name */
@@ -777,7 +777,7 @@ Test(vcpu_state, cpu_model_check)
 	leaf(saved, 7, 0)->ebx |= 1u << 5;
 	leaf(host, 1, 0)->ecx &= ~(1u << 11);
 	leaf(saved, 1, 0)->ecx |= 1u << 11;
-	cr_expect_eq(cpuid_check_compat(saved, host, &e), -ENOTSUP);
+	cr_expect_eq(cpuid_check_compat(saved, host, "snapshot", &e), -ENOTSUP);
 	cr_expect(strstr(e.msg, "has 2 features this host's KVM does not offer"), "%s", e.msg);
 	cr_expect(strstr(e.msg, "0x7.0 EBX bit 5 (avx2)"), "%s", e.msg);
 	cr_expect(strstr(e.msg, "0x1.0 ECX bit 11,") || strstr(e.msg, "0x1.0 ECX bit 11"), "%s",
@@ -788,7 +788,7 @@ Test(vcpu_state, cpu_model_check)
 	leaf(saved, 1, 0)->ecx &= ~(1u << 11);
 	leaf(saved, 1, 0)->ecx |= (1u << 27) | (1u << 31);
 	leaf(host, 1, 0)->ecx &= ~((1u << 27) | (1u << 31));
-	cr_expect_eq(cpuid_check_compat(saved, host, &e), 0, "%s", e.msg);
+	cr_expect_eq(cpuid_check_compat(saved, host, "snapshot", &e), 0, "%s", e.msg);
 	free(host);
 	free(saved);
 }
