@@ -19,9 +19,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
 
 # Loaded in this order (each after its dependencies, which modprobe works out):
-# the 9p root and its overlay, then what kiln's tests use.
-MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'tun', 'veth', 'vhost_vsock',
-           'virtio_rng']
+# the 9p root and its overlay, then what kiln's tests use (bridge: two
+# namespaces standing for hosts that share one network).
+MODULES = ['virtio_pci', '9pnet_virtio', '9p', 'overlay', 'tun', 'veth', 'bridge',
+           'vhost_vsock', 'virtio_rng']
 # the KVM vendor module is chosen inside by /proc/cpuinfo
 KVM_MODULES = {'amd': 'kvm_amd', 'intel': 'kvm_intel'}
 
