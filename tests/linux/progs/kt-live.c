@@ -142,11 +142,7 @@ static int count_until(pid_t tcp, unsigned long long ms)
 	clock_gettime(CLOCK_MONOTONIC, &next);
 	uint64_t last = kt_now_ms();
 	for (unsigned long n = 1;; n++) {
-		next.tv_nsec += (long)(ms % 1000) * 1000000;
-		next.tv_sec += (time_t)(ms / 1000) + next.tv_nsec / 1000000000;
-		next.tv_nsec %= 1000000000;
-		while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &next, NULL) == EINTR)
-			;
+		kt_tick(&next, ms);
 		uint64_t now = kt_now_ms();
 		kt_say("kt-count: %lu after %llu ms", n, (unsigned long long)(now - last));
 		last = now;

@@ -166,6 +166,16 @@ done:
 	return ret;
 }
 
+/* moves *next on by `ms` and sleeps until then (CLOCK_MONOTONIC): a steady tick */
+static inline void kt_tick(struct timespec *next, unsigned long long ms)
+{
+	next->tv_nsec += (long)(ms % 1000) * 1000000;
+	next->tv_sec += (time_t)(ms / 1000) + next->tv_nsec / 1000000000;
+	next->tv_nsec %= 1000000000;
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, next, NULL) == EINTR)
+		;
+}
+
 /* the FNV-1a of the first `total` bytes of the stream seeded with `seed` */
 static inline uint64_t kt_stream_fnv(uint64_t seed, unsigned long long total)
 {
