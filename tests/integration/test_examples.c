@@ -43,3 +43,41 @@ Test(examples, linux_guest_runs_a_command)
 	cr_assert(strstr(kp.out, "Linux version 6."), "no /proc/version on the console:\n%s",
 	          kp.out);
 }
+
+/* the N of "  NAME: memck: report N" in the script's summary; 0 when absent */
+static unsigned long report_of(const char *out, const char *name)
+{
+	char *key = kh_fmt("  %s: memck: report ", name);
+	const char *at = strstr(out, key);
+	unsigned long n = at ? strtoul(at + strlen(key), NULL, 10) : 0;
+	free(key);
+	return n;
+}
+
+/*
+ * examples/migration.sh moves the memck guest from namespace a to b and
+ * back to a new kiln in a, printing each move's downtime; the guest's
+ * reports go on on each kiln. Needs root (ip netns).
+ */
+Test(examples, migration_moves_a_vm_and_back)
+{
+	if (geteuid() != 0)
+		cr_skip_test("examples/migration.sh needs root for network namespaces");
+	const char *root = getenv("KILN_SOURCE_ROOT");
+	char script[4096];
+	snprintf(script, sizeof(script), "%s/examples/migration.sh", root ? root : ".");
+	const char *argv[] = {"/bin/bash", script, NULL};
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 300000);
+	cr_assert_eq(st, 0, "migration.sh exited %d:\n%s", st, kp.out);
+	cr_assert(strstr(kp.out, "one -> two: migration to tcp:10.78.0.2:4700 complete: downtime "),
+	          "%s", kp.out);
+	cr_assert(
+	        strstr(kp.out, "two -> three: migration to tcp:10.78.0.1:4701 complete: downtime "),
+	        "%s", kp.out);
+	unsigned long one = report_of(kp.out, "one"), two = report_of(kp.out, "two"),
+	              three = report_of(kp.out, "three");
+	cr_assert(one > 0 && two > one && three > two,
+	          "the guest's reports did not go on (%lu, %lu, %lu):\n%s", one, two, three,
+	          kp.out);
+}

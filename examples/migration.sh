@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
+# migration.sh: live migration between two "hosts" on one machine. Two
+# network namespaces joined by a veth pair (10.78.0.1 and 10.78.0.2) stand
+# for the hosts; a kiln in the first boots a guest, the guest moves to a
+# kiln in the second over TCP while it runs, then back to a new kiln in the
+# first. Each move prints its downtime and totals. Needs root (ip netns).
+#   examples/migration.sh [KERNEL] [BOOT_ARGS]
+# KERNEL defaults to the memck test guest (build it with `ninja -C build`),
+# which rewrites and checks its memory and numbers its reports: the reports
+# go on without a gap across both moves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+kernel=${1:-$PWD/build/tests/guests/memck.elf}
+args=${2:-console=ttyS0 reboot=k panic=1 acpi=off memck.mib=32 memck.report_ms=200}
+kiln=$PWD/build/daemon/kiln
+dir=$(mktemp -d /tmp/kiln-migration-XXXXXX)
+a=kmig_ex_a b=kmig_ex_b port=4700
+pids=()
+
+cleanup() {
+	for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+	ip netns del $a 2>/dev/null || true
+	ip netns del $b 2>/dev/null || true
+	rm -rf "$dir"
+}
+trap cleanup EXIT
+
+# 1. two hosts: namespaces a and b, a veth pair between them
+ip netns add $a
+ip netns add $b
+ip link add kmig_ex0 type veth peer name kmig_ex1
+ip link set kmig_ex0 netns $a
+ip link set kmig_ex1 netns $b
+ip -n $a addr add 10.78.0.1/24 dev kmig_ex0
+ip -n $b addr add 10.78.0.2/24 dev kmig_ex1
+for ns in $a $b; do
+	ip -n $ns link set lo up
+done
+ip -n $a link set kmig_ex0 up
+ip -n $b link set kmig_ex1 up
+
+# start_kiln NS NAME: a kiln in namespace NS with its API on $dir/NAME.sock
+start_kiln() {
+	ip netns exec "$1" "$kiln" --api-sock "$dir/$2.sock" --id "$2" >"$dir/$2.out" 2>&1 &
+	pids+=($!)
+	while [ ! -S "$dir/$2.sock" ]; do sleep 0.01; done
+}
+call() { curl -sS --unix-socket "$dir/$1.sock" -X "$2" "http://localhost$3" \
+	-H 'Content-Type: application/json' ${4:+-d "$4"}; }
+
+# move FROM TO TO_NS TO_ADDR: TO listens, FROM sends, wait for FROM to exit
+move() {
+	start_kiln "$3" "$2"
+	call "$2" PUT /migration/receive "{\"listen\": \"tcp:$4:$port\"}"
+	call "$1" PUT /migration/send "{\"destination\": \"tcp:$4:$port\", \"max_downtime_ms\": 50}"
+	# the source exits 0 once the target runs the guest; give it two minutes
+	for _ in $(seq 1200); do call "$1" GET / >/dev/null 2>&1 || break; sleep 0.1; done
+	if ! grep -q 'complete: downtime' "$dir/$1.out"; then
+		echo "$1 -> $2 failed: $(call "$1" GET /migration 2>&1)"
+		tail -n 5 "$dir/$1.out" "$dir/$2.out"
+		exit 1
+	fi
+	echo "$1 -> $2: $(grep -o 'migration to .*' "$dir/$1.out")"
+	echo "$2 now: $(call "$2" GET /migration)"
+	port=$((port + 1))
+}
+
+# 2. the guest boots on host a
+start_kiln $a one
+call one PUT /boot-source "{\"kernel_image_path\": \"$kernel\", \"boot_args\": \"$args\"}"
+call one PUT /machine-config '{"vcpu_count": 1, "mem_size_mib": 128}'
+call one PUT /actions '{"action_type": "InstanceStart"}'
+sleep 3
+
+# 3. to host b, and back to a new kiln on host a
+move one two $b 10.78.0.2
+sleep 3
+move two three $a 10.78.0.1
+sleep 3
+echo "the guest's last reports on each kiln:"
+for k in one two three; do
+	echo "  $k: $(grep -a 'memck: report' "$dir/$k.out" | tail -n 1 | tr -d '\r')"
+done
+if grep -aq MISMATCH "$dir"/one.out "$dir"/two.out "$dir"/three.out; then
+	echo "memck found memory that did not survive a move"
+	exit 1
+fi
