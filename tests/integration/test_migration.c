@@ -251,3 +251,58 @@ Test(migration, target_with_other_cpu_features_refuses)
 	             src->p.out);
 	memck_continues(dst, memck_last(src));
 }
+
+/*
+ * The source killed in the middle of pre-copy: the target discards what it
+ * got and exits with an error naming the broken stream (never a half guest
+ * left running); GET /migration showed the pages arriving before.
+ */
+Test(migration, source_killed_during_precopy)
+{
+	struct skiln *src = sk_start("src");
+	char *body = kh_fmt("{\"metrics_path\": \"%s\"}", snap_file("src.metrics"));
+	sk_ok(src, "PUT", "/metrics", body);
+	free(body);
+	sk_boot_memck(src, NULL, false);
+	memck_started(src, 2);
+	struct skiln *dst = sk_start("dst");
+	body = kh_fmt("{\"listen\": \"unix:%s\"}", snap_file("mig-dst.sock"));
+	sk_ok(dst, "PUT", "/migration/receive", body);
+	free(body);
+	body = kh_fmt("{\"destination\": \"unix:%s\", \"bandwidth_limit_mib_s\": 1}",
+	              snap_file("mig-dst.sock"));
+	sk_ok(src, "PUT", "/migration/send", body);
+	free(body);
+	long long pages = 0;
+	for (int i = 0; i < 600 && pages < 256; i++) {
+		usleep(50000);
+		if (strcmp(phase_of(dst), "precopy") == 0)
+			pages = stat_of(dst, "pages");
+	}
+	cr_assert_geq(pages, 256, "the target's page count did not grow: %lld", pages);
+	/* the source's metrics carry the same figures as its GET /migration */
+	sk_ok(src, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	FILE *f = fopen(snap_file("src.metrics"), "r");
+	cr_assert_not_null(f);
+	char line[16384], last[16384] = "";
+	while (fgets(line, sizeof(line), f))
+		memcpy(last, line, sizeof(last));
+	fclose(f);
+	json_error_t err;
+	json_t *m = json_loads(last, 0, &err); /* the line FlushMetrics wrote */
+	cr_assert(m, "the metrics file's last line: %s", err.text);
+	json_t *mig = json_object_get(m, "migration");
+	cr_assert(json_is_object(mig), "no \"migration\" in the metrics");
+	cr_assert_str_eq(json_string_value(json_object_get(mig, "role")), "source");
+	cr_assert_str_eq(json_string_value(json_object_get(mig, "phase")), "precopy");
+	cr_assert_geq(json_integer_value(json_object_get(mig, "pages")), pages, "%s", last);
+	cr_assert_gt(json_integer_value(json_object_get(mig, "bytes")), 0, "%s", last);
+	json_decref(m);
+	sk_kill(src);
+	int st = kh_wait_exit(&dst->p, 60000);
+	cr_assert(st > 0 && st < 128, "the target did not exit with an error (%d):\n%s", st,
+	          dst->p.out);
+	cr_assert(strstr(dst->p.out, "the incoming migration failed: the stream from the source "
+	                             "broke"),
+	          "the target did not say why:\n%s", dst->p.out);
+}
