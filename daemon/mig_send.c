@@ -146,13 +146,45 @@ static uint64_t popcount_map(const uint64_t *map, size_t words)
 	return n;
 }
 
+/*
+ * The link speed: all rounds' bytes over all rounds' sending time (a
+ * round of a few pages alone times nothing but the system calls).
+ */
 static void count_round(struct vmm_migration *m, uint64_t bytes, uint64_t ns)
 {
+	m->sent_bytes += bytes;
+	m->send_ns += ns;
 	pthread_mutex_lock(&m->lock);
-	/* a round too short to time keeps the last speed */
-	if (ns > 1000000 && bytes > (1u << 20))
-		m->st.link_mib_s = (double)bytes / (1 << 20) / ((double)ns / 1e9);
+	if (m->send_ns > 1000000 && m->sent_bytes > (1u << 20))
+		m->st.link_mib_s = (double)m->sent_bytes / (1 << 20) / ((double)m->send_ns / 1e9);
 	pthread_mutex_unlock(&m->lock);
+}
+
+/*
+ * Round 0 leaves out the pages the guest never touched (fresh anonymous
+ * memory): the target's memory starts zero as well. A page touched later
+ * is in the dirty log like any other. Not for memory a page server fills.
+ */
+static void skip_untouched(struct vmm_migration *m)
+{
+	struct vmm *v = m->v;
+	size_t words = gm_dirty_bitmap_words(&v->mem);
+	if (v->uffd_fd >= 0)
+		return;
+	uint64_t *untouched = calloc(words, sizeof(uint64_t));
+	if (!untouched)
+		return;
+	int ret = gm_untouched_pages(&v->mem, untouched);
+	uint64_t n = 0;
+	if (ret == 0)
+		for (size_t w = 0; w < words; w++) {
+			n += (uint64_t)__builtin_popcountll(m->bitmap[w] & untouched[w]);
+			m->bitmap[w] &= ~untouched[w];
+		}
+	else if (ret != -ENOTSUP)
+		log_debug("cannot read pagemap (%s): every page goes", strerror(-ret));
+	free(untouched);
+	log_debug("round 0 leaves out %llu untouched pages", (unsigned long long)n);
 }
 
 /* the pre-copy rounds; 0 when it is time to stop the guest */
@@ -173,6 +205,7 @@ static int precopy(struct vmm_migration *m, struct mig_pacer *pace, struct errbu
 	}
 	if (total % 64)
 		m->bitmap[words - 1] = (1ull << (total % 64)) - 1;
+	skip_untouched(m);
 	mig_set_phase(m, MIG_PHASE_PRECOPY);
 	uint64_t last_fetch = now_ns();
 	for (;;) {
@@ -193,9 +226,11 @@ static int precopy(struct vmm_migration *m, struct mig_pacer *pace, struct errbu
 			for (size_t w = 0; w < words; w++)
 				m->carry[w] |= m->bitmap[w];
 		double speed = m->st.link_mib_s > 0 ? m->st.link_mib_s * (1 << 20) : 0;
+		/* nothing left converges at once; pages left at an unknown speed do not */
 		uint64_t expect_ms =
-		        speed > 0 ? (uint64_t)((double)dirty * GM_PAGE_SIZE / speed * 1e3)
-		                  : UINT64_MAX / 2;
+		        !dirty      ? 0
+		        : speed > 0 ? (uint64_t)((double)dirty * GM_PAGE_SIZE / speed * 1e3)
+		                    : UINT64_MAX / 2;
 		pthread_mutex_lock(&m->lock);
 		m->st.iteration++;
 		m->st.remaining_pages = dirty;

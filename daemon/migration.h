@@ -184,6 +184,7 @@ struct vmm_migration {
 	uint64_t *carry;            /* every page taken from the log (Diff snapshots) */
 	bool was_running, paused_here, logging_was_on;
 	uint64_t pause_ns;
+	uint64_t sent_bytes, send_ns; /* pre-copy's bytes and sending time: the link speed */
 
 	/* target */
 	struct migration_receive_req *rreq;

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <fcntl.h>
+#include <unistd.h>
 
 int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap, uint64_t *devices)
 {
@@ -63,4 +65,36 @@ bool gm_page_is_zero(const void *hva)
 		if (q[i])
 			return false;
 	return true;
+}
+
+/* proc(5) /proc/pid/pagemap: one u64 per page, bit 63 present, bit 62 swapped */
+#define PM_PRESENT (1ull << 63)
+#define PM_SWAPPED (1ull << 62)
+#define PM_CHUNK   65536 /* entries read at once */
+
+int gm_untouched_pages(const struct guest_mem *gm, uint64_t *bitmap)
+{
+	if (gm->backing != GM_BACKING_ANON)
+		return -ENOTSUP;
+	int fd = open("/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	uint64_t *pm = malloc(PM_CHUNK * sizeof(uint64_t));
+	uint64_t total = gm->ram_size / GM_PAGE_SIZE, first = (uintptr_t)gm->base / GM_PAGE_SIZE;
+	int ret = pm ? 0 : -ENOMEM;
+	for (uint64_t p = 0; !ret && p < total; p += PM_CHUNK) {
+		size_t n = total - p < PM_CHUNK ? (size_t)(total - p) : PM_CHUNK;
+		ssize_t r = pread(fd, pm, n * sizeof(uint64_t),
+		                  (off_t)((first + p) * sizeof(uint64_t)));
+		if (r != (ssize_t)(n * sizeof(uint64_t))) {
+			ret = r < 0 ? -errno : -EIO;
+			break;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (!(pm[i] & (PM_PRESENT | PM_SWAPPED)))
+				bitmap[(p + i) / 64] |= 1ull << ((p + i) % 64);
+	}
+	free(pm);
+	close(fd);
+	return ret;
 }

@@ -123,6 +123,16 @@ int gm_get_dirty_log(const struct guest_mem *gm, int vm_fd, uint64_t *bitmap, ui
  */
 int gm_track_dirty(struct guest_mem *gm);
 
+/*
+ * ORs into `bitmap` (one bit per page of the mapping, as above) the pages
+ * of an anonymous mapping no one has touched: neither present nor swapped
+ * out (/proc/self/pagemap), so they read as zero. Migration sends none of
+ * them: the target's fresh memory is zero too. -ENOTSUP for the other
+ * backings (a page not mapped here may hold a file's data), -errno when
+ * pagemap cannot be read. Memory served by userfaultfd must not be asked.
+ */
+int gm_untouched_pages(const struct guest_mem *gm, uint64_t *bitmap);
+
 /* true when the 4 KiB page at `hva` (8-byte aligned) holds only zeroes */
 bool gm_page_is_zero(const void *hva);
 

@@ -499,3 +499,50 @@ Test(backing, snapshot_file_is_copy_on_write_and_size_checked)
 	cr_expect_eq(gm_init(&gm, MIB(4), GM_BACKING_SNAPSHOT, path, &e), -ENOENT);
 	cr_expect(strstr(e.msg, path), "msg: %s", e.msg);
 }
+
+/* ------------------------------------------------------ untouched pages */
+
+static bool bit(const uint64_t *map, uint64_t p)
+{
+	return map[p / 64] >> (p % 64) & 1;
+}
+
+/* a page written or read is touched; every other page of fresh anonymous memory is not */
+Test(untouched, written_and_read_pages_are_touched)
+{
+	struct guest_mem gm;
+	struct errbuf e;
+	cr_assert_eq(gm_init(&gm, MIB(8), GM_BACKING_ANON, NULL, &e), 0, "%s", e.msg);
+	uint64_t *map = calloc(gm_dirty_bitmap_words(&gm), sizeof(uint64_t));
+	cr_assert_eq(gm_untouched_pages(&gm, map), 0);
+	for (uint64_t p = 0; p < MIB(8) / GM_PAGE_SIZE; p++)
+		cr_assert(bit(map, p), "fresh page %llu counts as touched", (unsigned long long)p);
+
+	gm.base[5 * GM_PAGE_SIZE] = 1;
+	gm.base[100 * GM_PAGE_SIZE + 4095] = 2;
+	volatile uint8_t r = gm.base[7 * GM_PAGE_SIZE]; /* a read maps the zero page */
+	(void)r;
+	memset(map, 0, gm_dirty_bitmap_words(&gm) * sizeof(uint64_t));
+	cr_assert_eq(gm_untouched_pages(&gm, map), 0);
+	cr_expect(!bit(map, 5) && !bit(map, 100) && !bit(map, 7));
+	cr_expect(bit(map, 0) && bit(map, 6) && bit(map, 101) &&
+	          bit(map, MIB(8) / GM_PAGE_SIZE - 1));
+	/* pages given back (a balloon, MADV_DONTNEED) read as zero: untouched again */
+	cr_assert_eq(madvise(gm.base + 5 * GM_PAGE_SIZE, GM_PAGE_SIZE, MADV_DONTNEED), 0);
+	memset(map, 0, gm_dirty_bitmap_words(&gm) * sizeof(uint64_t));
+	cr_assert_eq(gm_untouched_pages(&gm, map), 0);
+	cr_expect(bit(map, 5) && !bit(map, 100));
+	free(map);
+	gm_destroy(&gm);
+}
+
+/* a memfd's page may hold data without being mapped here: not answered */
+Test(untouched, only_for_anonymous_memory)
+{
+	struct guest_mem gm;
+	struct errbuf e;
+	cr_assert_eq(gm_init(&gm, MIB(4), GM_BACKING_MEMFD, NULL, &e), 0, "%s", e.msg);
+	uint64_t map[16] = {0};
+	cr_expect_eq(gm_untouched_pages(&gm, map), -ENOTSUP);
+	gm_destroy(&gm);
+}
