@@ -31,12 +31,14 @@ sources() {
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
 		"api/config*.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
+	migration) echo "daemon/mig_wire.c memory/guest_mem.c memory/dirty.c common/util.c" \
+		"common/log.c" ;;
 	boot) echo "vcpu/boot*.c vcpu/mptable.c vcpu/acpi.c vcpu/aml.c memory/guest_mem.c common/util.c" \
 		"common/log.c" ;;
 	*) return 1 ;;
 	esac
 }
-targets="router virtqueue mmio blk net vsock rng snapshot boot"
+targets="router virtqueue mmio blk net vsock rng snapshot boot migration"
 
 # per-target libFuzzer options
 options() {
@@ -44,7 +46,7 @@ options() {
 	router) echo "-max_len=65536 -dict=tests/fuzz/router.dict" ;;
 	virtqueue) echo "-max_len=90000" ;;
 	snapshot) echo "-max_len=32768" ;;
-	boot) echo "-max_len=65536" ;;
+	boot | migration) echo "-max_len=65536" ;;
 	*) echo "-max_len=4096" ;;
 	esac
 }
