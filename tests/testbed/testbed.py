@@ -316,6 +316,9 @@ def run(args):
     kernel_args = ' '.join([
         'console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=4',
         'nokaslr', 'tsc=reliable', 'no_timer_check', 'sysrq_always_enabled',
+        # no transparent huge pages in the bed (docs/testbed.md, "Rare triple
+        # faults"): fewer changes to the nested page tables under emulation
+        'transparent_hugepage=never',
     ])
     cmd = build_qemu_cmd(qemu, accel, cpus, mem, img, jobdir, shares, kernel_args)
     say('%s (%s), %d vCPUs, %d MiB, kernel %s; logs in %s'
