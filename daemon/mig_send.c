@@ -106,11 +106,11 @@ static int hand_over(struct vmm *v, void *arg, struct errbuf *e)
 	(void)e;
 	/* at the default level too: the guest leaves this process */
 	log_warn("migration to %s complete: downtime %llu ms, total %llu ms, %llu MiB in %u "
-	         "rounds (%llu pages, %llu of them zero)",
+	         "rounds (%llu pages, %llu of them zero), link %.0f MiB/s",
 	         m->st.peer, (unsigned long long)m->st.downtime_ms,
 	         (unsigned long long)m->st.total_ms, (unsigned long long)(m->st.bytes >> 20),
 	         m->st.iteration, (unsigned long long)m->st.pages,
-	         (unsigned long long)m->st.zero_pages);
+	         (unsigned long long)m->st.zero_pages, m->st.link_mib_s);
 	vmm_migrated_away(v, m->st.peer);
 	return 0;
 }
