@@ -10,10 +10,12 @@ directory, unless KILN_TESTBED=host, which runs them directly on a host
 whose /dev/kvm works. Everything else runs here. If the test bed stops
 making progress (a stall, reported as such) the executables not yet done
 run again in a new VM; an executable during which the VM stalled twice
-counts as failed. Under TCG (the test bed's emulated CPU) an executable
-that failed and whose output has a guest triple fault runs once more and
-the second run counts; both are printed, and the executables run twice
-are listed before the totals (docs/testbed.md says why).
+counts as failed. Under TCG (the test bed's emulated CPU), when tests of
+an executable failed and its output has a guest triple fault, those tests
+run again, each on its own, up to TCG_RERUNS times while their reruns
+fail the same way; the last run counts. Every run is printed, and the
+executables run again are listed before the totals (docs/testbed.md says
+why).
 
 Prints one line per executable with its time (and the output of failing
 ones) and, last, "tests: N passed, N failed, N skipped"; with --totals also
@@ -38,6 +40,8 @@ MAX_STALLS_PER_TEST = 2
 EXEC_TIMEOUT_CAP = 1200
 # kiln's words when KVM reports a triple fault (vcpu/vcpu.c)
 TRIPLE_FAULT = 'guest triple-faulted (KVM_EXIT_SHUTDOWN)'
+# under TCG, how many times what failed with a triple fault runs again
+TCG_RERUNS = 2
 
 
 def time_scale():
@@ -48,12 +52,15 @@ def time_scale():
 
 
 def parse_tap(path):
+    """(passed, failed, skipped, failures, states): the failures' TAP
+    descriptions and each test's state by its name ('suite::test')"""
     passed = failed = skipped = 0
     failures = []
+    states = {}
     try:
         f = open(path, errors='replace')
     except OSError:
-        return 0, 0, 0, []
+        return 0, 0, 0, [], {}
     with f:
         for line in f:
             line = line.strip()
@@ -61,20 +68,24 @@ def parse_tap(path):
             if state is None:
                 continue
             rest = line[len(state):].strip().lstrip('0123456789').strip().lstrip('-').strip()
+            name = rest.split()[0] if rest else ''
             if state == 'not ok':
                 failed += 1
                 failures.append(rest)
+                states[name] = 'failed'
             elif '# SKIP' in line.upper():
                 skipped += 1
+                states[name] = 'skipped'
             else:
                 passed += 1
-    return passed, failed, skipped, failures
+                states[name] = 'passed'
+    return passed, failed, skipped, failures, states
 
 
-def run_one(build, test):
+def run_one(build, test, only=None):
     """Runs one executable in its own process group with its output in a
     file, so a timeout kills everything it started and nothing it left
-    behind can keep the runner waiting."""
+    behind can keep the runner waiting. `only`: one test, 'suite/test'."""
     env = dict(os.environ)
     env.update(test.get('env') or {})
     jobs = '1' if any('integration' in s for s in test.get('suite') or []) else '2'
@@ -82,6 +93,8 @@ def run_one(build, test):
     os.close(fd)
     out_file = tempfile.TemporaryFile()
     cmd = test['cmd'] + ['--tap=' + tap_path, '-j' + jobs, '--verbose=0']
+    if only:
+        cmd.append('--filter=' + only)
     timeout = min((test.get('timeout') or 600) * time_scale(), EXEC_TIMEOUT_CAP)
     start = time.time()
     proc = subprocess.Popen(cmd, env=env, cwd=test.get('workdir') or build,
@@ -103,7 +116,7 @@ def run_one(build, test):
     out_file.seek(0)
     out = out_file.read().decode(errors='replace')
     out_file.close()
-    passed, failed, skipped, failures = parse_tap(tap_path)
+    passed, failed, skipped, failures, states = parse_tap(tap_path)
     os.unlink(tap_path)
     if timed_out:
         failed += 1
@@ -113,7 +126,7 @@ def run_one(build, test):
         failed += 1
         failures.append('%s exited with status %d outside any test' % (test['name'], rc))
     return {'name': test['name'], 'passed': passed, 'failed': failed, 'skipped': skipped,
-            'failures': failures, 'output': out[-20000:], 'took': took,
+            'failures': failures, 'states': states, 'output': out[-20000:], 'took': took,
             'assertions': assertion_heads(out.splitlines()) if failed else [],
             'triple_fault': TRIPLE_FAULT in out}
 
@@ -217,22 +230,51 @@ def run_in_testbed(build, tests, work):
                  '; the %d executables left run in a new VM' % left if left else ''), flush=True)
 
 
+def rerun_failed(build, test, res):
+    """Runs again what failed in `res`: each failed test on its own when
+    TAP named them all, else the whole executable. Returns the result that
+    counts: `res`'s passes and skips, the reruns' outcomes."""
+    names = [f.split()[0] for f in res['failures'] if f.split()]
+    if len(names) != res['failed'] or not all('::' in n for n in names):
+        new = run_one(build, test)
+        new['took'] += res['took']
+        return new
+    new = dict(res, failed=0, failures=[], output='', assertions=[], triple_fault=False)
+    for name in names:
+        one = run_one(build, test, only=name.replace('::', '/'))
+        new['took'] += one['took']
+        if one['states'].get(name) == 'passed' and not one['failed']:
+            new['passed'] += 1
+            continue
+        new['failed'] += 1
+        new['failures'] += one['failures'] or [name + ' (its rerun did not report it)']
+        new['output'] += one['output']
+        new['assertions'] += one['assertions']
+        new['triple_fault'] |= one['triple_fault']
+    new['output'] = new['output'][-20000:]
+    return new
+
+
 def inside(state, names, build):
     """In the VM: run the named executables, one state line each."""
     by_name = {t['name']: t for t in meson_tests(build)}
+    tcg = os.environ.get('KILN_TESTBED_ACCEL') == 'tcg'
     rc = 0
     for name in names:
         with open(state, 'a') as f:
             f.write(json.dumps({'start': name}) + '\n')
         res = run_one(build, by_name[name])
-        if res['failed'] and res['triple_fault'] and os.environ.get('KILN_TESTBED_ACCEL') == 'tcg':
-            first = res
-            report(build, first)
-            print('# %s: a guest triple-faulted under TCG; running it once more (see '
-                  'docs/testbed.md, "Triple faults under TCG")' % name, flush=True)
-            res = run_one(build, by_name[name])
-            res['rerun_after'] = first['failures']
-            res['took'] += first['took']
+        rerun_after = []
+        for _ in range(TCG_RERUNS if tcg else 0):
+            if not (res['failed'] and res['triple_fault']):
+                break
+            report(build, res)
+            print('# %s: a guest triple-faulted under TCG; running what failed once more (see '
+                  'docs/testbed.md, "Rare triple faults")' % name, flush=True)
+            rerun_after += res['failures']
+            res = rerun_failed(build, by_name[name], res)
+        if rerun_after:
+            res['rerun_after'] = rerun_after
         with open(state, 'a') as f:
             f.write(json.dumps(res) + '\n')
             f.flush()
@@ -287,7 +329,7 @@ def main():
             total[1] += res['failed']
             total[2] += res['skipped']
     if reruns:
-        print('# run twice after a guest triple fault under TCG (the second run counts): '
+        print('# run again after a guest triple fault under TCG (the last run counts): '
               + ', '.join(reruns))
     print('tests: %d passed, %d failed, %d skipped' % tuple(total))
     if totals_file:

@@ -184,18 +184,23 @@ class Runner(unittest.TestCase):
 
 
 class Rerun(unittest.TestCase):
-    """inside(): an executable that failed with a guest triple fault runs
-    once more under TCG, and only then."""
+    """inside(): what failed with a guest triple fault runs again under TCG,
+    at most runner.TCG_RERUNS times, and only then."""
 
     def inside(self, outcomes, accel):
+        """outcomes: per call, (failed, triple fault[, failure names])"""
         runner = load_runner()
         calls = []
 
-        def fake_run_one(build, test):
-            failed, tf = outcomes[len(calls)]
-            calls.append(test['name'])
-            return {'name': test['name'], 'passed': 1 - failed, 'failed': failed, 'skipped': 0,
-                    'failures': ['t%d' % len(calls)] if failed else [], 'output': '',
+        def fake_run_one(build, test, only=None):
+            failed, tf, *names = outcomes[len(calls)]
+            calls.append(only or test['name'])
+            names = names[0] if names else ['t%d' % len(calls)] * failed
+            states = {n.split()[0]: 'failed' for n in names}
+            if only and not failed:
+                states[only.replace('/', '::')] = 'passed'
+            return {'name': test['name'], 'passed': 0 if failed else 1, 'failed': failed,
+                    'skipped': 0, 'failures': names, 'states': states, 'output': 'out%d' % len(calls),
                     'took': 1.0, 'triple_fault': tf, 'assertions': []}
 
         runner.run_one = fake_run_one
@@ -221,8 +226,22 @@ class Rerun(unittest.TestCase):
         self.assertEqual(res['rerun_after'], ['t1'])
         self.assertEqual(res['took'], 2.0)
 
-    def test_a_second_failure_is_a_failure(self):
-        rc, calls, res = self.inside([(1, True), (1, True)], 'tcg')
+    def test_only_the_named_failures_run_again_and_the_passes_stay(self):
+        rc, calls, res = self.inside([(2, True, ['s::a  (1.0s)', 's::b  (2.0s)']),
+                                      (0, False), (1, False, ['s::b  (3.0s)'])], 'tcg')
+        self.assertEqual(calls, ['x', 's/a', 's/b'])
+        self.assertEqual((rc, res['failed'], res['failures']), (1, 1, ['s::b  (3.0s)']))
+        self.assertEqual(res['passed'], 1)  # s::a on its rerun
+        self.assertEqual(res['output'], 'out3')
+        self.assertEqual(res['took'], 3.0)
+
+    def test_two_reruns_at_most_and_the_last_failure_counts(self):
+        rc, calls, res = self.inside([(1, True), (1, True), (1, True), (0, False)], 'tcg')
+        self.assertEqual((rc, calls, res['failed']), (1, ['x', 'x', 'x'], 1))
+        self.assertEqual(res['rerun_after'], ['t1', 't2'])
+
+    def test_a_failure_without_a_triple_fault_is_not_rerun(self):
+        rc, calls, res = self.inside([(1, True), (1, False), (0, False)], 'tcg')
         self.assertEqual((rc, calls, res['failed']), (1, ['x', 'x'], 1))
 
     def test_no_rerun_on_kvm_or_without_a_triple_fault(self):
