@@ -452,6 +452,10 @@ Test(migration_more, cancel_then_migrate_again)
  * link carries: pre-copy never converges, stops after the first round and
  * max_iterations more (api.h: "pre-copy rounds after the first"), and the
  * migration still completes with the rest sent while the guest is paused.
+ * max_downtime_ms 1 is below the allowance for the state alone, so no
+ * round converges even if the guest, starved of CPU in a loaded test bed,
+ * dirtied little in one (once seen under ASan: 38 pages in an 8 s round);
+ * that the guest outran the link shows in the expected downtime.
  */
 Test(migration_more, dirtying_faster_than_the_link)
 {
@@ -459,9 +463,10 @@ Test(migration_more, dirtying_faster_than_the_link)
 	struct skiln *dst = sk_start("dst");
 	receive(dst, unix_addr("mig.sock"), NULL);
 	send_to(src, unix_addr("mig.sock"),
-	        "\"bandwidth_limit_mib_s\": 4, \"max_iterations\": 3, \"max_downtime_ms\": 100");
-	/* what the source reports while it copies */
+	        "\"bandwidth_limit_mib_s\": 4, \"max_iterations\": 3, \"max_downtime_ms\": 1");
+	/* what the source reports while it copies, round by round */
 	long long max_it = 0, max_expected = 0, max_dirty = 0;
+	char rounds_seen[1024] = "";
 	for (;;) {
 		json_t *j = NULL;
 		if (kh_wait_exit(&src->p, 0) != -1 ||
@@ -473,9 +478,15 @@ Test(migration_more, dirtying_faster_than_the_link)
 		cr_assert(!strcmp(ph, "handshake") || !strcmp(ph, "precopy") ||
 		                  !strcmp(ph, "stopped") || !strcmp(ph, "completed"),
 		          "%s\n%s", dump(j), tail(src));
+		if (!strcmp(ph, "precopy") && jint(j, "iteration") > max_it) {
+			max_it = jint(j, "iteration");
+			size_t n = strlen(rounds_seen);
+			snprintf(rounds_seen + n, sizeof(rounds_seen) - n,
+			         " [round %lld: %lld pages dirty, %lld pages/s, %lld ms expected]",
+			         max_it, jint(j, "remaining_pages"), jint(j, "dirty_pages_per_s"),
+			         jint(j, "expected_downtime_ms"));
+		}
 		if (!strcmp(ph, "precopy") && jint(j, "iteration") > 0) {
-			if (jint(j, "iteration") > max_it)
-				max_it = jint(j, "iteration");
 			if (jint(j, "expected_downtime_ms") > max_expected)
 				max_expected = jint(j, "expected_downtime_ms");
 			if (jint(j, "dirty_pages_per_s") > max_dirty)
@@ -489,8 +500,12 @@ Test(migration_more, dirtying_faster_than_the_link)
 	unsigned long downtime;
 	unsigned rounds;
 	struct memck_at at = source_done(src, unix_addr("mig.sock"), &downtime, &rounds);
-	cr_assert_eq(rounds, 4, "%u rounds of pre-copy, not 1 + max_iterations 3:\n%s", rounds,
-	             tail(src));
+	fprintf(stderr, "dirtying_faster_than_the_link: %u rounds;%s\n", rounds, rounds_seen);
+	/* first what matters most: every page the guest wrote arrived */
+	memck_continues(dst, at);
+	target_completed(dst);
+	cr_assert_eq(rounds, 4, "%u rounds of pre-copy, not 1 + max_iterations 3;%s\n%s", rounds,
+	             rounds_seen, tail(src));
 	cr_assert_gt(max_it, 0, "GET /migration never showed a finished round");
 	cr_assert_gt(max_expected, 100, "expected downtime %lld ms: it should not converge",
 	             max_expected);
@@ -499,8 +514,6 @@ Test(migration_more, dirtying_faster_than_the_link)
 	        "dirtying_faster_than_the_link: downtime %lu ms; expected up to %lld ms, "
 	        "dirty up to %lld pages/s\n",
 	        downtime, max_expected, max_dirty);
-	memck_continues(dst, at);
-	target_completed(dst);
 }
 
 #define POKE_OPEN -2 /* the target kept the connection open */
