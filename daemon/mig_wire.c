@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -105,6 +106,30 @@ int mig_read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
+/* reads into every byte of `iov` (modified as it goes); errors as mig_read_all */
+static int read_iov_all(int fd, struct iovec *iov, int n)
+{
+	while (n > 0) {
+		ssize_t r = readv(fd, iov, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return errno == EAGAIN ? -ETIMEDOUT : -errno;
+		if (r == 0)
+			return -ECONNRESET;
+		while (n > 0 && (size_t)r >= iov->iov_len) {
+			r -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= (size_t)r;
+		}
+	}
+	return 0;
+}
+
 int mig_recv_header(int fd, struct mig_header *h)
 {
 	uint8_t b[MIG_HEADER_SIZE];
@@ -170,6 +195,8 @@ static void add_count(uint64_t *c, uint64_t n)
 
 /* IOV_MAX bounds one sendmsg: the header, the entries and up to this many runs */
 #define MAX_RUNS 1000
+/* and one readv of a PAGES frame's data */
+#define RECV_RUNS 1000
 
 int64_t mig_send_pages(int fd, const struct guest_mem *gm, uint64_t *bitmap,
                        struct mig_pacer *pacer, const atomic_bool *stop, struct mig_stats *st)
@@ -274,20 +301,40 @@ int mig_recv_pages(int fd, const struct mig_header *h, struct guest_mem *gm, uin
 	if (h->length != h->count * 8ull + data)
 		return errf(e, EPROTO, "a PAGES frame of %llu bytes carries %llu bytes of pages",
 		            (unsigned long long)h->length, (unsigned long long)data);
+	/*
+	 * The pages' data straight into guest memory, contiguous pages merged
+	 * into one iovec and up to RECV_RUNS runs per readv; entries apply in
+	 * their order (a zero page waits for the data read before it).
+	 */
+	struct iovec iov[RECV_RUNS];
+	int runs = 0;
 	for (unsigned i = 0; i < h->count; i++) {
 		uint8_t *hva = gm->base + (ent[i] & ~MIG_PAGE_ZERO) * GM_PAGE_SIZE;
-		if (ent[i] & MIG_PAGE_ZERO) {
+		struct iovec *last = runs ? &iov[runs - 1] : NULL;
+		bool zero = ent[i] & MIG_PAGE_ZERO;
+		bool extends = !zero && last && (uint8_t *)last->iov_base + last->iov_len == hva;
+		if (runs && (zero || (!extends && runs == RECV_RUNS))) {
+			if ((ret = read_iov_all(fd, iov, runs)) < 0)
+				goto cut;
+			runs = 0;
+		}
+		if (zero) {
 			/* fresh memory is zero already: write only over a page sent before */
 			if (!gm_page_is_zero(hva))
 				memset(hva, 0, GM_PAGE_SIZE);
 			(*zeros)++;
-		} else if ((ret = mig_read_all(fd, hva, GM_PAGE_SIZE)) < 0) {
-			return errf(e, -ret, "the stream ended inside a PAGES frame: %s",
-			            strerror(-ret));
+		} else if (extends) {
+			last->iov_len += GM_PAGE_SIZE;
+		} else {
+			iov[runs++] = (struct iovec){hva, GM_PAGE_SIZE};
 		}
 		(*pages)++;
 	}
+	if (runs && (ret = read_iov_all(fd, iov, runs)) < 0)
+		goto cut;
 	return 0;
+cut:
+	return errf(e, -ret, "the stream ended inside a PAGES frame: %s", strerror(-ret));
 }
 
 /* ---------------------------------------------------------- addresses */
