@@ -26,7 +26,8 @@
  * A PAGES payload: `count` u64 entries, each a page index into the host
  * mapping of guest RAM (its offset / 4 KiB) with MIG_PAGE_ZERO set for a
  * page of zeroes, then the 4 KiB of every entry without MIG_PAGE_ZERO, in
- * entry order. The source sends it with sendmsg straight from guest memory.
+ * entry order. The source sends it with sendmsg straight from guest memory,
+ * the target reads it with readv straight into guest memory.
  *
  * Who runs the guest: the source until it reads RUNNING (then it exits 0);
  * the target from GO. Any failure before GO leaves the source running and
