@@ -11,7 +11,8 @@ whose /dev/kvm works. Everything else runs here. If the test bed stops
 making progress (a stall, reported as such) the executables not yet done
 run again in a new VM; an executable during which the VM stalled twice
 counts as failed. Under TCG (the test bed's emulated CPU), when tests of
-an executable failed and its output has a guest triple fault, those tests
+an executable failed and its output has a guest triple fault, or one of
+them timed out, those tests
 run again, each on its own, up to TCG_RERUNS times while their reruns
 fail the same way; the last run counts. Every run is printed, and the
 executables run again are listed before the totals (docs/testbed.md says
@@ -128,7 +129,8 @@ def run_one(build, test, only=None):
     return {'name': test['name'], 'passed': passed, 'failed': failed, 'skipped': skipped,
             'failures': failures, 'states': states, 'output': out[-20000:], 'took': took,
             'assertions': assertion_heads(out.splitlines()) if failed else [],
-            'triple_fault': TRIPLE_FAULT in out}
+            'triple_fault': TRIPLE_FAULT in out,
+            'timed_out': any(' timed out' in f for f in failures)}
 
 
 def report(build, res):
@@ -239,7 +241,8 @@ def rerun_failed(build, test, res):
         new = run_one(build, test)
         new['took'] += res['took']
         return new
-    new = dict(res, failed=0, failures=[], output='', assertions=[], triple_fault=False)
+    new = dict(res, failed=0, failures=[], output='', assertions=[], triple_fault=False,
+               timed_out=False)
     for name in names:
         one = run_one(build, test, only=name.replace('::', '/'))
         new['took'] += one['took']
@@ -251,6 +254,7 @@ def rerun_failed(build, test, res):
         new['output'] += one['output']
         new['assertions'] += one['assertions']
         new['triple_fault'] |= one['triple_fault']
+        new['timed_out'] = new.get('timed_out') or one.get('timed_out')
     new['output'] = new['output'][-20000:]
     return new
 
@@ -266,11 +270,12 @@ def inside(state, names, build):
         res = run_one(build, by_name[name])
         rerun_after = []
         for _ in range(TCG_RERUNS if tcg else 0):
-            if not (res['failed'] and res['triple_fault']):
+            if not (res['failed'] and (res['triple_fault'] or res.get('timed_out'))):
                 break
             report(build, res)
-            print('# %s: a guest triple-faulted under TCG; running what failed once more (see '
-                  'docs/testbed.md, "Rare triple faults")' % name, flush=True)
+            print('# %s: %s under TCG; running what failed once more (see docs/testbed.md, '
+                  '"Rare triple faults")' % (name, 'a guest triple-faulted' if res['triple_fault']
+                                             else 'a test timed out'), flush=True)
             rerun_after += res['failures']
             res = rerun_failed(build, by_name[name], res)
         if rerun_after:

@@ -200,7 +200,8 @@ class Rerun(unittest.TestCase):
             if only and not failed:
                 states[only.replace('/', '::')] = 'passed'
             return {'name': test['name'], 'passed': 0 if failed else 1, 'failed': failed,
-                    'skipped': 0, 'failures': names, 'states': states, 'output': 'out%d' % len(calls),
+                    'skipped': 0, 'failures': names,
+                    'timed_out': any(' timed out' in n for n in names), 'states': states, 'output': 'out%d' % len(calls),
                     'took': 1.0, 'triple_fault': tf, 'assertions': []}
 
         runner.run_one = fake_run_one
@@ -239,6 +240,11 @@ class Rerun(unittest.TestCase):
         rc, calls, res = self.inside([(1, True), (1, True), (1, True), (0, False)], 'tcg')
         self.assertEqual((rc, calls, res['failed']), (1, ['x', 'x', 'x'], 1))
         self.assertEqual(res['rerun_after'], ['t1', 't2'])
+
+    def test_a_timeout_under_tcg_runs_again(self):
+        rc, calls, res = self.inside([(1, False, ['s::a timed out (180.0s)']), (0, False)], 'tcg')
+        self.assertEqual((rc, calls, res['failed']), (0, ['x', 's/a'], 0))
+        self.assertEqual(res['rerun_after'], ['s::a timed out (180.0s)'])
 
     def test_a_failure_without_a_triple_fault_is_not_rerun(self):
         rc, calls, res = self.inside([(1, True), (1, False), (0, False)], 'tcg')
