@@ -56,6 +56,23 @@ static uint64_t get_le(const uint8_t *p, int n)
 	return v;
 }
 
+/* moves *iov past `done` bytes (shortening its first entry); the entries left */
+static int iov_consume(struct iovec **iov, int n, size_t done)
+{
+	struct iovec *v = *iov;
+	while (n > 0 && done >= v->iov_len) {
+		done -= v->iov_len;
+		v++;
+		n--;
+	}
+	if (n > 0) {
+		v->iov_base = (uint8_t *)v->iov_base + done;
+		v->iov_len -= done;
+	}
+	*iov = v;
+	return n;
+}
+
 /* writes every byte of `iov` (modified as it goes); MSG_NOSIGNAL: a closed peer is -EPIPE */
 static int send_iov(int fd, struct iovec *iov, int n)
 {
@@ -66,15 +83,7 @@ static int send_iov(int fd, struct iovec *iov, int n)
 			continue;
 		if (w < 0)
 			return -errno;
-		while (n > 0 && (size_t)w >= iov->iov_len) {
-			w -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + w;
-			iov->iov_len -= (size_t)w;
-		}
+		n = iov_consume(&iov, n, (size_t)w);
 	}
 	return 0;
 }
@@ -117,15 +126,7 @@ static int read_iov_all(int fd, struct iovec *iov, int n)
 			return errno == EAGAIN ? -ETIMEDOUT : -errno;
 		if (r == 0)
 			return -ECONNRESET;
-		while (n > 0 && (size_t)r >= iov->iov_len) {
-			r -= (ssize_t)iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + r;
-			iov->iov_len -= (size_t)r;
-		}
+		n = iov_consume(&iov, n, (size_t)r);
 	}
 	return 0;
 }
