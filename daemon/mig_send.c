@@ -3,7 +3,8 @@
  * daemon/mig_send.c: the source of a live migration. Its thread
  * ("kiln_mig_send") sends the HELLO the VMM thread built, all of RAM while
  * the guest runs, rounds of what the guest dirtied until the rest fits the
- * downtime allowed (or the rounds run out), then has the VMM thread pause
+ * downtime allowed and further rounds stop shrinking it (or the rounds run
+ * out), then has the VMM thread pause
  * the VM and save its state, sends the last pages and the state, and hands
  * the guest over (READY, GO, RUNNING). See migration.h.
  */
@@ -22,6 +23,8 @@
 #define REPLY_TIMEOUT_S     120 /* the target builds the VM, or restores it */
 /* the state and the devices' pages are not in the estimate: a floor for it */
 #define STATE_COST_MS 2
+/* rounds without progress, once the rest fits, before the pause */
+#define STALL_ROUNDS 3
 
 int mig_build_hello(struct vmm *v, struct state_writer *w, struct errbuf *e)
 {
@@ -207,7 +210,8 @@ static int precopy(struct vmm_migration *m, struct mig_pacer *pace, struct errbu
 		m->bitmap[words - 1] = (1ull << (total % 64)) - 1;
 	skip_untouched(m);
 	mig_set_phase(m, MIG_PHASE_PRECOPY);
-	uint64_t last_fetch = now_ns();
+	uint64_t last_fetch = now_ns(), fewest = UINT64_MAX, fit_bytes = 0;
+	unsigned stalled = 0;
 	for (;;) {
 		uint64_t t0 = now_ns(), bytes = __atomic_load_n(&m->st.bytes, __ATOMIC_RELAXED);
 		int64_t sent =
@@ -243,8 +247,30 @@ static int precopy(struct vmm_migration *m, struct mig_pacer *pace, struct errbu
 		log_debug("round %u: %lld pages sent, %llu dirty, %.1f MiB/s, %llu ms expected", it,
 		          (long long)sent, (unsigned long long)dirty, m->st.link_mib_s,
 		          (unsigned long long)expect_ms);
-		if (expect_ms + STATE_COST_MS <= m->max_downtime_ms || it > m->max_iterations)
+		if (it > m->max_iterations)
 			return 0;
+		if (expect_ms + STATE_COST_MS <= m->max_downtime_ms) {
+			/*
+			 * It fits. More rounds still shorten the pause while they
+			 * shrink (a busy guest slows under dirty logging, and a
+			 * short round leaves it less time to dirty): the rounds go
+			 * on until STALL_ROUNDS in a row fail to bring the dirty
+			 * pages below 7/8 of the fewest seen, none are left, or
+			 * they have sent as much as the rounds before (so the
+			 * total time about doubles at most).
+			 */
+			uint64_t bytes_now = __atomic_load_n(&m->st.bytes, __ATOMIC_RELAXED);
+			if (!fit_bytes)
+				fit_bytes = bytes_now;
+			if (bytes_now - fit_bytes >= fit_bytes)
+				return 0;
+			if (dirty && dirty <= fewest - fewest / 8) {
+				fewest = dirty;
+				stalled = 0;
+			} else if (!dirty || ++stalled >= STALL_ROUNDS) {
+				return 0;
+			}
+		}
 	}
 }
 
@@ -296,7 +322,8 @@ void *mig_send_thread(void *arg)
 		ret = expect(m->sock, MIG_RUNNING, "RUNNING", &e);
 		if (ret < 0) {
 			/* GO went out: the target may run the guest. Never resume here. */
-			log_err("migration to %s: %s after GO; the guest stays paused here: resume "
+			log_err("migration to %s: %s after GO; the guest stays paused "
+			        "here: resume "
 			        "it only if the target does not run it",
 			        m->st.peer, e.msg);
 			mig_finish(m, MIG_PHASE_UNKNOWN, e.msg);

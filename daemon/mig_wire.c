@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/uio.h>
@@ -115,9 +116,28 @@ int mig_read_all(int fd, void *buf, size_t len)
 	return 0;
 }
 
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+
+/*
+ * Faults in the runs about to be read in one call per run instead of one
+ * fault per page inside readv (memory the target never touched is mostly
+ * what round 0 fills). Only a speed-up: a kernel without it reads anyway.
+ */
+static void populate(const struct iovec *iov, int n)
+{
+	static bool unsupported;
+	for (int i = 0; i < n && !__atomic_load_n(&unsupported, __ATOMIC_RELAXED); i++)
+		if (madvise(iov[i].iov_base, iov[i].iov_len, MADV_POPULATE_WRITE) < 0 &&
+		    errno == EINVAL)
+			__atomic_store_n(&unsupported, true, __ATOMIC_RELAXED);
+}
+
 /* reads into every byte of `iov` (modified as it goes); errors as mig_read_all */
 static int read_iov_all(int fd, struct iovec *iov, int n)
 {
+	populate(iov, n);
 	while (n > 0) {
 		ssize_t r = readv(fd, iov, n);
 		if (r < 0 && errno == EINTR)
