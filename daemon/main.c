@@ -39,7 +39,13 @@ static void usage(FILE *f)
 	           "  --no-api                 do not serve the API (needs --config-file)\n"
 	           "  --config-file FILE       configure (and with --no-api, start) the VM from\n"
 	           "                           a Firecracker-style JSON file\n"
-	           "  --id ID                  instance id ([A-Za-z0-9_]{1,64})\n"
+	           "  --id ID                  instance id (1 to 64 letters, digits, '-', '_')\n"
+	           "  --start-time-us US       CLOCK_MONOTONIC microseconds when a jailer began\n"
+	           "  --start-time-cpu-us US   this process's CPU microseconds then\n"
+	           "  --parent-cpu-time-us US  CPU microseconds a jailer's parent spent first\n"
+	           "                           (the three set api_server.process_startup_*)\n"
+	           "  --no-seccomp             load no seccomp filters\n"
+	           "  --seccomp-filter FILE    seccomp filters from FILE (not supported yet)\n"
 	           "  --boot-timer             log the guest's boot time when it writes 123 to\n"
 	           "                           port 0x440\n"
 	           "  --serial-out FILE        write the guest's serial output to FILE (default "
@@ -70,6 +76,11 @@ enum {
 	OPT_METRICS,
 	OPT_VERSION,
 	OPT_HELP,
+	OPT_START_TIME,
+	OPT_START_CPU,
+	OPT_PARENT_CPU,
+	OPT_NO_SECCOMP,
+	OPT_SECCOMP_FILTER,
 };
 
 static const struct option long_opts[] = {
@@ -88,6 +99,11 @@ static const struct option long_opts[] = {
         {"metrics-path", required_argument, NULL, OPT_METRICS},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
+        {"start-time-us", required_argument, NULL, OPT_START_TIME},
+        {"start-time-cpu-us", required_argument, NULL, OPT_START_CPU},
+        {"parent-cpu-time-us", required_argument, NULL, OPT_PARENT_CPU},
+        {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
+        {"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
         {NULL, 0, NULL, 0},
 };
 
@@ -103,9 +119,21 @@ static bool instance_id_valid(const char *id)
 	return n > 0 && n <= 64 && id[n] == '\0';
 }
 
+/* a jailer's microseconds: 0 to INT64_MAX in decimal, or -1 */
+static int64_t parse_us(const char *s)
+{
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(s, &end, 10);
+	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || n > INT64_MAX)
+		return -1;
+	return (int64_t)n;
+}
+
 static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
+	a->vmm.start_time_us = a->vmm.start_time_cpu_us = a->vmm.parent_cpu_time_us = -1;
 
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, "", long_opts, NULL)) != -1) {
@@ -159,6 +187,32 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_METRICS:
 			a->metrics_path = optarg;
 			break;
+		case OPT_START_TIME:
+		case OPT_START_CPU:
+		case OPT_PARENT_CPU: {
+			int64_t *to = c == OPT_START_TIME  ? &a->vmm.start_time_us
+			              : c == OPT_START_CPU ? &a->vmm.start_time_cpu_us
+			                                   : &a->vmm.parent_cpu_time_us;
+			if ((*to = parse_us(optarg)) < 0) {
+				fprintf(stderr,
+				        "kiln: --%s must be a number of microseconds, not '%s'\n",
+				        c == OPT_START_TIME  ? "start-time-us"
+				        : c == OPT_START_CPU ? "start-time-cpu-us"
+				                             : "parent-cpu-time-us",
+				        optarg);
+				return KILN_EXIT_ARGS;
+			}
+			break;
+		}
+		case OPT_NO_SECCOMP:
+			/* kiln loads no filters yet: nothing to turn off */
+			break;
+		case OPT_SECCOMP_FILTER:
+			fprintf(stderr,
+			        "kiln: --seccomp-filter %s: kiln cannot load seccomp filters yet; "
+			        "run with --no-seccomp\n",
+			        optarg);
+			return KILN_EXIT_ARGS;
 		case OPT_VERSION:
 			printf("kiln v%s\n", KILN_VERSION);
 			return -1;

@@ -143,16 +143,46 @@ static json_t *vcpu_metrics(const struct vmm *v)
 	return o;
 }
 
+/* a - b, 0 when b is later (a clock given from outside may be ahead) */
+static json_int_t since(uint64_t a, uint64_t b)
+{
+	return (json_int_t)(a > b ? a - b : 0);
+}
+
+/*
+ * Firecracker's api_server object: the time from the launch to the API
+ * listening, from a jailer's --start-time-us when given (else from kiln's
+ * own start), and the CPU time spent on it (--start-time-cpu-us and
+ * --parent-cpu-time-us; else all of this process's CPU time until then).
+ * Both 0 until the API listens, and without an API.
+ */
+static json_t *api_server_metrics(const struct vmm *v)
+{
+	json_int_t wall = 0, cpu = 0;
+	if (v->api_ready_ns) {
+		uint64_t ready_us = v->api_ready_ns / 1000,
+		         ready_cpu_us = v->api_ready_cpu_ns / 1000;
+		wall = v->opts.start_time_us >= 0 ? since(ready_us, (uint64_t)v->opts.start_time_us)
+		                                  : since(v->api_ready_ns, kiln_start_ns) / 1000;
+		cpu = v->opts.start_time_cpu_us >= 0
+		              ? since(ready_cpu_us, (uint64_t)v->opts.start_time_cpu_us)
+		              : (json_int_t)ready_cpu_us;
+		if (v->opts.start_time_cpu_us >= 0 && v->opts.parent_cpu_time_us > 0)
+			cpu += (json_int_t)v->opts.parent_cpu_time_us;
+	}
+	return json_pack("{s:I, s:I}", "process_startup_time_us", wall,
+	                 "process_startup_time_cpu_us", cpu);
+}
+
 int vmm_metrics_flush(struct vmm *v, struct errbuf *e)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	json_t *m =
-	        json_pack("{s:I, s:{s:I}, s:o, s:o, s:{s:I}, s:{s:I, s:I, s:I, s:I, s:I}}",
+	        json_pack("{s:I, s:o, s:o, s:o, s:{s:I}, s:{s:I, s:I, s:I, s:I, s:I}}",
 	                  "utc_timestamp_ms", (json_int_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000,
-	                  "api_server", "process_startup_time_us",
-	                  (json_int_t)((v->api_ready_ns - kiln_start_ns) / 1000), "api_requests",
-	                  api_metrics(), "vcpu", vcpu_metrics(v), "uart", "tx_bytes",
+	                  "api_server", api_server_metrics(v), "api_requests", api_metrics(),
+	                  "vcpu", vcpu_metrics(v), "uart", "tx_bytes",
 	                  (json_int_t)__atomic_load_n(&v->serial.tx_bytes, __ATOMIC_RELAXED),
 	                  "latencies_us", "boot", (json_int_t)v->lat_boot_us, "pause_vm",
 	                  (json_int_t)v->lat_pause_us, "resume_vm", (json_int_t)v->lat_resume_us,

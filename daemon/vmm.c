@@ -533,6 +533,9 @@ int vmm_serve_api(struct vmm *v, const char *sock_path, size_t max_payload, stru
 	if (ret < 0)
 		return ret;
 	v->api_ready_ns = now_ns();
+	struct timespec cpu;
+	if (clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &cpu) == 0)
+		v->api_ready_cpu_ns = (uint64_t)cpu.tv_sec * 1000000000ull + (uint64_t)cpu.tv_nsec;
 	log_info("API server listening on %s after %llu us", sock_path,
 	         (unsigned long long)((v->api_ready_ns - kiln_start_ns) / 1000));
 	return 0;

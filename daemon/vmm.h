@@ -89,6 +89,14 @@ struct vmm_options {
 	const char *serial_out; /* NULL: stdout */
 	bool boot_timer;        /* attach the boot-timer device (--boot-timer) */
 	bool exit_on_halt;      /* leave the event loop when the guest ends */
+	/*
+	 * What a jailer passes (--start-time-us, --start-time-cpu-us,
+	 * --parent-cpu-time-us): the CLOCK_MONOTONIC time and this process's
+	 * CPU time when the launch began, and the CPU time a parent spent
+	 * before forking this process; -1 when not given. They turn into the
+	 * api_server.process_startup_time_us / _cpu_us metrics.
+	 */
+	int64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
 };
 
 struct vmm {
@@ -139,7 +147,8 @@ struct vmm {
 	struct api_queue queue;
 	bool queue_init;
 	struct api_server *server;
-	uint64_t api_ready_ns;
+	uint64_t api_ready_ns;     /* CLOCK_MONOTONIC when the API listened (0: no API) */
+	uint64_t api_ready_cpu_ns; /* this process's CPU time then */
 
 	/* live migration (daemon/migration.c), NULL until the first one */
 	struct vmm_migration *mig;

@@ -45,7 +45,18 @@ void api_test_init(void)
 /* starts kiln on `sock` and waits until the socket accepts */
 void start_kiln(struct kproc *p)
 {
-	const char *argv[] = {"kiln", "--api-sock", sock, "--id", "api_test", NULL};
+	start_kiln_args(p, NULL);
+}
+
+void start_kiln_args(struct kproc *p, const char *const *extra)
+{
+	const char *argv[16] = {"kiln", "--api-sock", sock, "--id", "api_test"};
+	size_t n = 5;
+	for (; extra && *extra; extra++) {
+		cr_assert_lt(n, sizeof(argv) / sizeof(argv[0]) - 1, "too many arguments");
+		argv[n++] = *extra;
+	}
+	argv[n] = NULL;
 
 	cr_assert_eq(kh_spawn(p, argv), 0);
 	for (int i = 0; i < 500; i++) {

@@ -27,6 +27,8 @@ void api_test_cleanup(void);
 
 /* starts kiln on `sock` and waits until the socket accepts */
 void start_kiln(struct kproc *p);
+/* start_kiln with more arguments (a NULL-ended list, or NULL) */
+void start_kiln_args(struct kproc *p, const char *const *extra);
 /* one request; asserts the status; returns the parsed body (or NULL) */
 json_t *call(const char *method, const char *path, const char *body, int status);
 /* expects 204 */

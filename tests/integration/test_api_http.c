@@ -16,11 +16,13 @@
 #include <jansson.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 TestSuite(api_http, .init = api_test_init, .fini = api_test_cleanup, .timeout = 120);
@@ -282,6 +284,48 @@ Test(api_http, metrics_count_api_requests)
 	cr_assert_geq(json_integer_value(
 	                      json_object_get(json_object_get(reqs, "PUT /boot-source"), "fails")),
 	              1);
+	json_decref(m);
+	free(text);
+}
+
+/*
+ * A jailer's start times (Firecracker's flags) become the api_server
+ * metrics: a launch begun 2 s ago at 0 CPU us, after a parent spent 3 s of
+ * CPU, reports at least 2 s and 3 s (kiln itself takes far less than 1 s).
+ */
+Test(api_http, startup_times_from_a_jailer)
+{
+	char start[32], *body, *text = NULL, *last;
+	size_t len;
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	uint64_t now_us = (uint64_t)t.tv_sec * 1000000u + (uint64_t)t.tv_nsec / 1000u;
+	snprintf(start, sizeof(start), "%llu", (unsigned long long)(now_us - 2000000));
+	const char *extra[] = {"--start-time-us",      start,     "--start-time-cpu-us", "0",
+	                       "--parent-cpu-time-us", "3000000", "--no-seccomp",        NULL};
+	start_kiln_args(&kp, extra);
+	tmp[0] = kh_write_temp("", ".metrics");
+	body = kh_fmt("{\"metrics_path\": \"%s\"}", tmp[0]);
+	call_ok("PUT", "/metrics", body);
+	free(body);
+	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+
+	FILE *f = fopen(tmp[0], "r");
+	cr_assert(f);
+	cr_assert_gt(getdelim(&text, &len, '\0', f), 0, "no metrics were written");
+	fclose(f);
+	last = text;
+	for (char *nl = strchr(text, '\n'); nl && nl[1]; nl = strchr(nl + 1, '\n'))
+		last = nl + 1;
+	json_t *m = json_loads(last, JSON_DISABLE_EOF_CHECK, NULL);
+	cr_assert(m, "metrics line is not JSON: %s", last);
+	json_t *api = json_object_get(m, "api_server");
+	json_int_t wall = json_integer_value(json_object_get(api, "process_startup_time_us"));
+	json_int_t cpu = json_integer_value(json_object_get(api, "process_startup_time_cpu_us"));
+	cr_assert(wall >= 2000000 && wall < 60000000, "process_startup_time_us %lld: %s",
+	          (long long)wall, last);
+	cr_assert(cpu >= 3000000 && cpu < 60000000, "process_startup_time_cpu_us %lld: %s",
+	          (long long)cpu, last);
 	json_decref(m);
 	free(text);
 }

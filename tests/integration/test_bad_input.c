@@ -32,6 +32,17 @@ static void teardown(void)
 TestSuite(bad_input, .fini = teardown, .timeout = 60);
 
 /* runs kiln on `json`, expects exit code `code` and `needle` in the output */
+/* kiln started with `argv` exits with `code` and says `needle` (kp.out keeps the output) */
+static void expect_exit(const char *const argv[], int code, const char *needle)
+{
+	if (kp.pid > 0)
+		kh_kill(&kp); /* the one before; the suite's teardown ends the last */
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 20000);
+	cr_assert_eq(st, code, "%s %s: output:\n%s", argv[1], argv[2] ? argv[2] : "", kp.out);
+	cr_assert(strstr(kp.out, needle) != NULL, "no \"%s\" in the output:\n%s", needle, kp.out);
+}
+
 static void expect_refused(const char *json, int code, const char *needle)
 {
 	cr_assert_eq(kh_spawn_config(&kp, json), 0);
@@ -208,4 +219,32 @@ Test(bad_input, instance_id)
 	cr_assert_eq(st, EXIT_ARGS, "output:\n%s", kp.out);
 	cr_assert(strstr(kp.out, "--config-file") && !strstr(kp.out, "--id must be"), "output:\n%s",
 	          kp.out);
+}
+
+/* a jailer's flags: numbers of microseconds only */
+Test(bad_input, start_time_flags)
+{
+	const char *flags[] = {"--start-time-us", "--start-time-cpu-us", "--parent-cpu-time-us"};
+	const char *bad[] = {"", "-1", "12x", "99999999999999999999"};
+	for (int i = 0; i < 3; i++)
+		for (int j = 0; j < 4; j++) {
+			const char *argv[] = {"kiln", flags[i], bad[j], "--no-api", NULL};
+			expect_exit(argv, EXIT_ARGS, "must be a number of microseconds");
+			cr_expect(strstr(kp.out, flags[i]), "output:\n%s", kp.out);
+		}
+	/* good values and --no-seccomp get past to the next check (--no-api alone) */
+	const char *argv[] = {"kiln",     "--start-time-us",
+	                      "123",      "--start-time-cpu-us",
+	                      "4",        "--parent-cpu-time-us",
+	                      "0",        "--no-seccomp",
+	                      "--no-api", NULL};
+	expect_exit(argv, EXIT_ARGS, "--no-api needs --config-file");
+}
+
+/* until kiln loads seccomp filters, a filter file is refused, not ignored */
+Test(bad_input, seccomp_filter_refused)
+{
+	const char *argv[] = {"kiln", "--seccomp-filter", "/tmp/filters.bpf", "--no-api", NULL};
+	expect_exit(argv, EXIT_ARGS, "--seccomp-filter /tmp/filters.bpf");
+	cr_assert(strstr(kp.out, "--no-seccomp") != NULL, "output:\n%s", kp.out);
 }
