@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: Apache-2.0
+/*
+ * kiln-jailer on this host (root, cgroup v1), with kiln-probe as the exec
+ * file: what the jailed process sees (ids, capabilities, rlimits, argv, its
+ * root), what the host sees of it (mount, pid and network namespaces, its
+ * cgroup), and every refusal: its message, its exit code, and that nothing
+ * it made is left on disk or in /sys/fs/cgroup.
+ */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* an argument list for start(), NULL-ended */
+#define ARGS(...) ((const char *const[]){__VA_ARGS__, NULL})
+
+#define UID "4242"
+#define GID "4343"
+
+static char base[64]; /* the --chroot-base-dir of each test, made empty */
+static char id[32];
+
+static void setup(void)
+{
+	snprintf(base, sizeof(base), "/tmp/kiln-jail-XXXXXX");
+	cr_assert_not_null(mkdtemp(base));
+	snprintf(id, sizeof(id), "jt-%d-%ld", (int)getpid(), (long)time(NULL) % 100000);
+	/* the --new-pid-ns and --daemonize probes are left to us when the jailer exits */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+}
+
+static void teardown(void)
+{
+	char cmd[128];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", base);
+	cr_assert_eq(system(cmd), 0);
+}
+
+struct run {
+	pid_t pid;
+	int out_fd, err_fd;
+	int status;
+	char out[65536];
+	char err[4096];
+};
+
+/* starts kiln-jailer with ARGS (NULL-ended) and the probe as --exec-file EXEC */
+static void start(struct run *r, const char *exec, const char *const *args)
+{
+	const char *argv[64] = {getenv("KILN_JAILER"), "--exec-file", exec, "--chroot-base-dir",
+	                        base};
+	int n = 5, out[2], err[2];
+
+	for (; *args; args++)
+		argv[n++] = *args;
+	memset(r, 0, sizeof(*r));
+	cr_assert(pipe(out) == 0 && pipe(err) == 0);
+	r->pid = fork();
+	cr_assert(r->pid >= 0);
+	if (!r->pid) {
+		dup2(out[1], 1);
+		dup2(err[1], 2);
+		execv(argv[0], (char **)argv);
+		_exit(127);
+	}
+	close(out[1]);
+	close(err[1]);
+	r->out_fd = out[0];
+	/* the error pipe is read at the end; a refusal writes far below its size */
+	fcntl(err[0], F_SETFL, O_NONBLOCK);
+	r->err_fd = err[0];
+}
+
+static void read_until(struct run *r, const char *marker)
+{
+	size_t len = strlen(r->out);
+	ssize_t n;
+
+	while (!strstr(r->out, marker) && len < sizeof(r->out) - 1 &&
+	       (n = read(r->out_fd, r->out + len, sizeof(r->out) - 1 - len)) > 0)
+		len += n, r->out[len] = 0;
+}
+
+/* reads everything, waits for the jailer (or what it became), status in r->status */
+static void finish(struct run *r)
+{
+	int err_fd = r->err_fd, st;
+	ssize_t n;
+
+	read_until(r, "\x01never");
+	close(r->out_fd);
+	cr_assert_eq(waitpid(r->pid, &st, 0), r->pid);
+	n = read(err_fd, r->err, sizeof(r->err) - 1);
+	r->err[n > 0 ? n : 0] = 0;
+	close(err_fd);
+	r->status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static const char *probe(void)
+{
+	return getenv("KILN_PROBE");
+}
+
+static void chroot_of(char *buf, size_t size)
+{
+	snprintf(buf, size, "%s/kiln-probe/%s/root", base, id);
+}
+
+static pid_t read_pid_file(void)
+{
+	char path[256], buf[32] = {0};
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/kiln-probe/%s/root/kiln-probe.pid", base, id);
+	fd = open(path, O_RDONLY);
+	cr_assert(fd >= 0, "no pid file %s", path);
+	cr_assert(read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	return atoi(buf);
+}
+
+static void kill_and_reap(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	while (waitpid(-1, NULL, 0) > 0) {
+	}
+}
+
+static ino_t ns_inode(pid_t pid, const char *ns)
+{
+	char path[64];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/%s", (int)pid, ns);
+	cr_assert(stat(path, &st) == 0, "%s: %s", path, strerror(errno));
+	return st.st_ino;
+}
+
+static void assert_line(const struct run *r, const char *line)
+{
+	char want[512];
+
+	snprintf(want, sizeof(want), "\n%s\n", line);
+	cr_assert(strstr(r->out, want) || !strncmp(r->out, want + 1, strlen(want + 1)),
+	          "probe report lacks \"%s\":\n%s\nstderr: %s", line, r->out, r->err);
+}
+
+/* the count of "entry " lines and each expected one */
+static void assert_root(const struct run *r)
+{
+	char line[256];
+	int entries = 0, uffd = -1, want = 8;
+	FILE *f = fopen("/proc/misc", "r");
+	char name[64];
+	int minor;
+
+	while (f && fscanf(f, "%d %63s", &minor, name) == 2)
+		if (!strcmp(name, "userfaultfd"))
+			uffd = minor;
+	if (f)
+		fclose(f);
+	for (const char *p = r->out; (p = strstr(p, "\nentry ")); p++)
+		entries++;
+	assert_line(r, "entry /kiln-probe f 755 4242 4343 0 0");
+	assert_line(r, "entry /kiln-probe.pid f 644 0 0 0 0");
+	assert_line(r, "entry /dev d 700 4242 4343 0 0");
+	assert_line(r, "entry /dev/net d 700 4242 4343 0 0");
+	assert_line(r, "entry /dev/net/tun c 600 4242 4343 10 200");
+	assert_line(r, "entry /dev/kvm c 600 4242 4343 10 232");
+	assert_line(r, "entry /dev/urandom c 600 4242 4343 1 9");
+	assert_line(r, "entry /run d 700 4242 4343 0 0");
+	if (uffd >= 0) {
+		snprintf(line, sizeof(line), "entry /dev/userfaultfd c 600 4242 4343 10 %d", uffd);
+		assert_line(r, line);
+		want++;
+	}
+	cr_assert_eq(entries, want, "the jail's root holds more than expected:\n%s", r->out);
+}
+
+TestSuite(jailer, .init = setup, .fini = teardown, .timeout = 60);
+
+Test(jailer, jailed_view_ids_caps_rlimits_argv_root)
+{
+	const char *const *args =
+	        ARGS("--id", id, "--uid", UID, "--gid", GID, "--resource-limit", "no-file=123",
+	             "--resource-limit", "fsize=40960", "--", "--foo", "bar");
+	struct timespec now;
+	struct run r;
+
+	start(&r, probe(), args);
+	finish(&r);
+	cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+	assert_line(&r, "uid 4242 4242 4242");
+	assert_line(&r, "gid 4343 4343 4343");
+	assert_line(&r, "cap eff 000000000");
+	assert_line(&r, "cap prm 000000000");
+	assert_line(&r, "cap inh 000000000");
+	assert_line(&r, "bnd 0");
+	assert_line(&r, "nnp 1");
+	assert_line(&r, "rlimit nofile 123 123");
+	assert_line(&r, "rlimit fsize 40960 40960");
+	assert_line(&r, "arg 0 /kiln-probe");
+	assert_line(&r, "arg 1 --id");
+	char line[128];
+
+	snprintf(line, sizeof(line), "arg 2 %s", id);
+	assert_line(&r, line);
+	assert_line(&r, "arg 3 --start-time-us");
+	assert_line(&r, "arg 5 --start-time-cpu-us");
+	assert_line(&r, "arg 7 --parent-cpu-time-us");
+	assert_line(&r, "arg 9 --foo");
+	assert_line(&r, "arg 10 bar");
+	/* --start-time-us is CLOCK_MONOTONIC in µs at the jailer's start */
+	unsigned long long t = strtoull(strstr(r.out, "\narg 4 ") + 7, NULL, 10);
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	unsigned long long now_us = now.tv_sec * 1000000ULL + now.tv_nsec / 1000;
+
+	cr_assert(t <= now_us && now_us - t < 10000000, "start time %llu, now %llu", t, now_us);
+	assert_root(&r);
+}
+
+Test(jailer, default_no_file_is_2048)
+{
+	const char *const *args = ARGS("--id", id, "--uid", UID, "--gid", GID);
+	struct run r;
+
+	start(&r, probe(), args);
+	finish(&r);
+	cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+	assert_line(&r, "rlimit nofile 2048 2048");
+}
+
+static void read_file(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY);
+	ssize_t n;
+
+	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+	n = read(fd, buf, size - 1);
+	buf[n > 0 ? n : 0] = 0;
+	close(fd);
+}
+
+Test(jailer, own_mount_ns_and_cgroup_v1)
+{
+	char parent[64], dir[256], buf[4096], root[256], want[32];
+	const char *const *args =
+	        ARGS("--id", id, "--uid", UID, "--gid", GID, "--cgroup", "cpu.shares=512",
+	             "--parent-cgroup", parent, "--", "--sleep");
+	struct run r;
+	pid_t pid;
+
+	snprintf(parent, sizeof(parent), "kiln-jt-%d", (int)getpid());
+	start(&r, probe(), args);
+	read_until(&r, "ready\n");
+	cr_assert(strstr(r.out, "ready\n"), "probe did not get ready: %s", r.out);
+	pid = read_pid_file();
+	cr_assert_eq(pid, r.pid, "without --new-pid-ns the jailer becomes the probe");
+	cr_assert_neq(ns_inode(pid, "mnt"), ns_inode(getpid(), "mnt"));
+	/* its root is the chroot */
+	snprintf(dir, sizeof(dir), "/proc/%d/root/kiln-probe", (int)pid);
+	chroot_of(root, sizeof(root));
+	struct stat a, b;
+
+	strcat(root, "/kiln-probe");
+	cr_assert(stat(dir, &a) == 0 && stat(root, &b) == 0 && a.st_ino == b.st_ino);
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s/%s/cpu.shares", parent, id);
+	read_file(dir, buf, sizeof(buf));
+	cr_assert_str_eq(buf, "512\n");
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s/%s/tasks", parent, id);
+	read_file(dir, buf, sizeof(buf));
+	snprintf(want, sizeof(want), "%d\n", (int)pid);
+	cr_assert(strstr(buf, want), "pid %d not in %s: %s", (int)pid, dir, buf);
+	kill_and_reap(pid);
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s/%s", parent, id);
+	cr_assert(rmdir(dir) == 0, "%s: %s", dir, strerror(errno));
+	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s", parent);
+	cr_assert(rmdir(dir) == 0);
+}
+
+Test(jailer, new_pid_ns_makes_the_probe_pid_1)
+{
+	const char *const *args =
+	        ARGS("--id", id, "--uid", UID, "--gid", GID, "--new-pid-ns", "--", "--sleep");
+	struct run r;
+	pid_t pid;
+	int st;
+
+	start(&r, probe(), args);
+	read_until(&r, "ready\n");
+	assert_line(&r, "pid 1");
+	cr_assert_eq(waitpid(r.pid, &st, 0), r.pid);
+	cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "the jailer's parent half exits 0");
+	pid = read_pid_file();
+	cr_assert_neq(pid, r.pid);
+	cr_assert_neq(ns_inode(pid, "pid"), ns_inode(getpid(), "pid"));
+	close(r.out_fd);
+	kill_and_reap(pid);
+}
+
+Test(jailer, netns_is_joined)
+{
+	char name[64], path[128], cmd[160];
+	const char *const *args =
+	        ARGS("--id", id, "--uid", UID, "--gid", GID, "--netns", path, "--", "--sleep");
+	struct stat st;
+	struct run r;
+	pid_t pid;
+
+	snprintf(name, sizeof(name), "kiln-jt-%d", (int)getpid());
+	snprintf(path, sizeof(path), "/run/netns/%s", name);
+	snprintf(cmd, sizeof(cmd), "ip netns add %s", name);
+	cr_assert_eq(system(cmd), 0);
+	start(&r, probe(), args);
+	read_until(&r, "ready\n");
+	pid = read_pid_file();
+	cr_assert(stat(path, &st) == 0);
+	ino_t ino = ns_inode(pid, "net");
+
+	close(r.out_fd);
+	kill_and_reap(pid);
+	snprintf(cmd, sizeof(cmd), "ip netns delete %s", name);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert_eq(ino, st.st_ino, "the probe is not in the --netns namespace");
+}
+
+Test(jailer, daemonize_detaches)
+{
+	const char *const *args = ARGS("--id", id, "--uid", UID, "--gid", GID, "--daemonize", "--",
+	                               "--report", "/report");
+	char path[256], buf[65536] = {0};
+	struct run r;
+
+	start(&r, probe(), args);
+	finish(&r);
+	cr_assert_eq(r.status, 0, "exit %d, stderr: %s", r.status, r.err);
+	cr_assert_str_eq(r.out, "", "a daemon's stdout is /dev/null");
+	snprintf(path, sizeof(path), "%s/kiln-probe/%s/root/report", base, id);
+	for (int i = 0; i < 500 && !strstr(buf, "\nend\n"); i++) {
+		usleep(10000);
+		int fd = open(path, O_RDONLY);
+
+		if (fd >= 0) {
+			ssize_t n = read(fd, buf, sizeof(buf) - 1);
+
+			buf[n > 0 ? n : 0] = 0;
+			close(fd);
+		}
+	}
+	cr_assert(strstr(buf, "\nend\n"), "no report from the daemon: %s", buf);
+	int pid = atoi(strstr(buf, "\npid ") + 5), sid = atoi(strstr(buf, "\nsid ") + 5);
+
+	cr_assert_neq(sid, getsid(0), "the daemon has a session of its own");
+	cr_assert_neq(pid, sid, "the daemon is not its session's leader (double fork)");
+	while (waitpid(-1, NULL, 0) > 0) {
+	}
+}
+
+/* ---- refusals ---- */
+
+/* names under DIR, "" when empty */
+static void list_tree(const char *dir, char *out, size_t size)
+{
+	char cmd[256];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "cd '%s' && find . -mindepth 1 | sort", dir);
+	p = popen(cmd, "r");
+	n = fread(out, 1, size - 1, p);
+	out[n] = 0;
+	pclose(p);
+}
+
+/* runs the jailer, expects CODE and MSG on stderr, and nothing new under base or cgroups */
+static void refused(const char *exec, const char *const *args, int code, const char *msg)
+{
+	char before[4096], after[4096], cg[256];
+	struct run r;
+
+	list_tree(base, before, sizeof(before));
+	start(&r, exec, args);
+	finish(&r);
+	cr_assert_eq(r.status, code, "exit %d (want %d), stderr: %s", r.status, code, r.err);
+	cr_assert(strstr(r.err, msg), "stderr \"%s\" lacks \"%s\"", r.err, msg);
+	cr_assert(!strchr(strchr(r.err, '\n') + 1, '\n') || strstr(r.err, "usage"),
+	          "one line expected: %s", r.err);
+	list_tree(base, after, sizeof(after));
+	cr_assert_str_eq(after, before, "left behind under %s", base);
+	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/cpu/kiln-jt-r%d", (int)getpid());
+	cr_assert(access(cg, F_OK) < 0, "%s left behind", cg);
+}
+
+#define REFUSED(code, msg, ...)                                                                    \
+	do {                                                                                       \
+		refused(probe(), ARGS(__VA_ARGS__), code, msg);                                    \
+	} while (0)
+
+Test(jailer, refuses_bad_ids)
+{
+	char long_id[80];
+
+	memset(long_id, 'a', 65);
+	long_id[65] = 0;
+	REFUSED(10, "--id a_b: only ASCII letters", "--id", "a_b", "--uid", UID, "--gid", GID);
+	REFUSED(10, "--id a/b: only", "--id", "a/b", "--uid", UID, "--gid", GID);
+	REFUSED(10, "--id: must be 1 to 64 characters, not 65", "--id", long_id, "--uid", UID,
+	        "--gid", GID);
+	REFUSED(10, "--id: must be 1 to 64", "--id", "", "--uid", UID, "--gid", GID);
+	/* a UUID passes the --id check: the refusal is the next flag's */
+	REFUSED(12, "--uid x", "--id", "0b2c6e3e-8b3c-4b7e-9a61-6c2d0f0e9a11", "--uid", "x",
+	        "--gid", GID);
+}
+
+Test(jailer, refuses_symlinked_and_hard_linked_exec_files)
+{
+	char dir[96], sym[128], copy[128], hard[128], cmd[512];
+	const char *const *args = ARGS("--id", id, "--uid", UID, "--gid", GID);
+
+	snprintf(dir, sizeof(dir), "/tmp/kiln-jail-exec-%d", (int)getpid());
+	mkdir(dir, 0755);
+	snprintf(sym, sizeof(sym), "%s/kiln-probe", dir);
+	cr_assert(symlink(probe(), sym) == 0);
+	refused(sym, args, 11, "is a symlink");
+	unlink(sym);
+	snprintf(copy, sizeof(copy), "%s/kiln-probe", dir);
+	snprintf(hard, sizeof(hard), "%s/kiln-probe2", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", probe(), copy);
+	cr_assert_eq(system(cmd), 0);
+	cr_assert(link(copy, hard) == 0);
+	refused(copy, args, 11, "has 2 hard links; it must have one");
+	refused("/nonexistent/kiln-probe", args, 11,
+	        "--exec-file /nonexistent/kiln-probe: No such");
+	refused(dir, args, 11, "not a regular file");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(jailer, refuses_root_unless_allowed)
+{
+	REFUSED(13, "pass --allow-root", "--id", id, "--uid", "0", "--gid", GID);
+	REFUSED(13, "pass --allow-root", "--id", id, "--uid", UID, "--gid", "0");
+}
+
+Test(jailer, refuses_a_missing_netns)
+{
+	REFUSED(14, "--netns /run/netns/kiln-none: No such file", "--id", id, "--uid", UID, "--gid",
+	        GID, "--netns", "/run/netns/kiln-none");
+	/* a file that is not a namespace fails at setns, after the chroot was made */
+	REFUSED(14, "not a network namespace", "--id", id, "--uid", UID, "--gid", GID, "--netns",
+	        "/etc/hostname");
+}
+
+Test(jailer, refuses_bad_cgroups_and_leaves_no_cgroup_dir)
+{
+	char parent[64];
+
+	snprintf(parent, sizeof(parent), "kiln-jt-r%d", (int)getpid());
+	REFUSED(15, "expected <controller>.<file>=<value>", "--id", id, "--uid", UID, "--gid", GID,
+	        "--parent-cgroup", parent, "--cgroup", "cpushares=5");
+	REFUSED(15, "expected <controller>.<file>=<value>", "--id", id, "--uid", UID, "--gid", GID,
+	        "--parent-cgroup", parent, "--cgroup", "cpu.shares");
+	REFUSED(15, "no cgroup v1 controller 'nosuch'", "--id", id, "--uid", UID, "--gid", GID,
+	        "--parent-cgroup", parent, "--cgroup", "nosuch.x=1");
+	REFUSED(15, "--cgroup-version 3: must be 1 or 2", "--id", id, "--uid", UID, "--gid", GID,
+	        "--cgroup-version", "3");
+	REFUSED(15, "--parent-cgroup ../x", "--id", id, "--uid", UID, "--gid", GID,
+	        "--parent-cgroup", "../x", "--cgroup", "cpu.shares=5");
+	/* accepted by the parser, fails at the write: the dirs and chroot made are removed */
+	REFUSED(15, "--cgroup cpu.nosuch=1: writing", "--id", id, "--uid", UID, "--gid", GID,
+	        "--parent-cgroup", parent, "--cgroup", "cpu.shares=512", "--cgroup",
+	        "cpu.nosuch=1");
+}
+
+Test(jailer, refuses_bad_resource_limits)
+{
+	REFUSED(16, "--resource-limit no-file=abc: the value is not a number", "--id", id, "--uid",
+	        UID, "--gid", GID, "--resource-limit", "no-file=abc");
+	REFUSED(16, "--resource-limit cores=5: unknown resource", "--id", id, "--uid", UID, "--gid",
+	        GID, "--resource-limit", "cores=5");
+	REFUSED(16, "expected no-file=N or fsize=N", "--id", id, "--uid", UID, "--gid", GID,
+	        "--resource-limit", "fsize");
+	REFUSED(16, "--resource-limit fsize=-1", "--id", id, "--uid", UID, "--gid", GID,
+	        "--resource-limit", "fsize=-1");
+}
+
+Test(jailer, refuses_a_chroot_that_holds_another_vm)
+{
+	char root[256], file[600];
+	const char *const *args = ARGS("--id", id, "--uid", UID, "--gid", GID);
+
+	chroot_of(root, sizeof(root));
+	snprintf(file, sizeof(file), "mkdir -p '%s' && touch '%s/kiln-probe'", root, root);
+	cr_assert_eq(system(file), 0);
+	refused(probe(), args, 17, "is not empty: another VM");
+}
+
+Test(jailer, refuses_an_exec_file_without_x)
+{
+	char dir[96], copy[128], cmd[512];
+	const char *const *args = ARGS("--id", id, "--uid", UID, "--gid", GID);
+
+	/* refused before anything is made: the copy keeps its mode, execve would fail */
+	snprintf(dir, sizeof(dir), "/tmp/kiln-jail-noexec-%d", (int)getpid());
+	mkdir(dir, 0755);
+	snprintf(copy, sizeof(copy), "%s/kiln-probe", dir);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s' && chmod 644 '%s'", probe(), copy, copy);
+	cr_assert_eq(system(cmd), 0);
+	refused(copy, args, 11, ": not executable");
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+Test(jailer, usage_errors)
+{
+	REFUSED(2, "are required", "--uid", UID, "--gid", GID);
+	REFUSED(2, "--bogus: unknown flag", "--id", id, "--bogus", "--uid", UID, "--gid", GID);
+}
