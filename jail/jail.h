@@ -111,7 +111,7 @@ int jail_fs_uffd_minor(void);
 
 struct jail_cgroup_set {
 	int version;        /* 1 or 2 */
-	const char *mount;  /* /sys/fs/cgroup (tests point it elsewhere: never) */
+	const char *mount;  /* /sys/fs/cgroup */
 	const char *parent; /* --parent-cgroup, or the exec file's name */
 	const char *id;
 	int n;
