@@ -35,12 +35,17 @@ void teardown(void)
 	cr_assert_eq(system(cmd), 0);
 }
 
-/* starts kiln-jailer with ARGS (NULL-ended) and the probe as --exec-file EXEC */
 void start(struct run *r, const char *exec, const char *const *args)
 {
 	const char *argv[64] = {getenv("KILN_JAILER"), "--exec-file", exec, "--chroot-base-dir",
 	                        base};
-	int n = 5, out[2], err[2];
+
+	start_cmd(r, argv, 5, args);
+}
+
+void start_cmd(struct run *r, const char **argv, int n, const char *const *args)
+{
+	int out[2], err[2];
 
 	for (; *args; args++)
 		argv[n++] = *args;
@@ -51,7 +56,7 @@ void start(struct run *r, const char *exec, const char *const *args)
 	if (!r->pid) {
 		dup2(out[1], 1);
 		dup2(err[1], 2);
-		execv(argv[0], (char **)argv);
+		execvp(argv[0], (char **)argv);
 		_exit(127);
 	}
 	close(out[1]);
@@ -162,13 +167,32 @@ void list_tree(const char *dir, char *out, size_t size)
 }
 
 /* runs the jailer, expects CODE and MSG on stderr, and nothing new under base or cgroups */
+static void check_refusal(const char **argv, int n, const char *const *args, int code,
+                          const char *msg);
+
 void refused(const char *exec, const char *const *args, int code, const char *msg)
+{
+	const char *argv[64] = {getenv("KILN_JAILER"), "--exec-file", exec, "--chroot-base-dir",
+	                        base};
+
+	check_refusal(argv, 5, args, code, msg);
+}
+
+void refused_cmd(const char *cmd, const char *const *args, int code, const char *msg)
+{
+	const char *argv[64] = {cmd};
+
+	check_refusal(argv, 1, args, code, msg);
+}
+
+static void check_refusal(const char **argv, int n, const char *const *args, int code,
+                          const char *msg)
 {
 	char before[4096], after[4096], cg[256];
 	struct run r;
 
 	list_tree(base, before, sizeof(before));
-	start(&r, exec, args);
+	start_cmd(&r, argv, n, args);
 	finish(&r);
 	cr_assert_eq(r.status, code, "exit %d (want %d), stderr: %s", r.status, code, r.err);
 	cr_assert(strstr(r.err, msg), "stderr \"%s\" lacks \"%s\"", r.err, msg);

@@ -34,6 +34,8 @@ void teardown(void);
 
 /* kiln-jailer --exec-file EXEC --chroot-base-dir base ARGS... */
 void start(struct run *r, const char *exec, const char *const *args);
+/* ARGV[0..N-1] then ARGS (argv has room for 64), run like start() */
+void start_cmd(struct run *r, const char **argv, int n, const char *const *args);
 /* reads the jailer's stdout into r->out until MARKER shows (or EOF) */
 void read_until(struct run *r, const char *marker);
 /* reads to EOF, waits for the jailer; r->status, r->err filled */
@@ -58,6 +60,9 @@ void list_tree(const char *dir, char *out, size_t size);
  * new under base, and no cgroup kiln-jt-r<pid> (v1 cpu, or v2) left.
  */
 void refused(const char *exec, const char *const *args, int code, const char *msg);
+
+/* the same for CMD ARGS... (the jailer run under another program) */
+void refused_cmd(const char *cmd, const char *const *args, int code, const char *msg);
 
 #define REFUSED(code, msg, ...) refused(probe(), ARGS(__VA_ARGS__), code, msg)
 

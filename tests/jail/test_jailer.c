@@ -340,6 +340,29 @@ Test(jailer, refuses_an_exec_file_without_x)
 	cr_assert_eq(system(cmd), 0);
 }
 
+/*
+ * A step after pivot_root failing (strace's fault injection makes the
+ * second mknod, /dev/kvm's, fail): what the run made, inside the chroot
+ * (reached through the host root kept open), above it and in the cgroup it
+ * had joined, is removed.
+ */
+Test(jailer, a_failure_after_pivot_root_removes_what_it_made)
+{
+	char parent[64];
+	const char *const *args;
+
+	if (system("command -v strace >/dev/null") != 0)
+		cr_skip_test("no strace (scripts/deps.sh installs it)");
+	snprintf(parent, sizeof(parent), "kiln-jt-r%d", (int)getpid());
+	args = ARGS("-qq", "-f", "-o", "/dev/null", "-e", "trace=mknod,mknodat", "-e",
+	            "inject=mknod,mknodat:error=EPERM:when=2",
+	            /* LeakSanitizer cannot run under ptrace (the ASan build) */
+	            "-E", "ASAN_OPTIONS=detect_leaks=0", getenv("KILN_JAILER"), "--exec-file",
+	            probe(), "--chroot-base-dir", base, "--id", id, "--uid", UID, "--gid", GID,
+	            "--cgroup", "cpu.shares=512", "--parent-cgroup", parent);
+	refused_cmd("strace", args, 18, "jail: mknod /dev/kvm: Operation not permitted");
+}
+
 Test(jailer, usage_errors)
 {
 	REFUSED(2, "are required", "--uid", UID, "--gid", GID);
