@@ -259,7 +259,10 @@ static int own_dir(const char *chroot, const char *path, uid_t uid, gid_t gid, s
 
 	if (mkdir(path, 0700) == 0) {
 		snprintf(host, sizeof(host), "%s%s", chroot, path);
-		jail_undo_add(u, host, true);
+		if (jail_undo_add(u, host, true) < 0) {
+			rmdir(path);
+			return jail_fail(e, JAIL_EXIT_SETUP, ENOSPC, "jail: undo table full");
+		}
 	} else if (errno != EEXIST) {
 		return jail_fail(e, JAIL_EXIT_SETUP, errno, "jail: mkdir %s: %s", path,
 		                 strerror(errno));
@@ -279,7 +282,10 @@ static int own_node(const char *chroot, const char *path, unsigned int maj, unsi
 		return jail_fail(e, JAIL_EXIT_SETUP, errno, "jail: mknod %s: %s", path,
 		                 strerror(errno));
 	snprintf(host, sizeof(host), "%s%s", chroot, path);
-	jail_undo_add(u, host, false);
+	if (jail_undo_add(u, host, false) < 0) {
+		unlink(path);
+		return jail_fail(e, JAIL_EXIT_SETUP, ENOSPC, "jail: undo table full");
+	}
 	if (chown(path, uid, gid) < 0)
 		return jail_fail(e, JAIL_EXIT_SETUP, errno, "jail: chown %s: %s", path,
 		                 strerror(errno));

@@ -43,7 +43,8 @@ struct jail_err {
 int jail_fail(struct jail_err *e, int exit_code, int err, const char *fmt, ...)
         __attribute__((format(printf, 4, 5)));
 
-#define JAIL_MAX_UNDO 16
+/* the chroot path, binary, pid file, 4 dirs + 4 nodes, 16 cgroups of 2+ levels */
+#define JAIL_MAX_UNDO 96
 
 /*
  * What this run created, removed in reverse order by jail_undo_run().

@@ -497,7 +497,10 @@ static int run(struct jail_opts *o, uint64_t start_us, uint64_t start_cpu_us, st
 		char host[4400];
 
 		snprintf(host, sizeof(host), "%s/%s.pid", chroot, o->exec_name);
-		jail_undo_add(u, host, false);
+		if (jail_undo_add(u, host, false) < 0) {
+			unlink(host + strlen(chroot));
+			return jail_fail(e, JAIL_EXIT_SETUP, ENOSPC, "jail: undo table full");
+		}
 	}
 	if ((r = drop_privileges(o->uid, o->gid, e)) < 0)
 		return r;
@@ -513,7 +516,7 @@ int main(int argc, char **argv)
 	uint64_t start_cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID);
 	struct jail_opts o = {0};
 	struct jail_err e = {0};
-	struct jail_undo u;
+	static struct jail_undo u; /* ~400 KiB: not on the stack */
 
 	if (parse_flags(argc, argv, &o, &e) < 0) {
 		fprintf(stderr, "kiln-jailer: %s\n", e.msg);

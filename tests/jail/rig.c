@@ -200,8 +200,11 @@ static void check_refusal(const char **argv, int n, const char *const *args, int
 	          "one line expected: %s", r.err);
 	list_tree(base, after, sizeof(after));
 	cr_assert_str_eq(after, before, "left behind under %s", base);
-	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/cpu/kiln-jt-r%d", (int)getpid());
-	cr_assert(access(cg, F_OK) < 0, "%s left behind", cg);
+	for (const char *const *c = (const char *const[]){"cpu", "pids", "cpuset", "memory", NULL};
+	     *c; c++) {
+		snprintf(cg, sizeof(cg), "/sys/fs/cgroup/%s/kiln-jt-r%d", *c, (int)getpid());
+		cr_assert(access(cg, F_OK) < 0, "%s left behind", cg);
+	}
 	snprintf(cg, sizeof(cg), "/sys/fs/cgroup/kiln-jt-r%d", (int)getpid());
 	cr_assert(access(cg, F_OK) < 0, "%s left behind", cg);
 }

@@ -57,7 +57,8 @@ void list_tree(const char *dir, char *out, size_t size);
 
 /*
  * Runs the jailer, expects exit CODE and MSG in one line on stderr, nothing
- * new under base, and no cgroup kiln-jt-r<pid> (v1 cpu, or v2) left.
+ * new under base, and no cgroup kiln-jt-r<pid> (v1 cpu, pids, cpuset,
+ * memory, or v2) left.
  */
 void refused(const char *exec, const char *const *args, int code, const char *msg);
 

@@ -108,41 +108,56 @@ Test(jailer, default_no_file_is_2048)
 	assert_line(&r, "rlimit nofile 2048 2048");
 }
 
+/* a v1 cgroup file of the test's cgroup holds WANT */
+static void assert_cg(const char *ctl, const char *parent, const char *file, const char *want)
+{
+	char path[256], buf[4096];
+
+	snprintf(path, sizeof(path), "/sys/fs/cgroup/%s/%s/%s/%s", ctl, parent, id, file);
+	read_file(path, buf, sizeof(buf));
+	cr_assert(!strcmp(buf, want) || (want[0] == '\n' && strstr(buf, want + 1)),
+	          "%s holds %s, not %s", path, buf, want);
+}
+
 Test(jailer, own_mount_ns_and_cgroup_v1)
 {
-	char parent[64], dir[256], buf[4096], root[256], want[32];
-	const char *const *args =
-	        ARGS("--id", id, "--uid", UID, "--gid", GID, "--cgroup", "cpu.shares=512",
-	             "--parent-cgroup", parent, "--", "--sleep");
+	static const char *const ctl[] = {"cpu", "pids", "cpuset"};
+	char parent[64], dir[256], root[256], want[32], mems[64];
+	const char *const *args = ARGS("--id", id, "--uid", UID, "--gid", GID, "--cgroup",
+	                               "cpu.shares=512", "--cgroup", "pids.max=10", "--cgroup",
+	                               "cpuset.cpus=0", "--parent-cgroup", parent, "--", "--sleep");
+	struct stat a, b;
 	struct run r;
 	pid_t pid;
 
 	snprintf(parent, sizeof(parent), "kiln-jt-%d", (int)getpid());
 	start(&r, probe(), args);
 	read_until(&r, "ready\n");
-	cr_assert(strstr(r.out, "ready\n"), "probe did not get ready: %s", r.out);
+	cr_assert(strstr(r.out, "ready\n"), "probe did not get ready: %s / %s", r.out, r.err);
 	pid = read_pid_file();
 	cr_assert_eq(pid, r.pid, "without --new-pid-ns the jailer becomes the probe");
 	cr_assert_neq(ns_inode(pid, "mnt"), ns_inode(getpid(), "mnt"));
 	/* its root is the chroot */
 	snprintf(dir, sizeof(dir), "/proc/%d/root/kiln-probe", (int)pid);
 	chroot_of(root, sizeof(root));
-	struct stat a, b;
-
 	strcat(root, "/kiln-probe");
 	cr_assert(stat(dir, &a) == 0 && stat(root, &b) == 0 && a.st_ino == b.st_ino);
-	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s/%s/cpu.shares", parent, id);
-	read_file(dir, buf, sizeof(buf));
-	cr_assert_str_eq(buf, "512\n");
-	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s/%s/tasks", parent, id);
-	read_file(dir, buf, sizeof(buf));
-	snprintf(want, sizeof(want), "%d\n", (int)pid);
-	cr_assert(strstr(buf, want), "pid %d not in %s: %s", (int)pid, dir, buf);
+	assert_cg("cpu", parent, "cpu.shares", "512\n");
+	assert_cg("pids", parent, "pids.max", "10\n");
+	assert_cg("cpuset", parent, "cpuset.cpus", "0\n");
+	/* an empty cpuset.mems takes no task: it was copied from the root's */
+	read_file("/sys/fs/cgroup/cpuset/cpuset.mems", mems, sizeof(mems));
+	assert_cg("cpuset", parent, "cpuset.mems", mems);
+	snprintf(want, sizeof(want), "\n%d\n", (int)pid);
+	for (size_t i = 0; i < 3; i++)
+		assert_cg(ctl[i], parent, "tasks", want);
 	kill_and_reap(pid);
-	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s/%s", parent, id);
-	cr_assert(rmdir(dir) == 0, "%s: %s", dir, strerror(errno));
-	snprintf(dir, sizeof(dir), "/sys/fs/cgroup/cpu/%s", parent);
-	cr_assert(rmdir(dir) == 0);
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s/%s/%s", ctl[i], parent, id);
+		cr_assert(rmdir(dir) == 0, "%s: %s", dir, strerror(errno));
+		snprintf(dir, sizeof(dir), "/sys/fs/cgroup/%s/%s", ctl[i], parent);
+		cr_assert(rmdir(dir) == 0, "%s: %s", dir, strerror(errno));
+	}
 }
 
 Test(jailer, new_pid_ns_makes_the_probe_pid_1)
@@ -359,7 +374,9 @@ Test(jailer, a_failure_after_pivot_root_removes_what_it_made)
 	            /* LeakSanitizer cannot run under ptrace (the ASan build) */
 	            "-E", "ASAN_OPTIONS=detect_leaks=0", getenv("KILN_JAILER"), "--exec-file",
 	            probe(), "--chroot-base-dir", base, "--id", id, "--uid", UID, "--gid", GID,
-	            "--cgroup", "cpu.shares=512", "--parent-cgroup", parent);
+	            "--cgroup", "cpu.shares=512", "--cgroup", "pids.max=10", "--cgroup",
+	            "cpuset.cpus=0", "--cgroup", "memory.limit_in_bytes=100000000",
+	            "--parent-cgroup", parent);
 	refused_cmd("strace", args, 18, "jail: mknod /dev/kvm: Operation not permitted");
 }
 
