@@ -151,7 +151,8 @@ enum {
 	OPT_DAEMON,
 	OPT_PIDNS,
 	OPT_ROOT,
-	OPT_HELP
+	OPT_HELP,
+	OPT_VERSION,
 };
 
 static const struct option long_opts[] = {
@@ -169,6 +170,7 @@ static const struct option long_opts[] = {
         {"new-pid-ns", no_argument, NULL, OPT_PIDNS},
         {"allow-root", no_argument, NULL, OPT_ROOT},
         {"help", no_argument, NULL, OPT_HELP},
+        {"version", no_argument, NULL, OPT_VERSION},
         {NULL, 0, NULL, 0},
 };
 
@@ -177,7 +179,8 @@ static const char usage[] =
         "         [--chroot-base-dir DIR] [--netns PATH] [--cgroup-version 1|2]\n"
         "         [--cgroup FILE=VALUE ...] [--parent-cgroup NAME]\n"
         "         [--resource-limit no-file=N|fsize=N ...] [--daemonize] [--new-pid-ns]\n"
-        "         [--allow-root] [-- KILN ARGUMENTS]\n";
+        "         [--allow-root] [-- KILN ARGUMENTS]\n"
+        "       kiln-jailer --version | --help\n";
 
 static int parse_flags(int argc, char **argv, struct jail_opts *o, struct jail_err *e)
 {
@@ -239,6 +242,9 @@ static int parse_flags(int argc, char **argv, struct jail_opts *o, struct jail_e
 			break;
 		case OPT_HELP:
 			fputs(usage, stdout);
+			exit(0);
+		case OPT_VERSION:
+			printf("kiln-jailer v%s\n", KILN_VERSION);
 			exit(0);
 		default:
 			return jail_fail(e, JAIL_EXIT_USAGE, EINVAL,

@@ -385,3 +385,17 @@ Test(jailer, usage_errors)
 	REFUSED(2, "are required", "--uid", UID, "--gid", GID);
 	REFUSED(2, "--bogus: unknown flag", "--id", id, "--bogus", "--uid", UID, "--gid", GID);
 }
+
+Test(jailer, version_and_help)
+{
+	char cmd[512], out[512] = {0};
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "'%s' --version && '%s' --help", getenv("KILN_JAILER"),
+	         getenv("KILN_JAILER"));
+	p = popen(cmd, "r");
+	cr_assert(fread(out, 1, sizeof(out) - 1, p) > 0);
+	cr_assert_eq(pclose(p), 0);
+	cr_assert(!strncmp(out, "kiln-jailer v", 13), "%s", out);
+	cr_assert(strstr(out, "usage: kiln-jailer --id ID --exec-file PATH"), "%s", out);
+}
