@@ -5,12 +5,14 @@
  * there, so it reports what syscalls tell it, one fact a line:
  *   uid U E S / gid G E S / cap eff|prm|inh HEX / bnd COUNT / nnp 0|1
  *   rlimit nofile|fsize CUR MAX / pid P / sid S / arg I VALUE
+ *   fds N (open descriptors above 2) / env N (environment entries)
  *   entry PATH TYPE MODE UID GID MAJOR MINOR   (a walk of "/")
  *   end
  * "--report FILE" writes to FILE instead of stdout (for --daemonize);
  * "--sleep" then prints "ready" and waits to be killed.
  */
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/capability.h>
 #include <stdio.h>
 #include <string.h>
@@ -20,6 +22,8 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+extern char **environ;
 
 static void walk(FILE *out, const char *dir)
 {
@@ -58,7 +62,7 @@ int main(int argc, char **argv)
 	gid_t rg, eg, sg;
 	struct rlimit rl;
 	FILE *out = stdout;
-	int sleep_req = 0, bnd = 0;
+	int sleep_req = 0, bnd = 0, fds = 0, env = 0;
 
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--sleep"))
@@ -88,6 +92,11 @@ int main(int argc, char **argv)
 	fprintf(out, "pid %d\nsid %d\n", (int)getpid(), (int)getsid(0));
 	for (int i = 0; i < argc; i++)
 		fprintf(out, "arg %d %s\n", i, argv[i]);
+	for (int fd = 3; fd < 4096; fd++)
+		fds += fcntl(fd, F_GETFD) >= 0 && (out == stdout || fd != fileno(out));
+	for (char **e = environ; *e; e++)
+		env++;
+	fprintf(out, "fds %d\nenv %d\n", fds, env);
 	walk(out, "/");
 	fprintf(out, "end\n");
 	if (sleep_req) {

@@ -74,6 +74,9 @@ Test(jailer, jailed_view_ids_caps_rlimits_argv_root)
 	assert_line(&r, "cap inh 000000000");
 	assert_line(&r, "bnd 0");
 	assert_line(&r, "nnp 1");
+	/* start() leaves its four pipe ends open in the jailer, and the test's environment */
+	assert_line(&r, "fds 0");
+	assert_line(&r, "env 0");
 	assert_line(&r, "rlimit nofile 123 123");
 	assert_line(&r, "rlimit fsize 40960 40960");
 	assert_line(&r, "arg 0 /kiln-probe");
