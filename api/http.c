@@ -325,6 +325,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 }
 
 /* MHD is done with the request (answered, client gone, or shutdown) */
+/*
+ * libmicrohttpd's thread loads the API filter when its first client
+ * arrives, before it reads a byte of a request.
+ */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx,
+                          enum MHD_ConnectionNotificationCode what)
+{
+	static __thread bool confined;
+	(void)cls, (void)c, (void)socket_ctx;
+	if (what == MHD_CONNECTION_NOTIFY_STARTED && !confined) {
+		confined = true;
+		confine_thread(THREAD_API);
+	}
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **req_cls,
                          enum MHD_RequestTerminationCode toe)
 {
@@ -389,13 +404,14 @@ int api_server_start(const struct api_server_config *cfg, struct api_server **ou
 	s->dev = st.st_dev;
 	s->ino = st.st_ino;
 	/* the logger is the first option, or MHD reports option errors on stderr */
-	s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
-	                                  MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG,
-	                          0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER,
-	                          on_mhd_log, NULL, MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
-	                          MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)API_CONN_TIMEOUT_S,
-	                          MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
-	                          MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+	s->mhd = MHD_start_daemon(
+	        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+	                MHD_USE_ERROR_LOG,
+	        0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+	        MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd, MHD_OPTION_CONNECTION_TIMEOUT,
+	        (unsigned)API_CONN_TIMEOUT_S, MHD_OPTION_CONNECTION_LIMIT, (unsigned)API_CONN_LIMIT,
+	        MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_NOTIFY_CONNECTION,
+	        on_connection, NULL, MHD_OPTION_END);
 	if (!s->mhd) {
 		ret = errf(e, EIO, "cannot start the HTTP server on %s (libmicrohttpd refused)",
 		           s->path);

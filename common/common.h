@@ -41,6 +41,9 @@ enum log_level {
  */
 void log_configure(enum log_level level, bool show_level, bool show_origin, const char *module);
 void log_set_file(FILE *f);
+/* the descriptor log lines go to, and the instance id they carry (for a signal handler) */
+int log_fileno(void);
+const char *log_instance_id(void);
 void log_set_instance_id(const char *id);
 enum log_level log_get_level(void);
 /* "Error", "Warning", "Info", "Debug", "Trace", "Off" (case-insensitive) -> level; -EINVAL */
@@ -95,5 +98,31 @@ uint32_t crc32_update(uint32_t crc, const void *buf, size_t len);
 
 /* write all of buf, retrying on EINTR and short writes; 0 / -errno */
 int write_all(int fd, const void *buf, size_t len);
+
+/* ---------------------------------------------------------------- threads */
+
+/* the kinds of thread kiln runs; each has its own seccomp filter */
+enum thread_kind {
+	THREAD_VMM,       /* the main thread: event loop, API actions, snapshots */
+	THREAD_API,       /* libmicrohttpd's thread: the API socket's clients */
+	THREAD_VCPU,      /* "kiln_vcpuN": KVM_RUN and the exits it handles */
+	THREAD_IO,        /* a device's I/O thread: its back end (file, tap, socket) */
+	THREAD_MIGRATION, /* "kiln_mig_send" / "kiln_mig_recv" */
+	THREAD_KINDS,
+};
+
+/*
+ * Confines the calling thread to its kind's seccomp filter. Each thread
+ * calls it once, after its own set-up and before it handles guest or
+ * client input; a thread it then creates inherits the filter. Set by the
+ * daemon (daemon/seccomp.c) before any thread starts; NULL: no filters.
+ * A filter that cannot be loaded ends the process.
+ */
+extern void (*thread_confine)(enum thread_kind kind);
+static inline void confine_thread(enum thread_kind kind)
+{
+	if (thread_confine)
+		thread_confine(kind);
+}
 
 #endif

@@ -6,6 +6,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <strings.h>
 #include <time.h>
 
@@ -39,6 +40,17 @@ void log_set_file(FILE *f)
 		fclose(log_file);
 	log_file = f;
 	pthread_mutex_unlock(&log_lock);
+}
+
+int log_fileno(void)
+{
+	FILE *f = __atomic_load_n(&log_file, __ATOMIC_ACQUIRE);
+	return f ? fileno(f) : STDERR_FILENO;
+}
+
+const char *log_instance_id(void)
+{
+	return log_id;
 }
 
 void log_set_instance_id(const char *id)

@@ -23,6 +23,8 @@ int errf(struct errbuf *e, int errnum, const char *fmt, ...)
 	return -errnum;
 }
 
+void (*thread_confine)(enum thread_kind kind);
+
 uint64_t now_ns(void)
 {
 	struct timespec t;

@@ -4,14 +4,17 @@
  * and the hand-over to the VMM thread.
  */
 #define LOG_MODULE "main"
+#include "seccomp_filters.h"
 #include "vmm.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
+#include <time.h>
 #include <unistd.h>
 
 #define CONFIG_FILE_MAX  (1u << 20)
@@ -27,6 +30,7 @@ struct args {
 	size_t max_payload;
 	struct vmm_options vmm;
 	bool no_api, show_level, show_origin;
+	enum seccomp_mode seccomp;
 };
 
 static void usage(FILE *f)
@@ -44,8 +48,10 @@ static void usage(FILE *f)
 	           "  --start-time-cpu-us US   this process's CPU microseconds then\n"
 	           "  --parent-cpu-time-us US  CPU microseconds a jailer's parent spent first\n"
 	           "                           (the three set api_server.process_startup_*)\n"
-	           "  --no-seccomp             load no seccomp filters\n"
+	           "  --no-seccomp             load no seccomp filters (development)\n"
 	           "  --seccomp-filter FILE    seccomp filters from FILE (not supported yet)\n"
+	           "  --seccomp-audit          filters only log what they would refuse, to the\n"
+	           "                           kernel's audit log (development)\n"
 	           "  --boot-timer             log the guest's boot time when it writes 123 to\n"
 	           "                           port 0x440\n"
 	           "  --serial-out FILE        write the guest's serial output to FILE (default "
@@ -81,6 +87,7 @@ enum {
 	OPT_PARENT_CPU,
 	OPT_NO_SECCOMP,
 	OPT_SECCOMP_FILTER,
+	OPT_SECCOMP_AUDIT,
 };
 
 static const struct option long_opts[] = {
@@ -104,6 +111,7 @@ static const struct option long_opts[] = {
         {"parent-cpu-time-us", required_argument, NULL, OPT_PARENT_CPU},
         {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
         {"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
+        {"seccomp-audit", no_argument, NULL, OPT_SECCOMP_AUDIT},
         {NULL, 0, NULL, 0},
 };
 
@@ -134,6 +142,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 {
 	int c;
 	a->vmm.start_time_us = a->vmm.start_time_cpu_us = a->vmm.parent_cpu_time_us = -1;
+	a->seccomp = SECCOMP_TRAP;
 
 	opterr = 0;
 	while ((c = getopt_long_only(argc, argv, "", long_opts, NULL)) != -1) {
@@ -205,7 +214,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 			break;
 		}
 		case OPT_NO_SECCOMP:
-			/* kiln loads no filters yet: nothing to turn off */
+			a->seccomp = SECCOMP_OFF;
+			break;
+		case OPT_SECCOMP_AUDIT:
+			a->seccomp = SECCOMP_AUDIT;
 			break;
 		case OPT_SECCOMP_FILTER:
 			fprintf(stderr,
@@ -338,6 +350,16 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGPIPE);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
+	/*
+	 * What libraries would first do inside a filtered thread: jansson seeds
+	 * its hash from /dev/urandom, the time zone is read from /etc/localtime.
+	 */
+	json_object_seed(0);
+	tzset();
+	if (kiln_seccomp_init(a.seccomp, &e) < 0) {
+		fprintf(stderr, "kiln: cannot set the seccomp filters up: %s\n", e.msg);
+		return KILN_EXIT_ERROR;
+	}
 	if (vmm_init(&v, &a.vmm, &e) < 0) {
 		fprintf(stderr, "kiln: %s\n", e.msg);
 		vmm_destroy(&v);

@@ -319,6 +319,7 @@ void *mig_recv_thread(void *arg)
 	struct timeval tv = {.tv_sec = READ_TIMEOUT_S}, tv_hello = {.tv_sec = HELLO_TIMEOUT_S};
 
 	pthread_setname_np(pthread_self(), "kiln_mig_recv");
+	confine_thread(THREAD_MIGRATION);
 	for (;;) {
 		struct errbuf e = {{0}};
 		mig_set_phase(m, MIG_PHASE_LISTENING);

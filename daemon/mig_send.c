@@ -311,6 +311,7 @@ void *mig_send_thread(void *arg)
 	int ret;
 
 	pthread_setname_np(pthread_self(), "kiln_mig_send");
+	confine_thread(THREAD_MIGRATION);
 	setsockopt(m->sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	ret = mig_send_frame(m->sock, MIG_HELLO, 0, m->hello.buf, m->hello.len);
 	if (ret < 0)

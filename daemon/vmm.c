@@ -395,8 +395,10 @@ err:
 }
 
 /* the VM is built: stdin to the serial port from now on */
+/* the VM runs (or waits, paused, to be resumed): its threads all exist */
 static void vmm_started(struct vmm *v)
 {
+	confine_thread(THREAD_VMM);
 	if (!v->stdin_watched && !v->stdin_eof)
 		v->stdin_watched = el_add(&v->loop, STDIN_FILENO, EPOLLIN, on_stdin, v) == 0;
 }

@@ -268,6 +268,7 @@ static void *vcpu_thread(void *arg)
 	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
 	snprintf(name, sizeof(name), "kiln_vcpu%u", v->id);
 	pthread_setname_np(pthread_self(), name);
+	confine_thread(THREAD_VCPU);
 
 	bool completing = false; /* the last exit is complete only after one more KVM_RUN */
 	while (vcpu_wait_runnable(v, completing)) {

@@ -91,6 +91,7 @@ static void *io_main(void *arg)
 	struct epoll_event ev[16];
 
 	pthread_setname_np(pthread_self(), t->name);
+	confine_thread(THREAD_IO);
 	pthread_mutex_lock(&t->lock);
 	while (park_if_asked(t)) {
 		pthread_mutex_unlock(&t->lock);
