@@ -89,6 +89,11 @@ echo "the guest's last reports on each kiln:"
 for k in one two three; do
 	echo "  $k: $(grep -a 'memck: report' "$dir/$k.out" | tail -n 1 | tr -d '\r')"
 done
+if ! grep -aq 'memck: report' "$dir/three.out"; then
+	echo "no report on three after 60 s; its output ends with:"
+	tail -n 12 "$dir/three.out"
+	curl -s --unix-socket "$dir/three.sock" http://localhost/ && echo
+fi
 if grep -aq MISMATCH "$dir"/one.out "$dir"/two.out "$dir"/three.out; then
 	echo "memck found memory that did not survive a move"
 	exit 1
