@@ -115,7 +115,7 @@ Test(net_setup, snapshot_gives_held_buffers_back)
 	rx_post(&g, 16, 256);
 	make_frame(f1, sizeof(f1), 5);
 	host_send(&g, f1, sizeof(f1));
-	cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 2000), sizeof(f1));
+	cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 10000), sizeof(f1));
 	cr_assert_eq(nb, 2);
 	usleep(20 * 1000);
 
@@ -136,7 +136,7 @@ Test(net_setup, snapshot_gives_held_buffers_back)
 	/* the next frame lands in buffer 2, right after the first frame's */
 	make_frame(f2, sizeof(f2), 6);
 	host_send(&g, f2, sizeof(f2));
-	cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 2000), sizeof(f2));
+	cr_assert_eq(rx_take(&g, got, sizeof(got), hdr, &nb, 10000), sizeof(f2));
 	cr_assert_arr_eq(got, f2, sizeof(f2));
 	uint32_t id, len;
 	used_elem(&g, RXQ, 2, &id, &len);
