@@ -81,3 +81,52 @@ Test(examples, migration_moves_a_vm_and_back)
 	          "the guest's reports did not go on (%lu, %lu, %lu):\n%s", one, two, three,
 	          kp.out);
 }
+
+/* scripts/quickstart.sh [ARG] as it runs inside the test bed; its output */
+static void quickstart(const char *arg)
+{
+	const char *root = getenv("KILN_SOURCE_ROOT");
+	char script[4096], image[4096];
+	snprintf(script, sizeof(script), "%s/scripts/quickstart.sh", root ? root : ".");
+	snprintf(image, sizeof(image), "%s/tests/linux/cache/rootfs.ext4", root ? root : ".");
+	if (access(image, R_OK) != 0)
+		cr_skip_test("%s is absent: run tests/linux/build.py", image);
+	const char *argv[] = {"/bin/bash", script, "--in-testbed", arg, NULL};
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 300000);
+	cr_assert_eq(st, 0, "quickstart.sh %s exited %d:\n%s", arg ? arg : "", st, kp.out);
+	cr_assert(strstr(kp.out, "Linux version 6."), "no /proc/version on the console:\n%s",
+	          kp.out);
+	cr_assert(strstr(kp.out, "== kiln exited with status 0"), "%s", kp.out);
+	cr_assert(strstr(kp.out, "{\"action_type\": \"InstanceStart\"}\n [HTTP 204]"), "%s",
+	          kp.out);
+}
+
+/* the README's first command, past its install and build steps */
+Test(examples, quickstart_boots_linux_through_the_api)
+{
+	quickstart(NULL);
+}
+
+/* the same with --jailed: kiln under kiln-jailer, as the script reports it */
+Test(examples, quickstart_runs_jailed_with_one_flag)
+{
+	if (geteuid() != 0)
+		cr_skip_test("quickstart.sh --jailed needs root");
+	if (strcmp(getenv("KILN_STATIC") ? getenv("KILN_STATIC") : "", "1") != 0)
+		cr_skip_test(
+		        "this build's kiln is not static (a sanitizer build): it cannot be jailed");
+	quickstart("--jailed");
+	cr_assert(strstr(kp.out, "Uid: 10123 10123 10123 10123;Gid: 10123 10123 10123 10123;"
+	                         "CapEff: 0000000000000000;NoNewPrivs: 1"),
+	          "%s", kp.out);
+	cr_assert(strstr(kp.out, "   root: ./vmlinux\n"), "%s", kp.out);
+	cr_assert(!strstr(kp.out, "   root: ./tmp"), "%s", kp.out);
+	/* "threads under seccomp: N of N", N >= 4 */
+	const char *at = strstr(kp.out, "threads under seccomp: ");
+	cr_assert(at, "%s", kp.out);
+	unsigned filtered = 0, threads = 0;
+	cr_assert_eq(sscanf(at, "threads under seccomp: %u of %u", &filtered, &threads), 2);
+	cr_assert(threads >= 4 && filtered == threads, "%u of %u threads filtered:\n%s", filtered,
+	          threads, kp.out);
+}
