@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * mmds: the microVM metadata service, as Firecracker's (docs/mmds in its
+ * tree): a JSON document the host sets through the API (PUT/PATCH/GET
+ * /mmds, --metadata FILE) and the guest reads over HTTP at a link-local
+ * address on the network interfaces named in PUT /mmds/config.
+ *
+ * This header is the data store: one document, a size limit, the version
+ * (V1, V2) and the IMDS compatibility switch. The document lives on the
+ * host only; like Firecracker, kiln never writes it into a snapshot.
+ *
+ * Threads: the VMM thread changes the store (API actions); the virtio-net
+ * I/O threads of the interfaces that serve MMDS read it to answer the
+ * guest. Every function takes the store's own lock, so any thread may call
+ * any of them.
+ */
+#ifndef KILN_MMDS_H
+#define KILN_MMDS_H
+
+#include "common/common.h"
+
+#include <jansson.h>
+#include <pthread.h>
+
+/* Firecracker's default --mmds-size-limit: its --http-api-max-payload-size default */
+#define MMDS_DEFAULT_SIZE_LIMIT 51200
+
+enum mmds_version { MMDS_V1 = 0, MMDS_V2 = 1 };
+
+/* how a value found at a path is written out for the guest */
+enum mmds_format {
+	MMDS_FMT_JSON, /* the value as compact JSON */
+	MMDS_FMT_IMDS, /* EC2 IMDS plain text: an object's keys, or a string as is */
+};
+
+struct mmds {
+	pthread_mutex_t lock;
+	json_t *data; /* the document; NULL until the first PUT */
+	size_t limit; /* bytes of its compact JSON text, at most */
+	enum mmds_version version;
+	bool imds_compat; /* answer IMDS text whatever the guest accepts */
+};
+
+/* an empty store (never PUT) with `limit` bytes (0: the default). 0 / -errno */
+int mmds_init(struct mmds *m, size_t limit);
+/* frees the document; the store must not be used afterwards */
+void mmds_destroy(struct mmds *m);
+
+/* the store holds a document (PUT at least once) */
+bool mmds_initialized(struct mmds *m);
+
+/*
+ * PUT /mmds: `data` (any JSON value; the caller keeps its reference)
+ * replaces the document. -EFBIG when its compact JSON text is longer than
+ * the limit (Firecracker's 413), the store unchanged.
+ */
+int mmds_put(struct mmds *m, json_t *data, struct errbuf *e);
+
+/*
+ * PATCH /mmds: JSON merge patch (RFC 7396) of the document with `patch`
+ * (the caller keeps its reference). -ENODATA before the first PUT ("not
+ * initialized"), -EFBIG when the result would exceed the limit; either way
+ * the store is unchanged.
+ */
+int mmds_patch(struct mmds *m, json_t *patch, struct errbuf *e);
+
+/* GET /mmds: a deep copy of the document; {} before the first PUT. NULL: out of memory */
+json_t *mmds_get(struct mmds *m);
+
+/* the size limit in bytes; set before the guest runs (--mmds-size-limit) */
+void mmds_set_limit(struct mmds *m, size_t limit);
+void mmds_configure(struct mmds *m, enum mmds_version v, bool imds_compat);
+enum mmds_version mmds_version(struct mmds *m);
+bool mmds_imds_compat(struct mmds *m);
+
+/*
+ * The guest's answer for the URI path `path` (`len` bytes, not
+ * NUL-terminated, from the guest: any bytes): runs of '/' count as one, one
+ * trailing '/' is dropped, and the rest is a JSON pointer (RFC 6901, "~0"
+ * and "~1" unescaped; array indexes in decimal without leading zeros).
+ * The value there is written in `fmt` (MMDS_FMT_IMDS whatever `fmt` with
+ * imds_compat): JSON compact; IMDS lists an object's keys one a line in
+ * byte order, a sub-object's with a trailing '/', or gives a string as is.
+ * *out is malloc'd (free() it), *out_len its length.
+ *   0        found
+ *   -ENOENT  nothing at that path
+ *   -ENOTSUP IMDS form of a number, bool, null or array (Firecracker's 501)
+ *   -ENOMEM  out of memory
+ */
+int mmds_lookup(struct mmds *m, const char *path, size_t len, enum mmds_format fmt, char **out,
+                size_t *out_len);
+
+/*
+ * An address fit for the MMDS stack, as Firecracker's is_link_local_valid:
+ * 169.254.0.0/16 without 169.254.0.x and 169.254.255.x. `ip` is in host
+ * order.
+ */
+bool mmds_ipv4_valid(uint32_t ip);
+#define MMDS_DEFAULT_IPV4 0xa9fea9feu /* 169.254.169.254 */
+
+#endif
