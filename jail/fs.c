@@ -85,24 +85,18 @@ void jail_undo_forget(struct jail_undo *u)
 	u->root_fd = -1;
 }
 
-static bool dir_is_empty(const char *path)
+/* CHROOT/NAME exists (as anything, a dangling symlink included) */
+static bool holds(const char *chroot, const char *name, const char *suffix)
 {
-	DIR *d = opendir(path);
-	struct dirent *de;
-	bool empty = true;
+	char path[4400];
+	struct stat st;
 
-	if (!d)
-		return false;
-	while ((de = readdir(d)))
-		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
-			empty = false;
-			break;
-		}
-	closedir(d);
-	return empty;
+	snprintf(path, sizeof(path), "%s/%s%s", chroot, name, suffix);
+	return lstat(path, &st) == 0;
 }
 
-int jail_fs_make_chroot(const char *chroot, struct jail_undo *u, struct jail_err *e)
+int jail_fs_make_chroot(const char *chroot, const char *name, struct jail_undo *u,
+                        struct jail_err *e)
 {
 	char path[4096];
 	struct stat st;
@@ -116,11 +110,17 @@ int jail_fs_make_chroot(const char *chroot, struct jail_undo *u, struct jail_err
 		if (!S_ISDIR(st.st_mode))
 			return jail_fail(e, JAIL_EXIT_IN_USE, EEXIST,
 			                 "chroot %s exists and is not a directory", chroot);
-		if (!dir_is_empty(chroot))
-			return jail_fail(e, JAIL_EXIT_IN_USE, EEXIST,
-			                 "chroot %s is not empty: another VM with this --id is "
-			                 "jailed there (or was not cleaned up)",
-			                 chroot);
+		/*
+		 * What an orchestrator put there first is kept (Kata makes run/
+		 * and bind-mounts the kernel and disks before it starts the
+		 * jailer); the binary or the pid file of an earlier jailer is not.
+		 */
+		if (holds(chroot, name, "") || holds(chroot, name, ".pid"))
+			return jail_fail(
+			        e, JAIL_EXIT_IN_USE, EEXIST,
+			        "chroot %s already holds %s%s: another VM with this --id is "
+			        "jailed there (or was not cleaned up)",
+			        chroot, name, holds(chroot, name, "") ? "" : ".pid");
 		return 0;
 	}
 	/* make each missing component, recording it, from the top down */

@@ -76,9 +76,11 @@ void jail_undo_forget(struct jail_undo *u);
 /*
  * Makes CHROOT (absolute; "<base>/<exec name>/<id>/root") and its missing
  * parents, recording those it made. Refuses with JAIL_EXIT_IN_USE when
- * CHROOT exists and is not empty (another VM's jail).
+ * CHROOT already holds NAME (the exec file's name) or NAME.pid: another
+ * VM's jail. Anything else found there (an orchestrator's files) is kept.
  */
-int jail_fs_make_chroot(const char *chroot, struct jail_undo *u, struct jail_err *e);
+int jail_fs_make_chroot(const char *chroot, const char *name, struct jail_undo *u,
+                        struct jail_err *e);
 
 /*
  * Copies EXEC (already validated) to CHROOT/NAME with EXEC's permission

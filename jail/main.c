@@ -458,7 +458,7 @@ static int run(struct jail_opts *o, uint64_t start_us, uint64_t start_cpu_us, st
 	if (snprintf(chroot, sizeof(chroot), "%s/%s/%s/root", o->base, o->exec_name, o->id) >=
 	    (int)sizeof(chroot))
 		return jail_fail(e, JAIL_EXIT_USAGE, ENAMETOOLONG, "--chroot-base-dir: too long");
-	if ((r = jail_fs_make_chroot(chroot, u, e)) < 0 ||
+	if ((r = jail_fs_make_chroot(chroot, o->exec_name, u, e)) < 0 ||
 	    (r = jail_fs_copy_exec(o->exec_file, chroot, o->exec_name, o->uid, o->gid, u, e)) < 0)
 		return r;
 	if (o->netns && (r = join_netns(o->netns, e)) < 0)

@@ -339,7 +339,32 @@ Test(jailer, refuses_a_chroot_that_holds_another_vm)
 	chroot_of(root, sizeof(root));
 	snprintf(file, sizeof(file), "mkdir -p '%s' && touch '%s/kiln-probe'", root, root);
 	cr_assert_eq(system(file), 0);
-	refused(probe(), args, 17, "is not empty: another VM");
+	refused(probe(), args, 17, "already holds kiln-probe: another VM");
+	/* a pid file left by an earlier jailer is another VM too */
+	snprintf(file, sizeof(file), "mv '%s/kiln-probe' '%s/kiln-probe.pid'", root, root);
+	cr_assert_eq(system(file), 0);
+	refused(probe(), args, 17, "already holds kiln-probe.pid: another VM");
+}
+
+/* Kata makes <root>/run and bind-mounts its files before it runs the jailer */
+Test(jailer, keeps_what_an_orchestrator_put_in_the_chroot_first)
+{
+	char root[256], cmd[700], listing[4096];
+	struct run r;
+
+	chroot_of(root, sizeof(root));
+	snprintf(cmd, sizeof(cmd), "mkdir -p '%s/run' && echo kernel > '%s/vmlinux'", root, root);
+	cr_assert_eq(system(cmd), 0);
+	start(&r, probe(), ARGS("--id", id, "--uid", UID, "--gid", GID));
+	finish(&r);
+	cr_assert_eq(r.status, 0, "exit %d: %s", r.status, r.err);
+	list_tree(root, listing, sizeof(listing));
+	cr_assert(strstr(listing, "./vmlinux\n") && strstr(listing, "./kiln-probe\n") &&
+	                  strstr(listing, "./dev/kvm\n"),
+	          "the chroot holds:\n%s", listing);
+	snprintf(cmd, sizeof(cmd), "%s/vmlinux", root);
+	read_file(cmd, listing, sizeof(listing));
+	cr_assert_str_eq(listing, "kernel\n");
 }
 
 Test(jailer, refuses_an_exec_file_without_x)
