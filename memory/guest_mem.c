@@ -254,6 +254,41 @@ int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t
 	return 0;
 }
 
+int64_t gm_discard(const struct guest_mem *gm, void *hva, uint64_t len)
+{
+	uintptr_t lo = (uintptr_t)gm->base, p = (uintptr_t)hva;
+
+	/* inside the mapping, written without p + len so nothing can wrap */
+	if (!gm->base || p < lo || p - lo > gm->ram_size || len > gm->ram_size - (p - lo))
+		return -EFAULT;
+	uint64_t first = (p - lo + GM_PAGE_SIZE - 1) / GM_PAGE_SIZE;
+	uint64_t end = (p - lo + len) / GM_PAGE_SIZE;
+	if (end <= first)
+		return 0;
+	uint8_t *start = gm->base + first * GM_PAGE_SIZE;
+	size_t bytes = (size_t)((end - first) * GM_PAGE_SIZE);
+	int r;
+	switch (gm->backing) {
+	case GM_BACKING_MEMFD:
+	case GM_BACKING_FILE:
+		/* a shared mapping keeps its pages in the file: punch them out */
+		r = madvise(start, bytes, MADV_REMOVE);
+		break;
+	case GM_BACKING_SNAPSHOT:
+		/* MADV_DONTNEED would bring the file's page back: map zeroes over it */
+		r = mmap(start, bytes, PROT_READ | PROT_WRITE,
+		         MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1,
+		         0) == MAP_FAILED
+		            ? -1
+		            : 0;
+		break;
+	default:
+		r = madvise(start, bytes, MADV_DONTNEED);
+		break;
+	}
+	return r < 0 ? -errno : (int64_t)bytes;
+}
+
 static void e820_add(struct e820_entry *out, unsigned *n, uint64_t start, uint64_t end,
                      uint32_t type)
 {

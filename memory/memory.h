@@ -95,6 +95,21 @@ int gm_register(const struct guest_mem *gm, int vm_fd, bool log_dirty);
  */
 void *gm_ptr(const struct guest_mem *gm, uint64_t gpa, uint64_t len);
 
+/*
+ * Gives the host back the guest pages wholly inside [hva, hva + len), a
+ * range that must lie inside guest RAM's host mapping (else -EFAULT and
+ * nothing is touched, so a guest number can never make kiln drop memory
+ * outside its RAM); partial pages at either end are left alone. The pages
+ * read as zero afterwards in every backing: anonymous ones are dropped
+ * (MADV_DONTNEED), shared file and memfd ones punched out (MADV_REMOVE),
+ * and a snapshot file's copy-on-write pages replaced by fresh anonymous
+ * ones, so the file's old contents do not show through. Returns the
+ * number of bytes given back (0 when no whole page is in the range), or
+ * -errno from the kernel. Any thread; the guest may touch the pages at
+ * the same time (they then fault in again, zeroed).
+ */
+int64_t gm_discard(const struct guest_mem *gm, void *hva, uint64_t len);
+
 /* copy helpers over gm_ptr() (same range rules, len 0 checks one byte); 0 or -EFAULT */
 int gm_read(const struct guest_mem *gm, uint64_t gpa, void *dst, uint64_t len);
 int gm_write(const struct guest_mem *gm, uint64_t gpa, const void *src, uint64_t len);

@@ -61,10 +61,11 @@
 	 VIRTIO_BIT(VIRTIO_F_EVENT_IDX))
 
 /* s5 device ids */
-#define VIRTIO_ID_NET   1
-#define VIRTIO_ID_BLOCK 2
-#define VIRTIO_ID_RNG   4
-#define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_NET     1
+#define VIRTIO_ID_BLOCK   2
+#define VIRTIO_ID_RNG     4
+#define VIRTIO_ID_BALLOON 5
+#define VIRTIO_ID_VSOCK   19
 
 /* ------------------------------------------------------- split virtqueues */
 
