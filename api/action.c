@@ -39,6 +39,10 @@ static const char *const names[API_ACTION_COUNT] = {
         [API_MIGRATION_SEND] = "PUT /migration/send",
         [API_MIGRATION_RECEIVE] = "PUT /migration/receive",
         [API_MIGRATION_CANCEL] = "PUT /migration/cancel",
+        [API_GET_MMDS] = "GET /mmds",
+        [API_PUT_MMDS] = "PUT /mmds",
+        [API_PATCH_MMDS] = "PATCH /mmds",
+        [API_PUT_MMDS_CONFIG] = "PUT /mmds/config",
 };
 
 const char *api_action_name(enum api_action_kind k)
@@ -85,6 +89,11 @@ void api_action_release(struct api_action *a)
 		break;
 	case API_MIGRATION_RECEIVE:
 		api_migration_receive_free(&a->u.migration_receive);
+		break;
+	case API_PUT_MMDS:
+	case API_PATCH_MMDS:
+		json_decref(a->u.mmds_data);
+		a->u.mmds_data = NULL;
 		break;
 	default: /* no strings */
 		break;

@@ -47,6 +47,10 @@ enum api_action_kind {
 	API_MIGRATION_SEND,       /* PUT /migration/send */
 	API_MIGRATION_RECEIVE,    /* PUT /migration/receive */
 	API_MIGRATION_CANCEL,     /* PUT /migration/cancel */
+	API_GET_MMDS,             /* GET /mmds */
+	API_PUT_MMDS,             /* PUT /mmds */
+	API_PATCH_MMDS,           /* PATCH /mmds */
+	API_PUT_MMDS_CONFIG,      /* PUT /mmds/config */
 	API_ACTION_COUNT
 };
 
@@ -202,6 +206,8 @@ struct api_action {
 		struct snapshot_load_req snapshot_load;
 		struct migration_send_req migration_send;
 		struct migration_receive_req migration_receive;
+		json_t *mmds_data; /* PUT/PATCH /mmds: the body, any JSON value (owned) */
+		struct mmds_cfg mmds_config;
 	} u;
 
 	/* result, written by the VMM thread before done() */

@@ -194,7 +194,9 @@ static int validate_nets(const struct vm_config *c, struct errbuf *e)
 int cfg_validate(const struct vm_config *c, struct errbuf *e)
 {
 	int ret = validate_drives(c, e);
-	return ret < 0 ? ret : validate_nets(c, e);
+	if (ret == 0)
+		ret = validate_nets(c, e);
+	return ret < 0 ? ret : cfg_validate_mmds(c, e);
 }
 
 void cfg_root_drive_first(struct vm_config *c)
@@ -244,6 +246,11 @@ static int doc_logger(json_t *v, void *slot, const char *where, struct errbuf *e
 static int doc_metrics(json_t *v, void *slot, const char *where, struct errbuf *e)
 {
 	return cfg_metrics_at(v, where, &((struct vm_config *)slot)->metrics, e);
+}
+
+static int doc_mmds(json_t *v, void *slot, const char *where, struct errbuf *e)
+{
+	return cfg_mmds_at(v, where, &((struct vm_config *)slot)->mmds, e);
 }
 
 static int drive_item(struct vm_config *c, json_t *j, const char *loc, struct errbuf *e)
@@ -316,9 +323,9 @@ static const struct cfg_field doc_fields[] = {
         DOC("entropy", false, doc_entropy),
         DOC("logger", false, doc_logger),
         DOC("metrics", false, doc_metrics),
+        DOC("mmds-config", false, doc_mmds),
         NOT_YET("balloon"),
         NOT_YET("cpu-config"),
-        NOT_YET("mmds-config"),
         NOT_YET("memory-hotplug"),
         NOT_YET("pmem"),
         NOT_YET("serial"),

@@ -15,6 +15,7 @@
 #define KILN_API_CONFIG_H
 
 #include "common/common.h"
+#include "mmds/mmds.h"
 
 #include <jansson.h>
 
@@ -103,6 +104,16 @@ struct metrics_cfg {
 	char *metrics_path;
 };
 
+/* "mmds-config" (PUT /mmds/config): the interfaces that answer at `ipv4` */
+struct mmds_cfg {
+	bool set;
+	enum mmds_version version; /* V1 when not given */
+	unsigned nr_ifaces;        /* >= 1, each id once */
+	char ifaces[CFG_MAX_NETS][CFG_ID_MAX + 1];
+	uint32_t ipv4; /* host order; link-local, MMDS_DEFAULT_IPV4 when not given */
+	bool imds_compat;
+};
+
 struct vm_config {
 	bool has_boot_source;
 	struct boot_source_cfg boot_source;
@@ -115,6 +126,7 @@ struct vm_config {
 	struct entropy_cfg entropy;
 	struct logger_cfg logger;
 	struct metrics_cfg metrics;
+	struct mmds_cfg mmds;
 };
 
 /*
@@ -128,8 +140,8 @@ void vm_config_free(struct vm_config *c);
 /*
  * Parses a whole `--config-file` document into `c` (which must be freshly
  * initialised). Keys: boot-source (required), machine-config, drives,
- * network-interfaces, vsock, entropy, logger, metrics. Firecracker keys kiln
- * does not implement yet (balloon, cpu-config, mmds-config, memory-hotplug,
+ * network-interfaces, vsock, entropy, logger, metrics, mmds-config.
+ * Firecracker keys kiln does not implement yet (balloon, cpu-config, memory-hotplug,
  * pmem, serial) are refused by name unless null (or [] for pmem), which is
  * what cfg_to_json() writes for them; any other key is an error naming it.
  * Then cfg_validate(), and the root drive is moved first in `drives`, as
@@ -142,8 +154,9 @@ int cfg_parse_document(const char *text, size_t len, struct vm_config *c, struct
 /*
  * Cross-resource rules over a whole config: at most one root drive, unique
  * drive_ids, iface_ids, guest MACs and host_dev_names, counts within
- * CFG_MAX_*. Shared with the HTTP API (check a copy with the new device
- * added). 0 / -EINVAL with a message naming the offending entry.
+ * CFG_MAX_*, and mmds-config naming only configured interfaces. Shared
+ * with the HTTP API (check a copy with the new device added). 0 / -EINVAL
+ * with a message naming the offending entry.
  */
 int cfg_validate(const struct vm_config *c, struct errbuf *e);
 
@@ -168,6 +181,8 @@ int cfg_parse_vsock(json_t *j, struct vsock_cfg *out, struct errbuf *e);
 int cfg_parse_entropy(json_t *j, struct entropy_cfg *out, struct errbuf *e);
 int cfg_parse_logger(json_t *j, struct logger_cfg *out, struct errbuf *e);
 int cfg_parse_metrics(json_t *j, struct metrics_cfg *out, struct errbuf *e);
+/* MmdsConfig; whether the interfaces exist is cfg_validate()'s to check */
+int cfg_parse_mmds(json_t *j, struct mmds_cfg *out, struct errbuf *e);
 /*
  * A bucket whose size or refill_time is 0 is accepted and left unset
  * (`set` false): Firecracker treats it as "no limit" and does not report it.

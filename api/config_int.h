@@ -71,6 +71,10 @@ int cfg_vsock_at(json_t *j, const char *where, struct vsock_cfg *out, struct err
 int cfg_entropy_at(json_t *j, const char *where, struct entropy_cfg *out, struct errbuf *e);
 int cfg_logger_at(json_t *j, const char *where, struct logger_cfg *out, struct errbuf *e);
 int cfg_metrics_at(json_t *j, const char *where, struct metrics_cfg *out, struct errbuf *e);
+int cfg_mmds_at(json_t *j, const char *where, struct mmds_cfg *out, struct errbuf *e);
+/* config_mmds.c: mmds-config's interfaces exist; its GET /vm/config form (NULL: no memory) */
+int cfg_validate_mmds(const struct vm_config *c, struct errbuf *e);
+json_t *cfg_mmds_json(const struct vm_config *c);
 /* CFG_CUSTOM-shaped: slot is a struct rate_limiter_cfg */
 int cfg_rate_limiter_at(json_t *j, void *slot, const char *where, struct errbuf *e);
 
@@ -78,5 +82,6 @@ int cfg_rate_limiter_at(json_t *j, void *slot, const char *where, struct errbuf 
 extern const char *const cfg_cache_type_names[2];
 extern const char *const cfg_io_engine_names[2];
 extern const char *const cfg_huge_pages_names[2];
+extern const char *const cfg_mmds_version_names[2];
 
 #endif

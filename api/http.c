@@ -236,7 +236,9 @@ static enum MHD_Result answer(struct api_req *r, struct MHD_Connection *c)
 		return respond_fault(c, r->a.status >= 400 ? (unsigned)r->a.status : 500,
 		                     r->a.fault[0] ? r->a.fault : "internal error", NULL);
 	if (r->a.status != 204) {
-		json = r->a.reply ? json_dumps(r->a.reply, JSON_COMPACT) : strdup("{}");
+		/* any JSON value: GET /mmds answers the store, which may be a string */
+		json = r->a.reply ? json_dumps(r->a.reply, JSON_COMPACT | JSON_ENCODE_ANY)
+		                  : strdup("{}");
 		if (!json)
 			return respond_fault(c, 500, "out of memory", NULL);
 	}

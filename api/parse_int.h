@@ -56,6 +56,10 @@ int api_parse_migration_send(json_t *body, const char *id, struct api_action *a,
 int api_parse_migration_receive(json_t *body, const char *id, struct api_action *a,
                                 struct errbuf *e);
 
+/* parse_mmds.c: PUT/PATCH /mmds (any JSON value) and PUT /mmds/config */
+int api_parse_mmds_data(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+int api_parse_mmds_config(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+
 /* a field a body sets: present and not null (null means absent, as Option<> in serde) */
 static inline bool api_json_present(json_t *obj, const char *key)
 {

@@ -8,7 +8,7 @@
  * a known path with the wrong method 405, as kiln's issue asks.
  *
  * The /migration paths are kiln's own (docs/migration.md); Firecracker's
- * balloon, mmds, pmem, serial and hotplug paths are not in the table: they
+ * balloon, pmem, serial and hotplug paths are not in the table: they
  * answer 404 until their features exist.
  */
 #include "api/parse_int.h"
@@ -49,6 +49,10 @@ static const struct route routes[] = {
         {"PUT", "/migration/send", false, API_MIGRATION_SEND, api_parse_migration_send},
         {"PUT", "/migration/receive", false, API_MIGRATION_RECEIVE, api_parse_migration_receive},
         {"PUT", "/migration/cancel", false, API_MIGRATION_CANCEL, NULL},
+        {"GET", "/mmds", false, API_GET_MMDS, NULL},
+        {"PUT", "/mmds", false, API_PUT_MMDS, api_parse_mmds_data},
+        {"PATCH", "/mmds", false, API_PATCH_MMDS, api_parse_mmds_data},
+        {"PUT", "/mmds/config", false, API_PUT_MMDS_CONFIG, api_parse_mmds_config},
 };
 
 /*

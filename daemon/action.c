@@ -415,6 +415,10 @@ static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_MIGRATION_SEND] = {S_BOOTED, do_migration_send},
         [API_MIGRATION_RECEIVE] = {S_PRE, do_migration_receive},
         [API_MIGRATION_CANCEL] = {S_ANY, do_migration_cancel},
+        [API_GET_MMDS] = {S_ANY & ~S_HALT, vmm_mmds_get},
+        [API_PUT_MMDS] = {S_ANY & ~S_HALT, vmm_mmds_put},
+        [API_PATCH_MMDS] = {S_ANY & ~S_HALT, vmm_mmds_patch},
+        [API_PUT_MMDS_CONFIG] = {S_PRE, vmm_mmds_config},
 };
 
 /* what may run beside a migration: reading, logging and metrics, the cancel */
@@ -448,6 +452,7 @@ static bool configures(enum api_action_kind k)
 	case API_PUT_NET:
 	case API_PUT_VSOCK:
 	case API_PUT_ENTROPY:
+	case API_PUT_MMDS_CONFIG:
 		return true;
 	default:
 		return false;
@@ -487,7 +492,7 @@ void vmm_execute(struct vmm *v, struct api_action *a)
 		ret = r->exec(v, a, &e);
 	}
 	if (ret < 0) {
-		a->status = 400;
+		a->status = ret == -EFBIG ? 413 : 400; /* only the MMDS store says EFBIG */
 		if (!e.msg[0])
 			snprintf(e.msg, sizeof(e.msg), "%s", strerror(-ret));
 		snprintf(a->fault, sizeof(a->fault), "%s", e.msg);

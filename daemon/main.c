@@ -27,6 +27,7 @@ struct args {
 	const char *level;
 	const char *module;
 	const char *metrics_path;
+	const char *metadata; /* --metadata FILE */
 	size_t max_payload;
 	struct vmm_options vmm;
 	bool no_api, show_level, show_origin;
@@ -43,6 +44,9 @@ static void usage(FILE *f)
 	           "  --no-api                 do not serve the API (needs --config-file)\n"
 	           "  --config-file FILE       configure (and with --no-api, start) the VM from\n"
 	           "                           a Firecracker-style JSON file\n"
+	           "  --metadata FILE          the MMDS data store's first content (JSON)\n"
+	           "  --mmds-size-limit BYTES  largest MMDS data store (default: the\n"
+	           "                           --http-api-max-payload-size)\n"
 	           "  --id ID                  instance id (1 to 64 letters, digits, '-', '_')\n"
 	           "  --start-time-us US       CLOCK_MONOTONIC microseconds when a jailer began\n"
 	           "  --start-time-cpu-us US   this process's CPU microseconds then\n"
@@ -85,6 +89,8 @@ enum {
 	OPT_START_TIME,
 	OPT_START_CPU,
 	OPT_PARENT_CPU,
+	OPT_METADATA,
+	OPT_MMDS_LIMIT,
 	OPT_NO_SECCOMP,
 	OPT_SECCOMP_FILTER,
 	OPT_SECCOMP_AUDIT,
@@ -104,6 +110,8 @@ static const struct option long_opts[] = {
         {"module", required_argument, NULL, OPT_MODULE},
         {"http-api-max-payload-size", required_argument, NULL, OPT_MAX_PAYLOAD},
         {"metrics-path", required_argument, NULL, OPT_METRICS},
+        {"metadata", required_argument, NULL, OPT_METADATA},
+        {"mmds-size-limit", required_argument, NULL, OPT_MMDS_LIMIT},
         {"version", no_argument, NULL, OPT_VERSION},
         {"help", no_argument, NULL, OPT_HELP},
         {"start-time-us", required_argument, NULL, OPT_START_TIME},
@@ -196,6 +204,21 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_METRICS:
 			a->metrics_path = optarg;
 			break;
+		case OPT_METADATA:
+			a->metadata = optarg;
+			break;
+		case OPT_MMDS_LIMIT: {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (errno || *end || n == 0 || n > (64u << 20) || optarg[0] == '-') {
+				fprintf(stderr, "kiln: --mmds-size-limit must be 1 to %u\n",
+				        64u << 20);
+				return KILN_EXIT_ARGS;
+			}
+			a->vmm.mmds_size_limit = (size_t)n;
+			break;
+		}
 		case OPT_START_TIME:
 		case OPT_START_CPU:
 		case OPT_PARENT_CPU: {
@@ -293,6 +316,8 @@ static int load_config_file(struct vmm *v, const char *path, struct errbuf *e)
 		return ret;
 	ret = cfg_parse_document(text, len, &v->cfg, e);
 	free(text);
+	if (ret == 0)
+		vmm_mmds_apply_config(v);
 	if (ret == 0 && v->cfg.logger.set)
 		ret = vmm_apply_logger(&v->cfg.logger, e);
 	if (ret == 0 && v->cfg.metrics.set && v->metrics_fd < 0)
@@ -340,6 +365,8 @@ int main(int argc, char **argv)
 		a.api_sock = DEFAULT_API_SOCK;
 	if (!a.max_payload)
 		a.max_payload = API_MAX_PAYLOAD_DEFAULT;
+	if (!a.vmm.mmds_size_limit) /* Firecracker's default: the API's payload limit */
+		a.vmm.mmds_size_limit = a.max_payload;
 
 	/* SIGINT/SIGTERM are read from a signalfd by the VMM thread; every
 	 * thread created from here on inherits the blocked mask */
@@ -369,6 +396,11 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kiln: %s\n", e.msg);
 		vmm_destroy(&v);
 		return KILN_EXIT_ARGS;
+	}
+	if (a.metadata && vmm_mmds_load(&v, a.metadata, &e) < 0) {
+		fprintf(stderr, "kiln: --metadata %s: %s\n", a.metadata, e.msg);
+		vmm_destroy(&v);
+		return KILN_EXIT_BAD_CONFIG;
 	}
 	if (a.api_sock && vmm_serve_api(&v, a.api_sock, a.max_payload, &e) < 0) {
 		fprintf(stderr, "kiln: cannot serve the API: %s\n", e.msg);

@@ -223,6 +223,7 @@ int vmm_init(struct vmm *v, const struct vmm_options *opts, struct errbuf *e)
 	v->metrics_fd = v->metrics_timer_fd = -1;
 	v->uffd_sock = v->uffd_fd = -1;
 	vm_config_init(&v->cfg);
+	mmds_init(&v->mmds, opts->mmds_size_limit);
 
 	ret = el_init(&v->loop);
 	if (ret < 0)
@@ -578,4 +579,5 @@ void vmm_destroy(struct vmm *v)
 		close(v->in_timer_fd);
 	el_destroy(&v->loop);
 	vm_config_free(&v->cfg);
+	mmds_destroy(&v->mmds);
 }

@@ -97,6 +97,7 @@ struct vmm_options {
 	 * api_server.process_startup_time_us / _cpu_us metrics.
 	 */
 	int64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
+	size_t mmds_size_limit; /* --mmds-size-limit; 0: MMDS_DEFAULT_SIZE_LIMIT */
 };
 
 struct vmm {
@@ -153,6 +154,10 @@ struct vmm {
 	/* live migration (daemon/migration.c), NULL until the first one */
 	struct vmm_migration *mig;
 	bool machine_set; /* PUT/PATCH /machine-config: a target checks the source against it */
+
+	/* the MMDS data store (daemon/mmds_api.c); used: Firecracker would have made one */
+	struct mmds mmds;
+	bool mmds_used;
 
 	/* metrics sink (PUT /metrics), -1 when not configured */
 	int metrics_fd, metrics_timer_fd;
@@ -285,6 +290,18 @@ int vmm_devices_patch_drive(struct vmm *v, const struct drive_patch *p, struct e
 int vmm_devices_patch_net(struct vmm *v, const struct net_patch *p, struct errbuf *e);
 /* the devices' counters for the metrics line (new reference) */
 json_t *vmm_devices_metrics(const struct vmm *v);
+
+/* ---------------------------------------------------------------- MMDS */
+
+/* the MMDS actions (daemon/mmds_api.c); -EFBIG: the store would pass its limit (413) */
+int vmm_mmds_get(struct vmm *v, struct api_action *a, struct errbuf *e);
+int vmm_mmds_put(struct vmm *v, struct api_action *a, struct errbuf *e);
+int vmm_mmds_patch(struct vmm *v, struct api_action *a, struct errbuf *e);
+int vmm_mmds_config(struct vmm *v, struct api_action *a, struct errbuf *e);
+/* --metadata FILE: the store's first content (before the config file). 0 / -errno */
+int vmm_mmds_load(struct vmm *v, const char *path, struct errbuf *e);
+/* a config file's mmds-config into the store (version, imds_compat) */
+void vmm_mmds_apply_config(struct vmm *v);
 
 /* applies PUT /cpu-config's modifiers to a created vCPU (before it runs) */
 int vmm_apply_cpu_config(struct vcpu *vc, const struct cpu_config *c, struct errbuf *e);

@@ -53,7 +53,7 @@ Test(api_http, unknown_paths_and_wrong_methods)
 	call_fault("GET", "/snapshot/create", NULL, 405, "allowed: PUT");
 	call_fault("PUT", "/balloon", "{\"amount_mib\": 1, \"deflate_on_oom\": true}", 404,
 	           "/balloon");
-	call_fault("PATCH", "/mmds", "{}", 404, "/mmds");
+	call_fault("PATCH", "/serial", "{}", 404, "/serial");
 	call_fault("DELETE", "/", NULL, 405, "allowed: GET");
 	cr_assert_eq(ac_request(sock, "PATCH", "/boot-source", "{}", &r), 405);
 	cr_assert(ac_header(&r, "Allow", allow, sizeof(allow)));

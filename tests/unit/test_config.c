@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define BS "\"boot-source\": {\"kernel_image_path\": \"/k\"}"
+#define MI "\"network_interfaces\": "
 
 static struct vm_config cfg;
 static struct errbuf err;
@@ -194,7 +195,17 @@ static const struct bad_doc bad_docs[] = {
         {"{" BS ", " BS "}", "duplicate object key"},
         {"{" BS ", \"balloon\": {\"amount_mib\": 1}}", "\"balloon\" is not supported by kiln yet"},
         {"{" BS ", \"cpu-config\": \"/t.json\"}", "\"cpu-config\" is not supported by kiln yet"},
-        {"{" BS ", \"mmds-config\": {}}", "\"mmds-config\" is not supported by kiln yet"},
+        /* mmds-config (MI: its network_interfaces) */
+        {"{" BS ", \"mmds-config\": {}}", "missing required field \"network_interfaces\""},
+        {"{" BS ", \"mmds-config\": {" MI "[]}}", "network_interfaces: The list of network"},
+        {"{" BS ", \"mmds-config\": {" MI "[\"eth0\"]}}", "does not correspond to any existing"},
+        {"{" BS ", \"mmds-config\": {" MI "[1]}}", "network_interfaces[0] must be a string"},
+        {"{" BS ", \"mmds-config\": {" MI "[\"a\"], \"version\": \"V3\"}}", "mmds-config.version"},
+        {"{" BS ", \"mmds-config\": {" MI "[\"a\"], \"ipv4_address\": \"169.254.0.1\"}}",
+         "The MMDS IPv4 address is not link local."},
+        {"{" BS ", \"mmds-config\": {" MI "[\"a\"], \"ipv4_address\": \"169.254.1.01\"}}",
+         "is not an IPv4 address"},
+        {"{" BS ", \"mmds-config\": {" MI "[\"a\"], \"imds_compat\": 1}}", "imds_compat must be"},
         {"{" BS ", \"pmem\": [{}]}", "\"pmem\" is not supported by kiln yet"},
         {"{" BS ", \"serial\": {}}", "\"serial\" is not supported by kiln yet"},
         /* boot-source */
