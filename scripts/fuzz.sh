@@ -24,8 +24,8 @@ devfuzz="tests/fuzz/fz_dev.c $common $memory $virtio"
 # target -> sources and libraries (the fuzz_TARGET.c file comes first)
 sources() {
 	case $1 in
-	router) echo "api/router.c api/parse_*.c api/action.c api/config*.c common/util.c" \
-		"common/log.c $(pkg-config --libs jansson)" ;;
+	router) echo "api/router.c api/parse_*.c api/action.c api/config*.c mmds/store.c" \
+		"common/util.c common/log.c $(pkg-config --libs jansson)" ;;
 	virtqueue) echo "virtio/queue.c memory/guest_mem.c common/util.c common/log.c" ;;
 	mmio | blk | net | vsock | rng) echo "$devfuzz -luring" ;;
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
