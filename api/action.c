@@ -43,6 +43,14 @@ static const char *const names[API_ACTION_COUNT] = {
         [API_PUT_MMDS] = "PUT /mmds",
         [API_PATCH_MMDS] = "PATCH /mmds",
         [API_PUT_MMDS_CONFIG] = "PUT /mmds/config",
+        [API_GET_BALLOON] = "GET /balloon",
+        [API_PUT_BALLOON] = "PUT /balloon",
+        [API_PATCH_BALLOON] = "PATCH /balloon",
+        [API_GET_BALLOON_STATS] = "GET /balloon/statistics",
+        [API_PATCH_BALLOON_STATS] = "PATCH /balloon/statistics",
+        [API_BALLOON_HINT_START] = "PATCH /balloon/hinting/start",
+        [API_BALLOON_HINT_STATUS] = "GET /balloon/hinting/status",
+        [API_BALLOON_HINT_STOP] = "PATCH /balloon/hinting/stop",
 };
 
 const char *api_action_name(enum api_action_kind k)

@@ -51,6 +51,14 @@ enum api_action_kind {
 	API_PUT_MMDS,             /* PUT /mmds */
 	API_PATCH_MMDS,           /* PATCH /mmds */
 	API_PUT_MMDS_CONFIG,      /* PUT /mmds/config */
+	API_GET_BALLOON,          /* GET /balloon */
+	API_PUT_BALLOON,          /* PUT /balloon */
+	API_PATCH_BALLOON,        /* PATCH /balloon */
+	API_GET_BALLOON_STATS,    /* GET /balloon/statistics */
+	API_PATCH_BALLOON_STATS,  /* PATCH /balloon/statistics */
+	API_BALLOON_HINT_START,   /* PATCH /balloon/hinting/start */
+	API_BALLOON_HINT_STATUS,  /* GET /balloon/hinting/status */
+	API_BALLOON_HINT_STOP,    /* PATCH /balloon/hinting/stop */
 	API_ACTION_COUNT
 };
 
@@ -208,6 +216,7 @@ struct api_action {
 		struct migration_receive_req migration_receive;
 		json_t *mmds_data; /* PUT/PATCH /mmds: the body, any JSON value (owned) */
 		struct mmds_cfg mmds_config;
+		struct balloon_cfg balloon; /* PUT, and the fields the PATCHes set */
 	} u;
 
 	/* result, written by the VMM thread before done() */

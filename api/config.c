@@ -248,6 +248,11 @@ static int doc_metrics(json_t *v, void *slot, const char *where, struct errbuf *
 	return cfg_metrics_at(v, where, &((struct vm_config *)slot)->metrics, e);
 }
 
+static int doc_balloon(json_t *v, void *slot, const char *where, struct errbuf *e)
+{
+	return cfg_balloon_at(v, where, &((struct vm_config *)slot)->balloon, e);
+}
+
 static int doc_mmds(json_t *v, void *slot, const char *where, struct errbuf *e)
 {
 	return cfg_mmds_at(v, where, &((struct vm_config *)slot)->mmds, e);
@@ -324,7 +329,7 @@ static const struct cfg_field doc_fields[] = {
         DOC("logger", false, doc_logger),
         DOC("metrics", false, doc_metrics),
         DOC("mmds-config", false, doc_mmds),
-        NOT_YET("balloon"),
+        DOC("balloon", false, doc_balloon),
         NOT_YET("cpu-config"),
         NOT_YET("memory-hotplug"),
         NOT_YET("pmem"),

@@ -90,6 +90,16 @@ struct entropy_cfg {
 	struct rate_limiter_cfg rate_limiter;
 };
 
+/* "balloon" (PUT /balloon): Firecracker's Balloon; the hinting start's flag rides along */
+struct balloon_cfg {
+	bool set;
+	uint32_t amount_mib; /* target; amount_mib * 256 fits 32 bits */
+	bool deflate_on_oom;
+	uint32_t stats_polling_interval_s; /* 0..65535; 0: no statistics */
+	bool free_page_hinting, free_page_reporting;
+	bool acknowledge_on_stop; /* PATCH /balloon/hinting/start only */
+};
+
 struct logger_cfg {
 	bool set;
 	char *log_path;
@@ -124,6 +134,7 @@ struct vm_config {
 	unsigned nr_nets;
 	struct vsock_cfg vsock;
 	struct entropy_cfg entropy;
+	struct balloon_cfg balloon;
 	struct logger_cfg logger;
 	struct metrics_cfg metrics;
 	struct mmds_cfg mmds;

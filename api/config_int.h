@@ -71,6 +71,9 @@ int cfg_vsock_at(json_t *j, const char *where, struct vsock_cfg *out, struct err
 int cfg_entropy_at(json_t *j, const char *where, struct entropy_cfg *out, struct errbuf *e);
 int cfg_logger_at(json_t *j, const char *where, struct logger_cfg *out, struct errbuf *e);
 int cfg_metrics_at(json_t *j, const char *where, struct metrics_cfg *out, struct errbuf *e);
+/* parse_balloon.c: Balloon, and its GET /vm/config form (null when unset) */
+int cfg_balloon_at(json_t *j, const char *where, struct balloon_cfg *out, struct errbuf *e);
+json_t *cfg_balloon_json(const struct balloon_cfg *b);
 int cfg_mmds_at(json_t *j, const char *where, struct mmds_cfg *out, struct errbuf *e);
 /* config_mmds.c: mmds-config's interfaces exist; its GET /vm/config form (NULL: no memory) */
 int cfg_validate_mmds(const struct vm_config *c, struct errbuf *e);

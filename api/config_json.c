@@ -145,12 +145,13 @@ static json_t *net_one(const void *n)
 json_t *cfg_to_json(const struct vm_config *c)
 {
 	/* "o" steals each reference and json_pack fails on a NULL one (out of memory) */
-	return json_pack(
-	        "{s:n, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:o, s:o, s:[], s:o, s:o}", "balloon",
-	        "drives", array_of(c->drives, sizeof(c->drives[0]), c->nr_drives, drive_one),
-	        "boot-source", boot_source_json(c), "cpu-config", "logger", logger_json(&c->logger),
-	        "machine-config", machine_json(&c->machine), "metrics", metrics_json(&c->metrics),
-	        "memory-hotplug", "mmds-config", cfg_mmds_json(c), "network-interfaces",
-	        array_of(c->nets, sizeof(c->nets[0]), c->nr_nets, net_one), "pmem", "vsock",
-	        vsock_json(&c->vsock), "entropy", entropy_json(&c->entropy));
+	return json_pack("{s:o, s:o, s:o, s:n, s:o, s:o, s:o, s:n, s:o, s:o, s:[], s:o, s:o}",
+	                 "balloon", cfg_balloon_json(&c->balloon), "drives",
+	                 array_of(c->drives, sizeof(c->drives[0]), c->nr_drives, drive_one),
+	                 "boot-source", boot_source_json(c), "cpu-config", "logger",
+	                 logger_json(&c->logger), "machine-config", machine_json(&c->machine),
+	                 "metrics", metrics_json(&c->metrics), "memory-hotplug", "mmds-config",
+	                 cfg_mmds_json(c), "network-interfaces",
+	                 array_of(c->nets, sizeof(c->nets[0]), c->nr_nets, net_one), "pmem",
+	                 "vsock", vsock_json(&c->vsock), "entropy", entropy_json(&c->entropy));
 }

@@ -60,6 +60,16 @@ int api_parse_migration_receive(json_t *body, const char *id, struct api_action 
 int api_parse_mmds_data(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
 int api_parse_mmds_config(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
 
+/* parse_balloon.c: PUT/PATCH /balloon, PATCH /balloon/statistics, /balloon/hinting/start */
+int api_parse_balloon_put(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+int api_parse_balloon_patch(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+int api_parse_balloon_stats_patch(json_t *body, const char *id, struct api_action *a,
+                                  struct errbuf *e);
+int api_parse_balloon_hint_start(json_t *body, const char *id, struct api_action *a,
+                                 struct errbuf *e);
+int api_parse_balloon_hint_stop(json_t *body, const char *id, struct api_action *a,
+                                struct errbuf *e);
+
 /* a field a body sets: present and not null (null means absent, as Option<> in serde) */
 static inline bool api_json_present(json_t *obj, const char *key)
 {

@@ -8,7 +8,7 @@
  * a known path with the wrong method 405, as kiln's issue asks.
  *
  * The /migration paths are kiln's own (docs/migration.md); Firecracker's
- * balloon, pmem, serial and hotplug paths are not in the table: they
+ * pmem, serial and hotplug paths are not in the table: they
  * answer 404 until their features exist.
  */
 #include "api/parse_int.h"
@@ -22,6 +22,7 @@ struct route {
 	bool has_id;               /* "/drives/{drive_id}" */
 	enum api_action_kind kind; /* API_ACTION_COUNT: the body decides */
 	api_parse_fn parse;        /* NULL: the request takes no body */
+	bool body_optional;        /* parse runs on an empty object when there is no body */
 };
 
 static const struct route routes[] = {
@@ -53,6 +54,17 @@ static const struct route routes[] = {
         {"PUT", "/mmds", false, API_PUT_MMDS, api_parse_mmds_data},
         {"PATCH", "/mmds", false, API_PATCH_MMDS, api_parse_mmds_data},
         {"PUT", "/mmds/config", false, API_PUT_MMDS_CONFIG, api_parse_mmds_config},
+        {"GET", "/balloon", false, API_GET_BALLOON, NULL},
+        {"PUT", "/balloon", false, API_PUT_BALLOON, api_parse_balloon_put},
+        {"PATCH", "/balloon", false, API_PATCH_BALLOON, api_parse_balloon_patch},
+        {"GET", "/balloon/statistics", false, API_GET_BALLOON_STATS, NULL},
+        {"PATCH", "/balloon/statistics", false, API_PATCH_BALLOON_STATS,
+         api_parse_balloon_stats_patch},
+        {"PATCH", "/balloon/hinting/start", false, API_BALLOON_HINT_START,
+         api_parse_balloon_hint_start, true},
+        {"GET", "/balloon/hinting/status", false, API_BALLOON_HINT_STATUS, NULL},
+        {"PATCH", "/balloon/hinting/stop", false, API_BALLOON_HINT_STOP,
+         api_parse_balloon_hint_stop, true},
 };
 
 /*
@@ -130,6 +142,12 @@ static int parse_body(const struct route *r, const char *id, const char *body, s
 		if (len)
 			return errf(e, EINVAL, "%s request cannot have a body.", r->method);
 		return 0;
+	}
+	if (!len && r->body_optional) {
+		json_t *none = json_object();
+		ret = none ? r->parse(none, id, a, e) : -ENOMEM;
+		json_decref(none);
+		return ret;
 	}
 	if (!len)
 		return errf(e, EINVAL, "Empty %s request.", r->method);

@@ -227,6 +227,27 @@ static int do_put_entropy(struct vmm *v, struct api_action *a, struct errbuf *e)
 	return 0;
 }
 
+/* PUT /balloon: Firecracker's rule, the balloon never larger than guest memory */
+static int do_put_balloon(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	if (a->u.balloon.amount_mib > v->cfg.machine.mem_size_mib)
+		return errf(e, EINVAL, "Amount of pages requested is too large.");
+	v->cfg.balloon = a->u.balloon;
+	v->cfg.balloon.set = true;
+	v->cfg.balloon.acknowledge_on_stop = false;
+	return 0;
+}
+
+static int do_get_balloon(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	if (!v->cfg.balloon.set)
+		return errf(e, ENOENT, "No balloon device found.");
+	json_t *all = cfg_to_json(&v->cfg);
+	a->reply = all ? json_incref(json_object_get(all, "balloon")) : NULL;
+	json_decref(all);
+	return a->reply ? 0 : -ENOMEM;
+}
+
 static int do_put_logger(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	int ret = vmm_apply_logger(&a->u.logger, e);
@@ -402,6 +423,14 @@ static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_PATCH_NET] = {S_BOOTED, do_patch_net},
         [API_PUT_VSOCK] = {S_PRE, do_put_vsock},
         [API_PUT_ENTROPY] = {S_PRE, do_put_entropy},
+        [API_PUT_BALLOON] = {S_PRE, do_put_balloon},
+        [API_GET_BALLOON] = {S_ANY, do_get_balloon},
+        [API_PATCH_BALLOON] = {S_BOOTED, vmm_balloon_action},
+        [API_GET_BALLOON_STATS] = {S_BOOTED, vmm_balloon_action},
+        [API_PATCH_BALLOON_STATS] = {S_BOOTED, vmm_balloon_action},
+        [API_BALLOON_HINT_START] = {S_BOOTED, vmm_balloon_action},
+        [API_BALLOON_HINT_STATUS] = {S_BOOTED, vmm_balloon_action},
+        [API_BALLOON_HINT_STOP] = {S_BOOTED, vmm_balloon_action},
         [API_PUT_LOGGER] = {S_ANY, do_put_logger},
         [API_PUT_METRICS] = {S_ANY, do_put_metrics},
         [API_INSTANCE_START] = {S_PRE, do_instance_start},
@@ -452,6 +481,7 @@ static bool configures(enum api_action_kind k)
 	case API_PUT_NET:
 	case API_PUT_VSOCK:
 	case API_PUT_ENTROPY:
+	case API_PUT_BALLOON:
 	case API_PUT_MMDS_CONFIG:
 		return true;
 	default:

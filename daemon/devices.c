@@ -12,6 +12,7 @@
 #define LOG_MODULE "vmm"
 #include "vmm.h"
 
+#include "virtio/balloon.h"
 #include "virtio/blk.h"
 #include "virtio/net.h"
 #include "virtio/rng.h"
@@ -35,10 +36,8 @@ static struct rl_bucket_cfg bucket(const struct token_bucket_cfg *t)
 _Static_assert(CFG_ID_MAX == VIRTIO_ID_MAX, "the API and the devices disagree on ids");
 
 static const char *const kind_names[] = {
-        [VDEV_BLK] = "virtio-blk",
-        [VDEV_NET] = "virtio-net",
-        [VDEV_VSOCK] = "virtio-vsock",
-        [VDEV_RNG] = "virtio-rng",
+        [VDEV_BLK] = "virtio-blk", [VDEV_NET] = "virtio-net",         [VDEV_VSOCK] = "virtio-vsock",
+        [VDEV_RNG] = "virtio-rng", [VDEV_BALLOON] = "virtio-balloon",
 };
 
 /* the virtio_dev inside a device of any kind */
@@ -53,6 +52,8 @@ static struct virtio_dev *impl_dev(const struct vmm_dev *d)
 		return virtio_vsock_dev(d->impl);
 	case VDEV_RNG:
 		return virtio_rng_dev(d->impl);
+	case VDEV_BALLOON:
+		return virtio_balloon_dev(d->impl);
 	}
 	return NULL;
 }
@@ -71,6 +72,9 @@ static void impl_destroy(struct vmm_dev *d)
 		break;
 	case VDEV_RNG:
 		virtio_rng_destroy(d->impl);
+		break;
+	case VDEV_BALLOON:
+		virtio_balloon_destroy(d->impl);
 		break;
 	}
 	d->impl = NULL;
@@ -125,6 +129,19 @@ static int create_rng(const struct entropy_cfg *c, void **out, struct errbuf *e)
 	struct rl_bucket_cfg bw = bucket(&c->rate_limiter.bandwidth);
 	struct rl_bucket_cfg ops = bucket(&c->rate_limiter.ops);
 	return virtio_rng_create((struct virtio_rng **)out, "rng", &bw, &ops, NULL, e);
+}
+
+static int create_balloon(const struct balloon_cfg *c, void **out, struct errbuf *e)
+{
+	struct virtio_balloon_params p = {
+	        .id = "balloon",
+	        .amount_mib = c->amount_mib,
+	        .deflate_on_oom = c->deflate_on_oom,
+	        .stats_polling_interval_s = (uint16_t)c->stats_polling_interval_s,
+	        .free_page_hinting = c->free_page_hinting,
+	        .free_page_reporting = c->free_page_reporting,
+	};
+	return virtio_balloon_create((struct virtio_balloon **)out, &p, e);
 }
 
 /* puts a created device on its window and line, and on the command line if need be */
@@ -190,7 +207,8 @@ static int add_root_args(const struct drive_cfg *root, char *cmdline, size_t siz
 int vmm_devices_attach(struct vmm *v, char *cmdline, size_t size, struct errbuf *e)
 {
 	const struct vm_config *c = &v->cfg;
-	unsigned wanted = c->nr_drives + c->nr_nets + c->vsock.set + c->entropy.set;
+	unsigned wanted =
+	        c->nr_drives + c->nr_nets + c->vsock.set + c->entropy.set + c->balloon.set;
 	void *impl;
 	int ret;
 
@@ -219,6 +237,10 @@ int vmm_devices_attach(struct vmm *v, char *cmdline, size_t size, struct errbuf 
 		return ret;
 	if (c->entropy.set && ((ret = create_rng(&c->entropy, &impl, e)) < 0 ||
 	                       (ret = add_device(v, VDEV_RNG, "rng", impl, cmdline, size, e)) < 0))
+		return ret;
+	if (c->balloon.set &&
+	    ((ret = create_balloon(&c->balloon, &impl, e)) < 0 ||
+	     (ret = add_device(v, VDEV_BALLOON, "balloon", impl, cmdline, size, e)) < 0))
 		return ret;
 	return 0;
 }
@@ -340,6 +362,21 @@ static json_t *dev_metrics(const struct vmm_dev *d)
 		                 "bytes", (json_int_t)m.bytes, "throttled", (json_int_t)m.throttled,
 		                 "host_rng_fail", (json_int_t)m.host_rng_fail);
 	}
+	case VDEV_BALLOON: {
+		struct virtio_balloon_metrics m;
+		virtio_balloon_metrics(d->impl, &m);
+		return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+		                 "inflate_count", (json_int_t)m.inflate_count, "deflate_count",
+		                 (json_int_t)m.deflate_count, "inflated_bytes",
+		                 (json_int_t)m.inflated_bytes, "stats_updates_count",
+		                 (json_int_t)m.stats_updates_count, "stats_update_fails",
+		                 (json_int_t)m.stats_update_fails, "free_page_report_count",
+		                 (json_int_t)m.free_page_report_count, "free_page_report_freed",
+		                 (json_int_t)m.free_page_report_freed, "free_page_hint_count",
+		                 (json_int_t)m.free_page_hint_count, "free_page_hint_freed",
+		                 (json_int_t)m.free_page_hint_freed, "discard_fails",
+		                 (json_int_t)m.discard_fails);
+	}
 	}
 	return json_object();
 }
@@ -353,4 +390,78 @@ json_t *vmm_devices_metrics(const struct vmm *v)
 		json_object_set_new(o, key, dev_metrics(&v->devs[i]));
 	}
 	return o;
+}
+
+/* Firecracker's BalloonStats names of the statistics tags (virtio 1.2 s5.5.6.3) */
+static const char *const stat_names[VIRTIO_BALLOON_NR_STATS] = {
+        "swap_in",          "swap_out",    "major_faults",
+        "minor_faults",     "free_memory", "total_memory",
+        "available_memory", "disk_caches", "hugetlb_allocations",
+        "hugetlb_failures", "oom_kill",    "alloc_stall",
+        "async_scan",       "direct_scan", "async_reclaim",
+        "direct_reclaim",
+};
+
+static json_t *stats_json(const struct virtio_balloon_stats *s)
+{
+	json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "target_pages", (json_int_t)s->target_pages,
+	                      "actual_pages", (json_int_t)s->actual_pages, "target_mib",
+	                      (json_int_t)(s->target_pages / 256), "actual_mib",
+	                      (json_int_t)(s->actual_pages / 256));
+	/* skip_serializing_if = "Option::is_none": only the tags the guest sent */
+	for (unsigned t = 0; o && t < VIRTIO_BALLOON_NR_STATS; t++)
+		if ((s->have & (1u << t)) &&
+		    json_object_set_new(o, stat_names[t], json_integer((json_int_t)s->val[t])) <
+		            0) {
+			json_decref(o);
+			return NULL;
+		}
+	return o;
+}
+
+/* the hinting and statistics actions, once the device exists */
+static int balloon_do(struct virtio_balloon *b, struct api_action *a, struct errbuf *e)
+{
+	struct virtio_balloon_stats s;
+	struct virtio_balloon_hinting h;
+	int ret;
+
+	switch (a->kind) {
+	case API_PATCH_BALLOON:
+		return virtio_balloon_set_target(b, a->u.balloon.amount_mib, e);
+	case API_PATCH_BALLOON_STATS:
+		return virtio_balloon_set_stats_interval(
+		        b, (uint16_t)a->u.balloon.stats_polling_interval_s, e);
+	case API_GET_BALLOON_STATS:
+		if ((ret = virtio_balloon_stats(b, &s, e)) < 0)
+			return ret;
+		a->reply = stats_json(&s);
+		return a->reply ? 0 : -ENOMEM;
+	case API_BALLOON_HINT_START:
+		return virtio_balloon_hint_start(b, a->u.balloon.acknowledge_on_stop, e);
+	case API_BALLOON_HINT_STOP:
+		return virtio_balloon_hint_stop(b, e);
+	case API_BALLOON_HINT_STATUS:
+		if ((ret = virtio_balloon_hint_status(b, &h, e)) < 0)
+			return ret;
+		a->reply = json_pack("{s:I, s:o}", "host_cmd", (json_int_t)h.host_cmd, "guest_cmd",
+		                     h.has_guest_cmd ? json_integer((json_int_t)h.guest_cmd)
+		                                     : json_null());
+		return a->reply ? 0 : -ENOMEM;
+	default:
+		return errf(e, EINVAL, "not a balloon action");
+	}
+}
+
+int vmm_balloon_action(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	struct vmm_dev *d = find_dev(v, VDEV_BALLOON, "balloon");
+	if (!d)
+		return errf(e, ENOENT, "No balloon device found.");
+	int ret = balloon_do(d->impl, a, e);
+	if (ret == 0 && a->kind == API_PATCH_BALLOON)
+		v->cfg.balloon.amount_mib = a->u.balloon.amount_mib;
+	if (ret == 0 && a->kind == API_PATCH_BALLOON_STATS)
+		v->cfg.balloon.stats_polling_interval_s = a->u.balloon.stats_polling_interval_s;
+	return ret;
 }

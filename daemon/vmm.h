@@ -56,7 +56,7 @@ void el_quit(struct event_loop *l);
 
 struct virtio_mmio;
 
-enum vmm_dev_kind { VDEV_BLK, VDEV_NET, VDEV_VSOCK, VDEV_RNG };
+enum vmm_dev_kind { VDEV_BLK, VDEV_NET, VDEV_VSOCK, VDEV_RNG, VDEV_BALLOON };
 
 /* one virtio device of the VM and where it sits */
 struct vmm_dev {
@@ -288,6 +288,13 @@ void vmm_devices_resume(struct vmm *v);
 /* PATCH /drives/{id} and /network-interfaces/{id} on the running devices */
 int vmm_devices_patch_drive(struct vmm *v, const struct drive_patch *p, struct errbuf *e);
 int vmm_devices_patch_net(struct vmm *v, const struct net_patch *p, struct errbuf *e);
+/*
+ * The balloon's API actions on the running device (daemon/devices.c):
+ * PATCH /balloon and /balloon/statistics, GET /balloon/statistics and
+ * the hinting endpoints; a->reply set for the GETs. -ENOENT without a
+ * balloon, -ENOTSUP when the feature is off (both 400). VMM thread.
+ */
+int vmm_balloon_action(struct vmm *v, struct api_action *a, struct errbuf *e);
 /* the devices' counters for the metrics line (new reference) */
 json_t *vmm_devices_metrics(const struct vmm *v);
 

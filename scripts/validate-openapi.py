@@ -169,7 +169,8 @@ def check_exchange(spec, x):
         rschema = spec.schema_of(rb.get("content")) if rb else None
         if rschema is None and has_req:
             problems.append("request has a body the operation does not take")
-        elif rschema is not None:
+        elif rschema is not None and (has_req or rb.get("required", False)):
+            # a body the operation marks required: false may be left out
             if req_err or not has_req:
                 problems.append(f"request: {req_err or 'missing JSON body'}")
             else:

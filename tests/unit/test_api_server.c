@@ -162,7 +162,7 @@ Test(server, answers_and_headers)
 	cr_assert_str_eq(r.body, "{\"fault_message\":\"The metrics system is not initialized.\"}");
 	ac_resp_free(&r);
 
-	cr_assert_eq(ac_request(sock, "GET", "/balloon/statistics", NULL, &r), 404);
+	cr_assert_eq(ac_request(sock, "GET", "/hotplug/memory", NULL, &r), 404);
 	cr_assert(strstr(r.body, "fault_message"));
 	ac_resp_free(&r);
 

@@ -193,7 +193,8 @@ static const struct bad_doc bad_docs[] = {
         {"{}", "missing required field \"boot-source\""},
         {"{" BS ", \"flux-capacitor\": {}}", "unknown top-level field \"flux-capacitor\""},
         {"{" BS ", " BS "}", "duplicate object key"},
-        {"{" BS ", \"balloon\": {\"amount_mib\": 1}}", "\"balloon\" is not supported by kiln yet"},
+        {"{" BS ", \"balloon\": {\"amount_mib\": 1}}",
+         "balloon: missing required field \"deflate_on_oom\""},
         {"{" BS ", \"cpu-config\": \"/t.json\"}", "\"cpu-config\" is not supported by kiln yet"},
         /* mmds-config (MI: its network_interfaces) */
         {"{" BS ", \"mmds-config\": {}}", "missing required field \"network_interfaces\""},
