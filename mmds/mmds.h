@@ -33,8 +33,20 @@ enum mmds_format {
 	MMDS_FMT_IMDS, /* EC2 IMDS plain text: an object's keys, or a string as is */
 };
 
+/* V2 session tokens (PUT /latest/api/token): Firecracker's TTL bounds */
+#define MMDS_TOKEN_TTL_MIN 1
+#define MMDS_TOKEN_TTL_MAX 21600
+#define MMDS_TOKEN_MAX     32 /* characters of a token: 16 random bytes in hex */
+#define MMDS_TOKEN_SLOTS   64 /* tokens alive at once; a new one evicts the nearest expiry */
+
+struct mmds_token {
+	char text[MMDS_TOKEN_MAX];
+	uint64_t expiry_ns; /* CLOCK_MONOTONIC; 0: free slot */
+};
+
 struct mmds {
 	pthread_mutex_t lock;
+	struct mmds_token tokens[MMDS_TOKEN_SLOTS];
 	json_t *data; /* the document; NULL until the first PUT */
 	size_t limit; /* bytes of its compact JSON text, at most */
 	enum mmds_version version;
@@ -89,6 +101,51 @@ bool mmds_imds_compat(struct mmds *m);
  */
 int mmds_lookup(struct mmds *m, const char *path, size_t len, enum mmds_format fmt, char **out,
                 size_t *out_len);
+
+/*
+ * A new V2 session token valid for `ttl` seconds (MMDS_TOKEN_TTL_MIN..MAX,
+ * checked by the caller) into tok[MMDS_TOKEN_MAX + 1]. A guest asking for
+ * tokens without end only recycles the MMDS_TOKEN_SLOTS slots. 0 / -errno.
+ */
+int mmds_token_new(struct mmds *m, uint32_t ttl, char tok[MMDS_TOKEN_MAX + 1]);
+/* `tok` (len bytes from the guest) is a token made here and not expired */
+bool mmds_token_valid(struct mmds *m, const char *tok, size_t len);
+
+/* ------------------------------------------------ HTTP from the guest */
+
+/* a request's line and headers, at most this many bytes, or it is refused */
+#define MMDS_HTTP_MAX_REQUEST 4096
+
+/* one parsed request; the pointers point into the caller's buffer */
+struct mmds_http_req {
+	char method[8];
+	const char *uri; /* the path, without a query string */
+	size_t uri_len;
+	enum mmds_format fmt;    /* JSON for "Accept: application/json", else IMDS */
+	const char *token, *ttl; /* X-metadata-token(-ttl-seconds) or the AWS names; NULL: none */
+	size_t token_len, ttl_len;
+	bool forwarded; /* X-Forwarded-For was sent */
+	bool has_body;  /* a Content-Length other than 0 */
+	size_t total;   /* bytes of buf the request took */
+};
+
+/*
+ * Parses the request at the start of buf[0..len) (bytes from the guest).
+ *   1        a whole request: r filled, r->total bytes used
+ *   0        not complete yet: call again with more bytes
+ *   -EINVAL  not an HTTP/1.x request, or one with a body (answer 400)
+ *   -E2BIG   MMDS_HTTP_MAX_REQUEST bytes without the end of the headers
+ */
+int mmds_http_parse(const char *buf, size_t len, struct mmds_http_req *r);
+
+/*
+ * The whole HTTP response to `r` (status line, headers, body) as a
+ * malloc'd text *out of *out_len bytes, as Firecracker's MMDS answers:
+ * 200 with the value, 404, 501, 401 for V2 without a valid token, 405
+ * for methods other than GET and PUT, the token for PUT
+ * /latest/api/token. 0 / -ENOMEM.
+ */
+int mmds_http_respond(struct mmds *m, const struct mmds_http_req *r, char **out, size_t *out_len);
 
 /*
  * An address fit for the MMDS stack, as Firecracker's is_link_local_valid:

@@ -31,6 +31,7 @@ sources() {
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
 		"api/config*.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
+	mmds_http) echo "mmds/*.c common/util.c common/log.c $(pkg-config --libs jansson)" ;;
 	migration) echo "daemon/mig_wire.c memory/guest_mem.c memory/dirty.c common/util.c" \
 		"common/log.c" ;;
 	boot) echo "vcpu/boot*.c vcpu/mptable.c vcpu/acpi.c vcpu/aml.c memory/guest_mem.c common/util.c" \
@@ -38,7 +39,7 @@ sources() {
 	*) return 1 ;;
 	esac
 }
-targets="router virtqueue mmio blk net vsock rng snapshot boot migration"
+targets="router virtqueue mmio blk net vsock rng snapshot boot migration mmds_http"
 
 # per-target libFuzzer options
 options() {
