@@ -706,6 +706,14 @@ static void expect_same_config(const struct vm_config *a, const struct vm_config
 	cr_expect_eq(a->logger.set, b->logger.set);
 	cr_expect_eq(a->entropy.set, b->entropy.set);
 	cr_expect_eq(a->metrics.set, b->metrics.set);
+	cr_expect(a->balloon.set == b->balloon.set &&
+	                  a->balloon.amount_mib == b->balloon.amount_mib &&
+	                  a->balloon.deflate_on_oom == b->balloon.deflate_on_oom &&
+	                  a->balloon.stats_polling_interval_s ==
+	                          b->balloon.stats_polling_interval_s &&
+	                  a->balloon.free_page_hinting == b->balloon.free_page_hinting &&
+	                  a->balloon.free_page_reporting == b->balloon.free_page_reporting,
+	          "balloon");
 }
 
 static void round_trip(const char *doc)
@@ -742,6 +750,40 @@ Test(config, round_trip_zero_buckets_and_empty_strings)
 	        " \"drives\": [{\"drive_id\": \"d\", \"path_on_host\": \"/d\", \"is_root_device\":"
 	        " false, \"rate_limiter\": {\"bandwidth\": {\"size\": 0, \"refill_time\": 1}}}],"
 	        " \"entropy\": {}, \"logger\": {\"module\": \"\"}}");
+}
+
+Test(config, balloon_key)
+{
+	round_trip("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"balloon\": "
+	           "{\"amount_mib\": 8, \"deflate_on_oom\": true, \"stats_polling_interval_s\": 2, "
+	           "\"free_page_hinting\": true, \"free_page_reporting\": true}}");
+	vm_config_free(&cfg);
+	vm_config_init(&cfg);
+	cr_assert_eq(parse("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"balloon\": "
+	                   "{\"amount_mib\": 8, \"deflate_on_oom\": false}}"),
+	             0, "%s", err.msg);
+	cr_assert(cfg.balloon.set && cfg.balloon.amount_mib == 8);
+	cr_assert(cfg.balloon.stats_polling_interval_s == 0 && !cfg.balloon.free_page_hinting);
+	static const char *const bad[][2] = {
+	        {"{\"amount_mib\": 8, \"deflate_on_oom\": true, \"stats_polling_interval_s\": "
+	         "65536}",
+	         "stats_polling_interval_s"},
+	        {"{\"amount_mib\": 16777216, \"deflate_on_oom\": true}", "amount_mib"},
+	        {"{\"amount_mib\": 1, \"deflate_on_oom\": 1}", "deflate_on_oom"},
+	        {"{\"deflate_on_oom\": true}", "amount_mib"},
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		vm_config_free(&cfg);
+		vm_config_init(&cfg);
+		char *doc = NULL;
+		cr_assert(asprintf(&doc,
+		                   "{\"boot-source\": {\"kernel_image_path\": \"/k\"}, "
+		                   "\"balloon\": %s}",
+		                   bad[i][0]) > 0);
+		cr_assert_eq(parse(doc), -EINVAL, "case %zu", i);
+		cr_assert(strstr(err.msg, bad[i][1]), "case %zu: %s", i, err.msg);
+		free(doc);
+	}
 }
 
 Test(config, to_json_shape)
