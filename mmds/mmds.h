@@ -147,6 +147,26 @@ int mmds_http_parse(const char *buf, size_t len, struct mmds_http_req *r);
  */
 int mmds_http_respond(struct mmds *m, const struct mmds_http_req *r, char **out, size_t *out_len);
 
+/* ------------------------------------------------ frames from the guest */
+
+/* Firecracker's MMDS MAC address, the ARP replies' sender */
+extern const uint8_t mmds_default_mac[6];
+
+/*
+ * The guest's Ethernet frame f[0..len) goes to the MMDS at `ip` (host
+ * order): an ARP whose target protocol address is `ip`, or an IPv4 packet
+ * to it. Such frames are the MMDS stack's, never the tap's. Any thread.
+ */
+bool mmds_frame_is_mmds(const uint8_t *f, size_t len, uint32_t ip);
+
+/*
+ * The ARP reply (42 bytes, into out[0..size)) to an Ethernet/IPv4 ARP
+ * request for `ip`, from `mac`. Its length, -EINVAL when f is not such a
+ * request, -ENOSPC when out is too small.
+ */
+int mmds_arp_reply(const uint8_t *f, size_t len, uint32_t ip, const uint8_t mac[6], uint8_t *out,
+                   size_t size);
+
 /*
  * An address fit for the MMDS stack, as Firecracker's is_link_local_valid:
  * 169.254.0.0/16 without 169.254.0.x and 169.254.255.x. `ip` is in host

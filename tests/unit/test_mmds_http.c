@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
- * tests/unit/test_mmds_http.c: mmds/http.c and mmds/token.c -- the guest's
- * HTTP requests parsed from untrusted bytes and answered as Firecracker's
- * MMDS does, V1 and V2 (session tokens, their TTL rules and their bound).
+ * tests/unit/test_mmds_http.c: mmds/http.c, mmds/token.c and mmds/frame.c --
+ * the guest's HTTP requests parsed from untrusted bytes and answered as
+ * Firecracker's MMDS does, V1 and V2 (session tokens, their TTL rules and
+ * their bound); which frames are the MMDS's, and the ARP reply.
  */
 #include "mmds/mmds_int.h"
 
@@ -172,4 +173,54 @@ Test(mmds_http, token_flood_is_bounded_and_expiry_holds)
 	cr_assert(mmds_token_valid(&m, tok, strlen(tok)));
 	usleep(1100 * 1000);
 	cr_assert_not(mmds_token_valid(&m, tok, strlen(tok)));
+}
+
+/* an Ethernet/IPv4 ARP request from 06:00:ac:10:00:02 (172.16.0.2) for `tpa` */
+static size_t arp_request(uint8_t *f, uint32_t tpa)
+{
+	static const uint8_t head[] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 6,    0, 0xac, 0x10,
+	                               0,    2,    0x08, 0x06, 0,    1,    0x08, 0, 6,    4,
+	                               0,    1,    6,    0,    0xac, 0x10, 0,    2, 172,  16,
+	                               0,    2,    0,    0,    0,    0,    0,    0};
+	memcpy(f, head, sizeof(head));
+	f[38] = (uint8_t)(tpa >> 24);
+	f[39] = (uint8_t)(tpa >> 16);
+	f[40] = (uint8_t)(tpa >> 8);
+	f[41] = (uint8_t)tpa;
+	return 42;
+}
+
+Test(mmds_http, frames_for_the_mmds_and_arp)
+{
+	uint8_t f[64] = {0}, out[64];
+	size_t n = arp_request(f, MMDS_DEFAULT_IPV4);
+
+	cr_assert(mmds_frame_is_mmds(f, n, MMDS_DEFAULT_IPV4));
+	cr_assert_not(mmds_frame_is_mmds(f, n - 1, MMDS_DEFAULT_IPV4));
+	cr_assert_not(mmds_frame_is_mmds(f, n, 0xa9fe0102));
+	cr_assert_eq(mmds_arp_reply(f, n, MMDS_DEFAULT_IPV4, mmds_default_mac, out, sizeof(out)),
+	             42);
+	static const uint8_t want[42] = {
+	        6,   0,   0xac, 0x10, 0, 2, 6,    1,    0x23, 0x45, 0x67, 1,    0x08, 0x06,
+	        0,   1,   0x08, 0,    6, 4, 0,    2,    6,    1,    0x23, 0x45, 0x67, 1,
+	        169, 254, 169,  254,  6, 0, 0xac, 0x10, 0,    2,    172,  16,   0,    2};
+	cr_assert_arr_eq(out, want, 42);
+	cr_assert_eq(mmds_arp_reply(f, n, MMDS_DEFAULT_IPV4, mmds_default_mac, out, 41), -ENOSPC);
+	f[21] = 2; /* a reply, not a request: the MMDS's still, but not answered */
+	cr_assert(mmds_frame_is_mmds(f, n, MMDS_DEFAULT_IPV4));
+	cr_assert_eq(mmds_arp_reply(f, n, MMDS_DEFAULT_IPV4, mmds_default_mac, out, 64), -EINVAL);
+
+	/* IPv4: any protocol to the address; too short or another address is not */
+	memset(f, 0, sizeof(f));
+	f[12] = 0x08;
+	f[14] = 0x45;
+	memcpy(f + 30, (uint8_t[]){169, 254, 169, 254}, 4);
+	cr_assert(mmds_frame_is_mmds(f, 34, MMDS_DEFAULT_IPV4));
+	cr_assert_not(mmds_frame_is_mmds(f, 33, MMDS_DEFAULT_IPV4));
+	f[33] = 1;
+	cr_assert_not(mmds_frame_is_mmds(f, 34, MMDS_DEFAULT_IPV4));
+	f[12] = 0x86; /* IPv6 */
+	f[13] = 0xdd;
+	cr_assert_not(mmds_frame_is_mmds(f, 64, MMDS_DEFAULT_IPV4));
+	cr_assert_not(mmds_frame_is_mmds(f, 3, MMDS_DEFAULT_IPV4));
 }
