@@ -391,6 +391,8 @@ int vmm_snapshot_load(struct vmm *v, const struct snapshot_load_req *req, struct
 	vm_config_free(&v->cfg);
 	v->cfg = cfg;
 	vm_config_init(&cfg);
+	/* the MMDS config comes back with the VM; its store's content does not (as Firecracker) */
+	vmm_mmds_apply_config(v);
 	struct vmm_build b = {
 	        .backing =
 	                req->backend_type == API_MEM_BACKEND_UFFD ? VMM_MEM_UFFD : VMM_MEM_SNAPSHOT,

@@ -11,6 +11,7 @@
 #include <criterion/criterion.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 TestSuite(api_mmds, .init = api_test_init, .fini = api_test_cleanup, .timeout = 60);
 
@@ -153,4 +154,37 @@ Test(api_mmds, metadata_file_refused)
 	cr_assert_eq(kh_spawn(&kp, argv), 0);
 	cr_expect_eq(kh_wait_exit(&kp, 5000), 152, "%s", kp.out);
 	cr_expect(kp.out && strstr(kp.out, "Populating MMDS from file failed"), "%s", kp.out);
+}
+
+/* a booted VM: the hello guest, 1 vCPU, 64 MiB (a test bed with KVM) */
+static void boot_hello(void)
+{
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS "\"}",
+	                    kh_guest("hello"));
+	call_ok("PUT", "/boot-source", body);
+	free(body);
+	call_ok("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}");
+	call_ok("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+}
+
+Test(api_mmds, after_the_boot)
+{
+	/* a store made before the boot stays usable after it */
+	start_kiln(&kp);
+	call_ok("PUT", "/mmds", "{\"a\": 1}");
+	boot_hello();
+	call_ok("PATCH", "/mmds", "{\"b\": 2}");
+	expect_mmds("{\"a\":1,\"b\":2}");
+	call_ok("PUT", "/mmds", "{\"c\": 3}");
+	expect_mmds("{\"c\":3}");
+	call_fault("PUT", "/mmds/config", "{\"network_interfaces\": [\"eth0\"]}", 400, POST_BOOT);
+	kh_kill(&kp);
+	unlink(sock);
+
+	/* none made before: Firecracker has no store to give after the boot */
+	start_kiln(&kp);
+	boot_hello();
+	call_fault("GET", "/mmds", NULL, 400,
+	           "MMDS error: The MMDS data store is not initialized.");
+	call_fault("PUT", "/mmds", "{}", 400, "not initialized");
 }
