@@ -166,7 +166,8 @@ static int chain_add(struct virtq *vq, struct walk *w, const struct desc *d)
 	}
 	uint64_t *total = writable ? &c->writable_len : &c->readable_len;
 	if (d->len > vq->max_chain_len - c->readable_len - c->writable_len)
-		return vq_fail(vq, "descriptor chain longer than 2^32 bytes (s2.7.5.1)");
+		return vq_fail(vq, "descriptor chain longer than the device takes (at most 2^32 "
+		                   "bytes, s2.7.5.1)");
 	void *p = gm_ptr(vq->gm, d->addr, d->len);
 	if (!p)
 		return vq_fail(vq, "descriptor buffer is not in guest RAM");
