@@ -183,7 +183,8 @@ static int build_vm(struct vmm *v, void *arg, struct errbuf *e)
 	}
 	vm_config_free(&mine);
 	vm_config_init(&h->cfg); /* v->cfg has it now */
-	vmm_mmds_apply_config(v); /* the MMDS config moves; the store's content does not */
+	/* the MMDS config moves; the store's content does not */
+	vmm_mmds_apply_config(v);
 	m->built = true;
 	return 0;
 }
