@@ -27,7 +27,7 @@ sources() {
 	router) echo "api/router.c api/parse_*.c api/action.c api/config*.c mmds/store.c" \
 		"common/util.c common/log.c $(pkg-config --libs jansson)" ;;
 	virtqueue) echo "virtio/queue.c memory/guest_mem.c common/util.c common/log.c" ;;
-	mmio | blk | net | vsock | rng) echo "$devfuzz -luring" ;;
+	mmio | blk | net | vsock | rng | balloon) echo "$devfuzz -luring" ;;
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
 		"api/config*.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
@@ -39,7 +39,7 @@ sources() {
 	*) return 1 ;;
 	esac
 }
-targets="router virtqueue mmio blk net vsock rng snapshot boot migration mmds_http"
+targets="router virtqueue mmio blk net vsock rng balloon snapshot boot migration mmds_http"
 
 # per-target libFuzzer options
 options() {
