@@ -32,6 +32,8 @@ struct args {
 	struct vmm_options vmm;
 	bool no_api, show_level, show_origin;
 	enum seccomp_mode seccomp;
+	const char *seccomp_filter; /* --seccomp-filter FILE */
+	bool print_seccomp;         /* --print-seccomp-filter */
 };
 
 static void usage(FILE *f)
@@ -53,7 +55,10 @@ static void usage(FILE *f)
 	           "  --parent-cpu-time-us US  CPU microseconds a jailer's parent spent first\n"
 	           "                           (the three set api_server.process_startup_*)\n"
 	           "  --no-seccomp             load no seccomp filters (development)\n"
-	           "  --seccomp-filter FILE    seccomp filters from FILE (not supported yet)\n"
+	           "  --seccomp-filter FILE    seccomp filters from FILE instead of kiln's own\n"
+	           "                           (JSON, docs/seccomp.md)\n"
+	           "  --print-seccomp-filter   print the filters kiln would load (its own, or\n"
+	           "                           FILE's as kiln reads it) in that form and exit\n"
 	           "  --seccomp-audit          filters only log what they would refuse, to the\n"
 	           "                           kernel's audit log (development)\n"
 	           "  --boot-timer             log the guest's boot time when it writes 123 to\n"
@@ -94,6 +99,7 @@ enum {
 	OPT_NO_SECCOMP,
 	OPT_SECCOMP_FILTER,
 	OPT_SECCOMP_AUDIT,
+	OPT_PRINT_SECCOMP,
 };
 
 static const struct option long_opts[] = {
@@ -120,6 +126,7 @@ static const struct option long_opts[] = {
         {"no-seccomp", no_argument, NULL, OPT_NO_SECCOMP},
         {"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
         {"seccomp-audit", no_argument, NULL, OPT_SECCOMP_AUDIT},
+        {"print-seccomp-filter", no_argument, NULL, OPT_PRINT_SECCOMP},
         {NULL, 0, NULL, 0},
 };
 
@@ -144,6 +151,26 @@ static int64_t parse_us(const char *s)
 	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || n > INT64_MAX)
 		return -1;
 	return (int64_t)n;
+}
+
+/* the seccomp flags that contradict each other: 0 or an exit code */
+static int check_seccomp_args(const struct args *a)
+{
+	const char *clash = NULL, *hint = "";
+
+	if (a->seccomp_filter && a->seccomp == SECCOMP_OFF) {
+		clash = "--seccomp-filter and --no-seccomp";
+	} else if (a->seccomp_filter && a->seccomp == SECCOMP_AUDIT) {
+		clash = "--seccomp-filter and --seccomp-audit";
+		hint = "; give the file's filters \"mismatch_action\": \"log\" instead";
+	} else if (a->print_seccomp && a->seccomp == SECCOMP_OFF) {
+		clash = "--print-seccomp-filter and --no-seccomp";
+	}
+	if (clash) {
+		fprintf(stderr, "kiln: %s cannot be used together%s\n", clash, hint);
+		return KILN_EXIT_ARGS;
+	}
+	return 0;
 }
 
 static int parse_args(int argc, char **argv, struct args *a)
@@ -243,11 +270,11 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->seccomp = SECCOMP_AUDIT;
 			break;
 		case OPT_SECCOMP_FILTER:
-			fprintf(stderr,
-			        "kiln: --seccomp-filter %s: kiln cannot load seccomp filters yet; "
-			        "run with --no-seccomp\n",
-			        optarg);
-			return KILN_EXIT_ARGS;
+			a->seccomp_filter = optarg;
+			break;
+		case OPT_PRINT_SECCOMP:
+			a->print_seccomp = true;
+			break;
 		case OPT_VERSION:
 			printf("kiln v%s\n", KILN_VERSION);
 			return -1;
@@ -277,7 +304,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "kiln: --no-api and --api-sock cannot be used together\n");
 		return KILN_EXIT_ARGS;
 	}
-	return 0;
+	return check_seccomp_args(a);
 }
 
 /* logging from the flags; the config file's "logger" may override it later */
@@ -348,6 +375,27 @@ static void setup_tty(void)
 	tcsetattr(STDIN_FILENO, TCSANOW, &t);
 }
 
+/* a filter file kiln refuses is a bad configuration; its own filters failing is an error */
+static int seccomp_failed(const struct args *a, const struct errbuf *e)
+{
+	if (!a->seccomp_filter) {
+		fprintf(stderr, "kiln: cannot set the seccomp filters up: %s\n", e->msg);
+		return KILN_EXIT_ERROR;
+	}
+	fprintf(stderr, "kiln: --seccomp-filter %s: %s\n", a->seccomp_filter, e->msg);
+	return KILN_EXIT_BAD_CONFIG;
+}
+
+/* --print-seccomp-filter: the filters to stdout, nothing started */
+static int print_seccomp(const struct args *a)
+{
+	struct errbuf e = {{0}};
+
+	if (kiln_seccomp_print(a->seccomp, a->seccomp_filter, stdout, &e) < 0)
+		return seccomp_failed(a, &e);
+	return KILN_EXIT_OK;
+}
+
 int main(int argc, char **argv)
 {
 	struct args a = {0};
@@ -361,6 +409,8 @@ int main(int argc, char **argv)
 		return ret < 0 ? KILN_EXIT_OK : ret;
 	if ((ret = setup_logging(&a)) != 0)
 		return ret;
+	if (a.print_seccomp)
+		return print_seccomp(&a);
 	if (!a.no_api && !a.api_sock)
 		a.api_sock = DEFAULT_API_SOCK;
 	if (!a.max_payload)
@@ -383,10 +433,8 @@ int main(int argc, char **argv)
 	 */
 	json_object_seed(0);
 	tzset();
-	if (kiln_seccomp_init(a.seccomp, &e) < 0) {
-		fprintf(stderr, "kiln: cannot set the seccomp filters up: %s\n", e.msg);
-		return KILN_EXIT_ERROR;
-	}
+	if (kiln_seccomp_init(a.seccomp, a.seccomp_filter, &e) < 0)
+		return seccomp_failed(&a, &e);
 	if (vmm_init(&v, &a.vmm, &e) < 0) {
 		fprintf(stderr, "kiln: %s\n", e.msg);
 		vmm_destroy(&v);

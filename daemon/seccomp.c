@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * daemon/seccomp.c: builds each thread kind's filter once, at the start,
- * into BPF (so that loading it is one system call, no allocation), and
- * loads it in the thread that asks (confine_thread()). A trapped call is
- * logged by the SIGSYS handler, which then ends the process. See seccomp_filters.h.
+ * into BPF (so that loading it is one system call, no allocation), from
+ * kiln's defaults or a --seccomp-filter file, and loads it in the thread
+ * that asks (confine_thread()). A trapped call is logged by the SIGSYS
+ * handler, which then ends the process. See seccomp_filters.h.
  */
 #define LOG_MODULE "seccomp"
 #include "seccomp_filters.h"
@@ -16,7 +17,6 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <ucontext.h>
@@ -127,46 +127,53 @@ static void confine(enum thread_kind kind)
 		syscall(SYS_getpgrp); /* in no list */
 }
 
-/* the filter of one kind as BPF, through a memfd (libseccomp writes it to a descriptor) */
-static int build(enum thread_kind kind, uint32_t dflt, struct errbuf *e)
+/* the set from `file`, or kiln's defaults for `mode` */
+static int load_set(enum seccomp_mode mode, const char *file, struct seccomp_set *set,
+                    struct errbuf *e)
 {
-	scmp_filter_ctx ctx = seccomp_init(dflt);
-	if (!ctx)
-		return errf(e, ENOMEM, "cannot start the %s filter", kind_names[kind]);
-	int fd = -1, ret = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-	if (ret < 0) {
-		errf(e, -ret, "cannot set the %s filter up: %s", kind_names[kind], strerror(-ret));
-		goto out;
-	}
-	if ((ret = seccomp_rules_add(ctx, kind, e)) < 0)
-		goto out;
-	if ((fd = memfd_create("kiln-seccomp", MFD_CLOEXEC)) < 0) {
-		ret = errf(e, errno, "memfd_create: %s", strerror(errno));
-		goto out;
-	}
-	if ((ret = seccomp_export_bpf(ctx, fd)) < 0) {
-		errf(e, -ret, "cannot compile the %s filter: %s", kind_names[kind], strerror(-ret));
-		goto out;
-	}
-	off_t size = lseek(fd, 0, SEEK_END);
-	struct sock_filter *f = size > 0 ? malloc((size_t)size) : NULL;
-	if (!f || size % (off_t)sizeof(*f) || pread(fd, f, (size_t)size, 0) != size) {
-		free(f);
-		ret = errf(e, EIO, "cannot read the %s filter back", kind_names[kind]);
-		goto out;
-	}
-	progs[kind] =
-	        (struct sock_fprog){.len = (unsigned short)(size / (off_t)sizeof(*f)), .filter = f};
-	log_debug("%s filter: %u instructions", kind_names[kind], progs[kind].len);
-	ret = 0;
-out:
-	if (fd >= 0)
-		close(fd);
-	seccomp_release(ctx);
+	char *text;
+	size_t len;
+
+	if (!file)
+		return seccomp_defaults(set, mode, e);
+	int ret = read_file(file, SECCOMP_FILE_MAX, &text, &len, e);
+	if (ret < 0)
+		return ret;
+	ret = seccomp_set_parse(text, len, set, e);
+	free(text);
 	return ret;
 }
 
-int kiln_seccomp_init(enum seccomp_mode mode, struct errbuf *e)
+/* every kind's filter as BPF into progs[] */
+static int compile_set(const struct seccomp_set *set, struct errbuf *e)
+{
+	for (int k = 0; k < THREAD_KINDS; k++) {
+		int ret = seccomp_compile(&set->kinds[k], (enum thread_kind)k, (uint32_t)getpid(),
+		                          &progs[k], e);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
+int kiln_seccomp_print(enum seccomp_mode mode, const char *file, FILE *out, struct errbuf *e)
+{
+	struct seccomp_set set = {0};
+	int ret = load_set(mode, file, &set, e);
+
+	if (ret == 0)
+		ret = compile_set(&set, e);
+	for (int k = 0; k < THREAD_KINDS; k++) {
+		free(progs[k].filter);
+		progs[k] = (struct sock_fprog){0};
+	}
+	if (ret == 0)
+		ret = seccomp_set_print(&set, out, e);
+	seccomp_set_free(&set);
+	return ret;
+}
+
+int kiln_seccomp_init(enum seccomp_mode mode, const char *file, struct errbuf *e)
 {
 	if (mode == SECCOMP_OFF)
 		return 0;
@@ -180,12 +187,13 @@ int kiln_seccomp_init(enum seccomp_mode mode, struct errbuf *e)
 	for (int k = 0; t && k < THREAD_KINDS; k++)
 		if (strcmp(t, kind_names[k]) == 0)
 			forbidden_kind = k;
-	uint32_t dflt = mode == SECCOMP_AUDIT ? SCMP_ACT_LOG : SCMP_ACT_TRAP;
-	for (int k = 0; k < THREAD_KINDS; k++) {
-		int ret = build((enum thread_kind)k, dflt, e);
-		if (ret < 0)
-			return ret;
-	}
+	struct seccomp_set set = {0};
+	int ret = load_set(mode, file, &set, e);
+	if (ret == 0)
+		ret = compile_set(&set, e);
+	seccomp_set_free(&set);
+	if (ret < 0)
+		return ret;
 	/* every thread inherits it; a filter needs it without CAP_SYS_ADMIN */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
 		return errf(e, errno, "cannot set no_new_privs: %s", strerror(errno));

@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * daemon/seccomp_rules.c: what each kind of kiln thread may ask the
- * kernel, one line of why per system call. A call not listed for the
- * calling thread ends kiln (seccomp_filters.h). The lists are for x86-64 Linux
- * with glibc; the thread kinds are in common.h.
+ * kernel, one line of why per system call, as data: seccomp_defaults()
+ * turns these tables into the filter set that seccomp.c compiles and
+ * --print-seccomp-filter prints (the why as each rule's "comment"). A
+ * call not listed for the calling thread ends kiln (seccomp_filters.h).
+ * The lists are for x86-64 Linux with glibc; the thread kinds are in
+ * common.h.
  */
 #define LOG_MODULE "seccomp"
 #include "seccomp_filters.h"
@@ -22,6 +25,12 @@
 #include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
+
+/* a system call allowed without looking at its arguments, and why */
+struct seccomp_allow {
+	const char *name;
+	const char *why;
+};
 
 #define ALLOW(n, w)                                                                                \
 	{                                                                                          \
@@ -202,162 +211,236 @@ static const struct seccomp_allow sanitizer[] = {
 #define SANITIZED 0
 #endif
 
-/* ioctls by thread kind: KVM's and the back ends' */
-/* a vCPU: KVM_RUN and the exits it handles (serial, i8042, MMIO): the base list and these */
-static const unsigned long vcpu_ioctls[] = {
-        KVM_RUN,         KVM_IRQ_LINE,  KVM_KVMCLOCK_CTRL, KVM_GET_MSRS,
-        KVM_SET_MSRS,    KVM_GET_REGS,  KVM_SET_REGS,      KVM_GET_SREGS,
-        KVM_SET_SREGS,   KVM_IOEVENTFD, /* a virtio device the guest starts or resets... */
-        KVM_IRQFD,                      /* ...has its notifications and interrupts wired */
-        TUNSETOFFLOAD,                  /* the offloads virtio-net's guest accepted */
-        TUNSETVNETHDRSZ,                /* the header size those features give */
+/* an ioctl request allowed, its name (the comparison's comment) and why (NULL: its list's) */
+struct ioctl_nr {
+	unsigned long nr;
+	const char *name;
+	const char *why;
+};
+
+#define IOCTL(n, w)                                                                                \
+	{                                                                                          \
+		n, #n, w                                                                           \
+	}
+
+/* KVM_RUN and the exits it handles (serial, i8042, MMIO): a vCPU's, and the VMM thread's */
+static const struct ioctl_nr run_ioctls[] = {
+        IOCTL(KVM_RUN, NULL),      IOCTL(KVM_IRQ_LINE, NULL),  IOCTL(KVM_KVMCLOCK_CTRL, NULL),
+        IOCTL(KVM_GET_MSRS, NULL), IOCTL(KVM_SET_MSRS, NULL),  IOCTL(KVM_GET_REGS, NULL),
+        IOCTL(KVM_SET_REGS, NULL), IOCTL(KVM_GET_SREGS, NULL), IOCTL(KVM_SET_SREGS, NULL),
+};
+
+/* a vCPU: device starts and resets in its MMIO exits */
+static const struct ioctl_nr vcpu_ioctls[] = {
+        IOCTL(KVM_IOEVENTFD, "a virtio device the guest starts or resets has its notifications..."),
+        IOCTL(KVM_IRQFD, "...and interrupts wired"),
+        IOCTL(TUNSETOFFLOAD, "the offloads virtio-net's guest accepted"),
+        IOCTL(TUNSETVNETHDRSZ, "the header size those features give"),
 };
 
 /* the VMM thread after the start: snapshots, restores, migration's dirty log */
-static const unsigned long vmm_ioctls[] = {
-        KVM_RUN,
-        KVM_IRQ_LINE,
-        KVM_KVMCLOCK_CTRL,
-        KVM_GET_MSRS,
-        KVM_SET_MSRS,
-        KVM_GET_REGS,
-        KVM_SET_REGS,
-        KVM_GET_SREGS,
-        KVM_SET_SREGS,
-        KVM_GET_FPU,
-        KVM_SET_FPU,
-        KVM_GET_LAPIC,
-        KVM_SET_LAPIC,
-        KVM_GET_MP_STATE,
-        KVM_SET_MP_STATE,
-        KVM_GET_VCPU_EVENTS,
-        KVM_SET_VCPU_EVENTS,
-        KVM_GET_DEBUGREGS,
-        KVM_SET_DEBUGREGS,
-        KVM_GET_XCRS,
-        KVM_SET_XCRS,
-        KVM_GET_XSAVE,
-        KVM_SET_XSAVE,
-        KVM_GET_XSAVE2,
-        KVM_GET_SREGS2,
-        KVM_SET_SREGS2,
-        KVM_GET_CPUID2,
-        KVM_SET_CPUID2,
-        KVM_GET_CLOCK,
-        KVM_SET_CLOCK,
-        KVM_GET_IRQCHIP,
-        KVM_SET_IRQCHIP,
-        KVM_GET_PIT2,
-        KVM_SET_PIT2,
-        KVM_GET_DIRTY_LOG,
-        KVM_SET_USER_MEMORY_REGION,
-        KVM_CHECK_EXTENSION,
-        KVM_GET_DEVICE_ATTR,
-        KVM_SET_DEVICE_ATTR,
-        KVM_HAS_DEVICE_ATTR,
-        KVM_IOEVENTFD,
-        KVM_IRQFD,
-        BLKGETSIZE64,
-        UFFDIO_API,
-        UFFDIO_REGISTER,
-        TCGETS, /* stdin: a terminal goes raw for the console... */
-        TCSETS, /* ...and back at the exit */
+static const struct ioctl_nr vmm_ioctls[] = {
+        IOCTL(KVM_GET_FPU, NULL),
+        IOCTL(KVM_SET_FPU, NULL),
+        IOCTL(KVM_GET_LAPIC, NULL),
+        IOCTL(KVM_SET_LAPIC, NULL),
+        IOCTL(KVM_GET_MP_STATE, NULL),
+        IOCTL(KVM_SET_MP_STATE, NULL),
+        IOCTL(KVM_GET_VCPU_EVENTS, NULL),
+        IOCTL(KVM_SET_VCPU_EVENTS, NULL),
+        IOCTL(KVM_GET_DEBUGREGS, NULL),
+        IOCTL(KVM_SET_DEBUGREGS, NULL),
+        IOCTL(KVM_GET_XCRS, NULL),
+        IOCTL(KVM_SET_XCRS, NULL),
+        IOCTL(KVM_GET_XSAVE, NULL),
+        IOCTL(KVM_SET_XSAVE, NULL),
+        IOCTL(KVM_GET_XSAVE2, NULL),
+        IOCTL(KVM_GET_SREGS2, NULL),
+        IOCTL(KVM_SET_SREGS2, NULL),
+        IOCTL(KVM_GET_CPUID2, NULL),
+        IOCTL(KVM_SET_CPUID2, NULL),
+        IOCTL(KVM_GET_CLOCK, NULL),
+        IOCTL(KVM_SET_CLOCK, NULL),
+        IOCTL(KVM_GET_IRQCHIP, NULL),
+        IOCTL(KVM_SET_IRQCHIP, NULL),
+        IOCTL(KVM_GET_PIT2, NULL),
+        IOCTL(KVM_SET_PIT2, NULL),
+        IOCTL(KVM_GET_DIRTY_LOG, NULL),
+        IOCTL(KVM_SET_USER_MEMORY_REGION, NULL),
+        IOCTL(KVM_CHECK_EXTENSION, NULL),
+        IOCTL(KVM_GET_DEVICE_ATTR, NULL),
+        IOCTL(KVM_SET_DEVICE_ATTR, NULL),
+        IOCTL(KVM_HAS_DEVICE_ATTR, NULL),
+        IOCTL(KVM_IOEVENTFD, NULL),
+        IOCTL(KVM_IRQFD, NULL),
+        IOCTL(BLKGETSIZE64, NULL),
+        IOCTL(UFFDIO_API, NULL),
+        IOCTL(UFFDIO_REGISTER, NULL),
+        IOCTL(TCGETS, "stdin: a terminal goes raw for the console..."),
+        IOCTL(TCSETS, "...and back at the exit"),
 };
 
-static const unsigned long io_ioctls[] = {BLKGETSIZE64};
+/* a device's I/O thread */
+static const struct ioctl_nr io_ioctls[] = {IOCTL(BLKGETSIZE64, "a block device's size")};
 
-static const unsigned long migration_ioctls[] = {KVM_GET_DIRTY_LOG, KVM_CHECK_EXTENSION};
+/* a migration's thread: the dirty log */
+static const struct ioctl_nr migration_ioctls[] = {IOCTL(KVM_GET_DIRTY_LOG, NULL),
+                                                   IOCTL(KVM_CHECK_EXTENSION, NULL)};
+
+/* comparisons of one argument: dword (its low 32 bits, an int) or qword (all 64) */
+#define DWORD_EQ(i, v, c)                                                                          \
+	{                                                                                          \
+		.index = i, .op = SECCOMP_OP_EQ, .val = v, .comment = c                            \
+	}
+#define MASKED(i, q, m, v, c)                                                                      \
+	{                                                                                          \
+		.index = i, .qword = q, .op = SECCOMP_OP_MASKED_EQ, .mask = m, .val = v,           \
+		.comment = c                                                                       \
+	}
+#define RULE1(call, why, cond)                                                                     \
+	{                                                                                          \
+		.syscall = call, .comment = why, .nr_args = 1, .args = { cond }                    \
+	}
+
+/* every thread */
+static const struct seccomp_rule all_kinds[] = {
+        RULE1("mmap", "mappings never executable: guest memory, rings, malloc",
+              MASKED(2, false, PROT_EXEC, 0, "prot without PROT_EXEC")),
+        RULE1("mprotect", "protections never executable: malloc's arenas, thread stacks",
+              MASKED(2, false, PROT_EXEC, 0, "prot without PROT_EXEC")),
+        {.syscall = "tgkill",
+         .comment = "signals to its own threads only: the vCPU kick, abort()",
+         .nr_args = 1,
+         .args = {{.index = 0, .op = SECCOMP_OP_EQ, .self_pid = true, .comment = "kiln's pid"}}},
+        RULE1("prctl", "a thread's own name, for the log line of a trapped call",
+              DWORD_EQ(0, PR_GET_NAME, "PR_GET_NAME")),
+};
+
+/* a thread that opens sockets: the families kiln uses (migration streams, vsock) */
+static const struct seccomp_rule sockets[] = {
+        RULE1("socket", "migration streams, vsock's host side", DWORD_EQ(0, AF_UNIX, "AF_UNIX")),
+        RULE1("socket", "migration streams", DWORD_EQ(0, AF_INET, "AF_INET")),
+        RULE1("socket", "migration streams", DWORD_EQ(0, AF_INET6, "AF_INET6")),
+};
+
+/* a thread that starts threads */
+static const struct seccomp_rule threads[] = {
+        {.syscall = "clone3",
+         .comment = "its flags are in memory a filter cannot read: ENOSYS, and glibc falls back",
+         .has_action = true,
+         .action = SCMP_ACT_ERRNO(ENOSYS)},
+        RULE1("clone", "threads only, never a process",
+              MASKED(0, true, CLONE_THREAD, CLONE_THREAD, "flags with CLONE_THREAD")),
+        RULE1("seccomp", "the threads it starts load their own filters",
+              DWORD_EQ(0, SECCOMP_SET_MODE_FILTER, "SECCOMP_SET_MODE_FILTER")),
+};
+
+/* a thread that names the threads it starts */
+static const struct seccomp_rule set_name[] = {
+        RULE1("prctl", "the name of a thread it starts", DWORD_EQ(0, PR_SET_NAME, "PR_SET_NAME")),
+};
+
+/*
+ * Opening files is refused, not trapped, where not listed: glibc's malloc
+ * reads /proc/sys/vm/overcommit_memory the first time it shrinks a
+ * thread's heap, and keeps the memory when it cannot.
+ */
+static const struct seccomp_rule no_open[] = {
+        {.syscall = "openat",
+         .comment = "refused, not trapped: glibc's malloc reads overcommit_memory once",
+         .has_action = true,
+         .action = SCMP_ACT_ERRNO(EACCES)},
+};
 
 struct kind_rules {
 	const struct seccomp_allow *allow;
 	size_t nr_allow;
-	const unsigned long *ioctls;
+	const struct ioctl_nr *ioctls;
 	size_t nr_ioctls;
-	bool sockets;  /* socket(AF_UNIX / AF_INET / AF_INET6, SOCK_STREAM) */
-	bool threads;  /* clone for a thread (clone3 answered ENOSYS) */
-	bool set_name; /* prctl(PR_SET_NAME) for a thread it starts */
-	bool opens;    /* openat is in its list */
+	const char *ioctl_why; /* for the ioctls without their own */
+	bool runs;             /* run_ioctls[] */
+	bool sockets;          /* the families in sockets[] */
+	bool threads;          /* threads[] */
+	bool set_name;         /* set_name[] */
+	bool opens;            /* openat is in its list, else no_open[] */
 };
 
-#define RULES(a, i) .allow = a, .nr_allow = ARRAY_SIZE(a), .ioctls = i, .nr_ioctls = ARRAY_SIZE(i)
+#define RULES(a, i, w)                                                                             \
+	.allow = a, .nr_allow = ARRAY_SIZE(a), .ioctls = i, .nr_ioctls = ARRAY_SIZE(i),            \
+	.ioctl_why = w
 
 static const struct kind_rules kinds[THREAD_KINDS] = {
-        [THREAD_VMM] = {RULES(vmm, vmm_ioctls), .sockets = true, .threads = true, .set_name = true,
+        [THREAD_VMM] = {RULES(vmm, vmm_ioctls,
+                              "the VM's and vCPUs' state: snapshots, restores, "
+                              "migration's dirty log"),
+                        .runs = true, .sockets = true, .threads = true, .set_name = true,
                         .opens = true},
         [THREAD_API] = {.allow = api, .nr_allow = ARRAY_SIZE(api)},
-        [THREAD_VCPU] = {RULES(vcpu, vcpu_ioctls)},
-        [THREAD_IO] = {RULES(io, io_ioctls), .sockets = true},
-        [THREAD_MIGRATION] = {RULES(migration, migration_ioctls), .sockets = true, .set_name = true,
-                              .opens = true},
+        [THREAD_VCPU] = {RULES(vcpu, vcpu_ioctls, "KVM_RUN and the exits it handles"),
+                         .runs = true},
+        [THREAD_IO] = {RULES(io, io_ioctls, NULL), .sockets = true},
+        [THREAD_MIGRATION] = {RULES(migration, migration_ioctls, "the dirty log"), .sockets = true,
+                              .set_name = true, .opens = true},
 };
 
-static int add_list(scmp_filter_ctx ctx, const struct seccomp_allow *l, size_t n, struct errbuf *e)
+static int add_allow(struct seccomp_filter *f, const struct seccomp_allow *l, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		int nr = seccomp_syscall_resolve_name(l[i].name);
-		if (nr == __NR_SCMP_ERROR)
-			return errf(e, EINVAL, "no system call %s on this machine", l[i].name);
-		int ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
-		if (ret < 0)
-			return errf(e, -ret, "cannot allow %s: %s", l[i].name, strerror(-ret));
+		struct seccomp_rule r = {.syscall = l[i].name, .comment = l[i].why};
+		if (seccomp_filter_add(f, &r) < 0)
+			return -ENOMEM;
 	}
 	return 0;
 }
 
-/* a rule or a failure naming the call */
-#define ADD(ctx, action, call, ...)                                                                \
-	do {                                                                                       \
-		int r_ = seccomp_rule_add(ctx, action, SCMP_SYS(call), __VA_ARGS__);               \
-		if (r_ < 0)                                                                        \
-			return errf(e, -r_, "cannot add a rule for %s: %s", #call, strerror(-r_)); \
-	} while (0)
-
-int seccomp_rules_add(scmp_filter_ctx ctx, enum thread_kind kind, struct errbuf *e)
+static int add_rules(struct seccomp_filter *f, const struct seccomp_rule *l, size_t n)
 {
-	const struct kind_rules *k = &kinds[kind];
-	int ret;
+	for (size_t i = 0; i < n; i++)
+		if (seccomp_filter_add(f, &l[i]) < 0)
+			return -ENOMEM;
+	return 0;
+}
 
-	if ((ret = add_list(ctx, base, ARRAY_SIZE(base), e)) < 0 ||
-	    (ret = add_list(ctx, k->allow, k->nr_allow, e)) < 0)
-		return ret;
+/* only the listed requests: the 32 bits the kernel reads (a dword) */
+static int add_ioctls(struct seccomp_filter *f, const struct ioctl_nr *l, size_t n, const char *why)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct seccomp_rule r = RULE1("ioctl", l[i].why ? l[i].why : why,
+		                              DWORD_EQ(1, l[i].nr & 0xffffffffu, l[i].name));
+		if (seccomp_filter_add(f, &r) < 0)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static int add_kind(struct seccomp_filter *f, const struct kind_rules *k)
+{
+	if (add_allow(f, base, ARRAY_SIZE(base)) < 0 || add_allow(f, k->allow, k->nr_allow) < 0)
+		return -ENOMEM;
 #if SANITIZED
-	if ((ret = add_list(ctx, sanitizer, ARRAY_SIZE(sanitizer), e)) < 0)
-		return ret;
+	if (add_allow(f, sanitizer, ARRAY_SIZE(sanitizer)) < 0)
+		return -ENOMEM;
 #endif
-	/* mappings and protections never executable: guest memory, rings, malloc */
-	ADD(ctx, SCMP_ACT_ALLOW, mmap, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	ADD(ctx, SCMP_ACT_ALLOW, mprotect, 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	/* only the listed ioctl numbers (the 32 bits the kernel reads) */
-	for (size_t i = 0; i < k->nr_ioctls; i++)
-		ADD(ctx, SCMP_ACT_ALLOW, ioctl, 1,
-		    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, k->ioctls[i] & 0xffffffffu));
-	if (k->sockets) {
-		static const int families[] = {AF_UNIX, AF_INET, AF_INET6};
-		for (size_t i = 0; i < ARRAY_SIZE(families); i++)
-			ADD(ctx, SCMP_ACT_ALLOW, socket, 1,
-			    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+	if (add_rules(f, all_kinds, ARRAY_SIZE(all_kinds)) < 0 ||
+	    (k->runs && add_ioctls(f, run_ioctls, ARRAY_SIZE(run_ioctls), k->ioctl_why) < 0) ||
+	    add_ioctls(f, k->ioctls, k->nr_ioctls, k->ioctl_why) < 0 ||
+	    (k->sockets && add_rules(f, sockets, ARRAY_SIZE(sockets)) < 0) ||
+	    (k->threads && add_rules(f, threads, ARRAY_SIZE(threads)) < 0) ||
+	    (k->set_name && add_rules(f, set_name, ARRAY_SIZE(set_name)) < 0) ||
+	    (!k->opens && !SANITIZED && add_rules(f, no_open, ARRAY_SIZE(no_open)) < 0))
+		return -ENOMEM;
+	return 0;
+}
+
+int seccomp_defaults(struct seccomp_set *set, enum seccomp_mode mode, struct errbuf *e)
+{
+	for (int i = 0; i < THREAD_KINDS; i++) {
+		struct seccomp_filter *f = &set->kinds[i];
+		f->mismatch_action = mode == SECCOMP_AUDIT ? SCMP_ACT_LOG : SCMP_ACT_TRAP;
+		f->match_action = SCMP_ACT_ALLOW;
+		if (add_kind(f, &kinds[i]) < 0)
+			return errf(e, ENOMEM, "out of memory for the %s filter",
+			            thread_kind_name((enum thread_kind)i));
 	}
-	if (k->threads) {
-		/* clone3's flags are in memory a filter cannot read: glibc falls back */
-		ADD(ctx, SCMP_ACT_ERRNO(ENOSYS), clone3, 0);
-		ADD(ctx, SCMP_ACT_ALLOW, clone, 1,
-		    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
-	}
-	/* signals to its own threads only: the vCPU kick, abort() */
-	ADD(ctx, SCMP_ACT_ALLOW, tgkill, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
-	if (k->threads) /* the threads it starts load their own filters */
-		ADD(ctx, SCMP_ACT_ALLOW, seccomp, 1,
-		    SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)SECCOMP_SET_MODE_FILTER));
-	/*
-	 * Opening files is refused, not trapped, where not listed: glibc's
-	 * malloc reads /proc/sys/vm/overcommit_memory the first time it
-	 * shrinks a thread's heap, and keeps the memory when it cannot.
-	 */
-	if (!k->opens && !SANITIZED)
-		ADD(ctx, SCMP_ACT_ERRNO(EACCES), openat, 0);
-	/* a thread's own name, for the log line of a trapped call */
-	ADD(ctx, SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_GET_NAME));
-	if (k->set_name)
-		ADD(ctx, SCMP_ACT_ALLOW, prctl, 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
 	return 0;
 }

@@ -240,11 +240,3 @@ Test(bad_input, start_time_flags)
 	                      "--no-api", NULL};
 	expect_exit(argv, EXIT_ARGS, "--no-api needs --config-file");
 }
-
-/* until kiln loads seccomp filters, a filter file is refused, not ignored */
-Test(bad_input, seccomp_filter_refused)
-{
-	const char *argv[] = {"kiln", "--seccomp-filter", "/tmp/filters.bpf", "--no-api", NULL};
-	expect_exit(argv, EXIT_ARGS, "--seccomp-filter /tmp/filters.bpf");
-	cr_assert(strstr(kp.out, "--no-seccomp") != NULL, "output:\n%s", kp.out);
-}
