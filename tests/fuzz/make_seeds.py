@@ -170,8 +170,32 @@ def mmio_seeds():
     return seeds
 
 
+def balloon_seeds():
+    """inflate and deflate requests of PFNs in and out of the 2 MiB of RAM;
+    with every feature (variant 0xf): a statistics buffer, a hint run, a report"""
+    seeds = {}
+    for variant in (0, 0xf):
+        p = u8(variant) + init()
+        for q in range(5 if variant else 2):
+            p += queue(q, 3)
+        p += driver_ok()
+        pfns = b''.join(u32(n) for n in (0x100, 0x101, 0x180, 0x1ff))
+        p += chain(0, 0, [(False, 0, 16, pfns)]) + notify(0)
+        p += chain(1, 0, [(False, 0x10, 8, pfns[:8])]) + notify(1)
+        if variant:
+            stats = u16(4) + u64(1000) + u16(5) + u64(2000)
+            p += chain(2, 0, [(False, 0x20, 20, stats)]) + notify(2)
+            p += host(u8(0) + u8(2)) + host(u8(2) + u8(1))  # a target, a hint run
+            p += chain(3, 0, [(False, 0x30, 4, u32(2))]) + chain(3, 1, [(True, 0x100, 4096, b'')])
+            p += notify(3) + chain(4, 0, [(True, 0x200, 8192, b'')]) + notify(4)
+        p += settle() + irq() + snapshot() + chain(0, 1, [(False, 0x40, 4, u32(0x7fffffff))])
+        p += notify(0) + settle() + reset()
+        seeds['seed-%d' % variant] = p
+    return seeds
+
+
 KINDS = {'blk': blk_seeds, 'net': net_seeds, 'vsock': vsock_seeds, 'rng': rng_seeds,
-         'mmio': mmio_seeds}
+         'mmio': mmio_seeds, 'balloon': balloon_seeds}
 
 
 def main():
