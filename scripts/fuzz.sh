@@ -36,10 +36,12 @@ sources() {
 		"common/log.c" ;;
 	boot) echo "vcpu/boot*.c vcpu/mptable.c vcpu/acpi.c vcpu/aml.c memory/guest_mem.c common/util.c" \
 		"common/log.c" ;;
+	seccomp) echo "daemon/seccomp*.c common/util.c common/log.c $(pkg-config --libs jansson)" \
+		"$(pkg-config --libs libseccomp)" ;;
 	*) return 1 ;;
 	esac
 }
-targets="router virtqueue mmio blk net vsock rng balloon snapshot boot migration mmds_http"
+targets="router virtqueue mmio blk net vsock rng balloon snapshot boot migration mmds_http seccomp"
 
 # per-target libFuzzer options
 options() {
@@ -48,6 +50,7 @@ options() {
 	virtqueue) echo "-max_len=90000" ;;
 	snapshot) echo "-max_len=32768" ;;
 	boot | migration) echo "-max_len=65536" ;;
+	seccomp) echo "-max_len=65536 -dict=tests/fuzz/seccomp.dict" ;;
 	*) echo "-max_len=4096" ;;
 	esac
 }
