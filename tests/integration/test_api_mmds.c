@@ -159,7 +159,9 @@ Test(api_mmds, metadata_file_refused)
 /* a booted VM: the hello guest, 1 vCPU, 64 MiB (a test bed with KVM) */
 static void boot_hello(void)
 {
-	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS "\"}",
+	/* sleep: the guest stays up while the test calls the API after the boot */
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
+	                    " sleep=30000\"}",
 	                    kh_guest("hello"));
 	call_ok("PUT", "/boot-source", body);
 	free(body);
