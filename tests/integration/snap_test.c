@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* tests/integration/snap_test.c: shared steps of the snapshot tests (snap_test.h). */
 #include "snap_test.h"
+#include "api_client.h"
 
 #include <criterion/criterion.h>
 #include <ctype.h>
+#include <dirent.h>
 #include <endian.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -295,13 +297,69 @@ static bool guest_printed(struct skiln *k, const char *needle, bool whole)
 	return yes;
 }
 
+/*
+ * What kiln is doing when the guest is silent: its GET / and, per thread,
+ * its name, state, kernel wait channel and CPU ticks (a vCPU in KVM_RUN
+ * that burns no time, or one blocked elsewhere, tells them apart).
+ */
+static char *silence_report(struct skiln *k)
+{
+	char *out = NULL, path[96], line[256];
+	size_t size = 0;
+	FILE *m = open_memstream(&out, &size);
+	struct ac_resp r;
+
+	if (ac_request(k->sock, "GET", "/", NULL, &r) > 0) {
+		fprintf(m, "GET /: %s\n", r.body);
+		ac_resp_free(&r);
+	} else {
+		fprintf(m, "GET /: no answer\n");
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task", k->p.pid);
+	DIR *d = opendir(path);
+	for (struct dirent *t; d && (t = readdir(d));) {
+		int tid = atoi(t->d_name);
+		if (tid <= 0)
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", k->p.pid, tid);
+		FILE *f = fopen(path, "r");
+		if (!f)
+			continue;
+		if (fgets(line, sizeof(line), f)) {
+			char comm[32] = "", state = '?';
+			unsigned long utime = 0, stime = 0;
+			/* pid (comm) state ... field 14 utime, 15 stime */
+			sscanf(line,
+			       "%*d (%31[^)]) %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+			       comm, &state, &utime, &stime);
+			char wchan[64] = "";
+			snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", k->p.pid, tid);
+			FILE *w = fopen(path, "r");
+			if (w) {
+				if (!fgets(wchan, sizeof(wchan), w))
+					wchan[0] = 0;
+				fclose(w);
+			}
+			fprintf(m, "thread %d %s: %c wchan %s ticks %lu+%lu\n", tid, comm, state,
+			        wchan, utime, stime);
+		}
+		fclose(f);
+	}
+	if (d)
+		closedir(d);
+	fclose(m);
+	return out;
+}
+
 void memck_wait(struct skiln *k, unsigned long n, int timeout_ms)
 {
 	char needle[48];
 	snprintf(needle, sizeof(needle), "memck: report %lu ", n);
 	/* a log record inside the line hides it from kh_wait_for, not from guest_printed */
-	cr_assert(kh_wait_for(&k->p, needle, timeout_ms) || guest_printed(k, needle, false),
-	          "no \"%s\" from memck:\n%s", needle, k->p.out);
+	if (!kh_wait_for(&k->p, needle, timeout_ms) && !guest_printed(k, needle, false)) {
+		char *why = silence_report(k);
+		cr_assert_fail("no \"%s\" from memck:\n%s\n%s", needle, k->p.out, why);
+	}
 	/* and the rest of that line */
 	for (int i = 0; i < 100 && !guest_printed(k, needle, true); i++)
 		kh_wait_for(&k->p, "\x01", 10);
