@@ -29,7 +29,7 @@ sources() {
 	virtqueue) echo "virtio/queue.c memory/guest_mem.c common/util.c common/log.c" ;;
 	mmio | blk | net | vsock | rng | balloon) echo "$devfuzz -luring" ;;
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
-		"api/config*.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
+		"api/config*.c api/parse_balloon.c mmds/store.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
 	mmds_http) echo "mmds/*.c common/util.c common/log.c $(pkg-config --libs jansson)" ;;
 	migration) echo "daemon/mig_wire.c memory/guest_mem.c memory/dirty.c common/util.c" \

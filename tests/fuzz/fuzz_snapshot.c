@@ -229,6 +229,12 @@ int vmm_start_paused(struct vmm *v, struct errbuf *e)
 	abort();
 }
 
+/* the MMDS store lives on the host and is never in a snapshot: nothing to apply here */
+void vmm_mmds_apply_config(struct vmm *v)
+{
+	(void)v;
+}
+
 int vmm_resume(struct vmm *v, struct errbuf *e)
 {
 	(void)v;
