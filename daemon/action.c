@@ -37,9 +37,11 @@ struct action_rule {
 static int do_get_info(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	(void)e;
-	a->reply = json_pack(
-	        "{s:s, s:s, s:s, s:s}", "id", v->opts.id ? v->opts.id : "anonymous-instance",
-	        "state", vmm_state_name(v->state), "vmm_version", KILN_VERSION, "app_name", "kiln");
+	/* vmm_version as Firecracker's (version checks read it), kiln's own beside it */
+	a->reply = json_pack("{s:s, s:s, s:s, s:s, s:s}", "id",
+	                     v->opts.id ? v->opts.id : "anonymous-instance", "state",
+	                     vmm_state_name(v->state), "vmm_version", API_FIRECRACKER_VERSION,
+	                     "app_name", "kiln", "kiln_version", KILN_VERSION);
 	return 0;
 }
 
@@ -47,8 +49,9 @@ static int do_get_version(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	(void)v;
 	(void)e;
-	/* Firecracker's FirecrackerVersion schema names the field this way */
-	a->reply = json_pack("{s:s}", "firecracker_version", KILN_VERSION);
+	/* Firecracker's FirecrackerVersion, and kiln's own version as an extra field */
+	a->reply = json_pack("{s:s, s:s}", "firecracker_version", API_FIRECRACKER_VERSION,
+	                     "kiln_version", KILN_VERSION);
 	return 0;
 }
 

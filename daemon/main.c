@@ -71,7 +71,8 @@ static void usage(FILE *f)
 	           "  --show-log-origin        put file:line in every log line\n"
 	           "  --module NAME            only log lines from this module\n"
 	           "  --metrics-path FILE      write metrics lines to FILE (or a named pipe)\n"
-	           "  --version                print the version and exit\n"
+	           "  --version                print the Firecracker API version kiln serves\n"
+	           "                           (\"Firecracker vX.Y.Z\") and kiln's, and exit\n"
 	           "  --help                   this text\n");
 }
 
@@ -276,7 +277,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->print_seccomp = true;
 			break;
 		case OPT_VERSION:
-			printf("kiln v%s\n", KILN_VERSION);
+			/* Firecracker's first line, then kiln's own version */
+			printf("Firecracker v%s\nkiln v%s\n", API_FIRECRACKER_VERSION,
+			       KILN_VERSION);
 			return -1;
 		case OPT_HELP:
 			usage(stdout);
