@@ -51,6 +51,7 @@ static const char *const names[API_ACTION_COUNT] = {
         [API_BALLOON_HINT_START] = "PATCH /balloon/hinting/start",
         [API_BALLOON_HINT_STATUS] = "GET /balloon/hinting/status",
         [API_BALLOON_HINT_STOP] = "PATCH /balloon/hinting/stop",
+        [API_PUT_SERIAL] = "PUT /serial",
 };
 
 const char *api_action_name(enum api_action_kind k)
@@ -97,6 +98,10 @@ void api_action_release(struct api_action *a)
 		break;
 	case API_MIGRATION_RECEIVE:
 		api_migration_receive_free(&a->u.migration_receive);
+		break;
+	case API_PUT_SERIAL:
+		free(a->u.serial.serial_out_path);
+		a->u.serial.serial_out_path = NULL;
 		break;
 	case API_PUT_MMDS:
 	case API_PATCH_MMDS:

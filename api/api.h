@@ -68,6 +68,7 @@ enum api_action_kind {
 	API_BALLOON_HINT_START,   /* PATCH /balloon/hinting/start */
 	API_BALLOON_HINT_STATUS,  /* GET /balloon/hinting/status */
 	API_BALLOON_HINT_STOP,    /* PATCH /balloon/hinting/stop */
+	API_PUT_SERIAL,           /* PUT /serial */
 	API_ACTION_COUNT
 };
 
@@ -195,6 +196,14 @@ void api_migration_receive_free(struct migration_receive_req *r);
  */
 int api_migration_address_check(const char *addr, const char *where, struct errbuf *e);
 
+/*
+ * PUT /serial (Firecracker's SerialDevice): where the guest's serial
+ * output goes from the boot on. Its rate_limiter is refused (not served).
+ */
+struct serial_req {
+	char *serial_out_path; /* a file or named pipe; NULL: kiln's stdout */
+};
+
 struct api_action;
 /*
  * Called by the VMM thread once it has completed `a` (status, and reply or
@@ -226,6 +235,7 @@ struct api_action {
 		json_t *mmds_data; /* PUT/PATCH /mmds: the body, any JSON value (owned) */
 		struct mmds_cfg mmds_config;
 		struct balloon_cfg balloon; /* PUT, and the fields the PATCHes set */
+		struct serial_req serial;
 	} u;
 
 	/* result, written by the VMM thread before done() */

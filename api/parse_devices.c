@@ -6,7 +6,8 @@
  * forms take Firecracker's PartialDrive (drive_id, path_on_host,
  * rate_limiter) and PartialNetworkInterface (iface_id, rx_rate_limiter,
  * tx_rate_limiter). In every case the body's id must equal the path's, as
- * in Firecracker's request/drive.rs and request/net.rs.
+ * in Firecracker's request/drive.rs and request/net.rs. PUT /serial takes
+ * Firecracker's SerialDevice.
  */
 #include "api/config_int.h"
 #include "api/parse_int.h"
@@ -120,4 +121,29 @@ int api_parse_entropy(json_t *body, const char *id, struct api_action *a, struct
 {
 	(void)id;
 	return cfg_parse_entropy(body, &a->u.entropy, e);
+}
+
+static const struct cfg_field serial_fields[] = {
+        {.name = "serial_out_path",
+         .kind = CFG_PATH,
+         .off = offsetof(struct serial_req, serial_out_path)},
+        {.name = "rate_limiter",
+         .kind = CFG_REJECT,
+         .reject = "serial.rate_limiter is not supported by kiln yet "
+                   "(docs/firecracker-differences.md)"},
+};
+
+/* PUT /serial: Firecracker's SerialDevice {serial_out_path, rate_limiter} */
+int api_parse_serial(json_t *body, const char *id, struct api_action *a, struct errbuf *e)
+{
+	struct serial_req s = {0};
+	int ret = cfg_fields_parse(body, "serial", serial_fields, ARRAY_SIZE(serial_fields), &s, e);
+
+	(void)id;
+	if (ret < 0) {
+		free(s.serial_out_path);
+		return ret;
+	}
+	a->u.serial = s;
+	return 0;
 }

@@ -33,6 +33,7 @@ int api_parse_net_put(json_t *body, const char *id, struct api_action *a, struct
 int api_parse_net_patch(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
 int api_parse_vsock(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
 int api_parse_entropy(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
+int api_parse_serial(json_t *body, const char *id, struct api_action *a, struct errbuf *e);
 
 /* parse_cpu.c: Firecracker's custom CPU template (x86_64) */
 int api_parse_cpu_config(json_t *body, const char *id, struct api_action *a, struct errbuf *e);

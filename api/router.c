@@ -8,8 +8,8 @@
  * a known path with the wrong method 405, as kiln's issue asks.
  *
  * The /migration paths are kiln's own (docs/migration.md); Firecracker's
- * pmem, serial and hotplug paths are not in the table: they
- * answer 404 until their features exist.
+ * pmem and hotplug paths are not in the table: they answer 404 until their
+ * features exist.
  */
 #include "api/parse_int.h"
 
@@ -40,6 +40,7 @@ static const struct route routes[] = {
         {"PATCH", "/network-interfaces", true, API_PATCH_NET, api_parse_net_patch},
         {"PUT", "/vsock", false, API_PUT_VSOCK, api_parse_vsock},
         {"PUT", "/entropy", false, API_PUT_ENTROPY, api_parse_entropy},
+        {"PUT", "/serial", false, API_PUT_SERIAL, api_parse_serial},
         {"PUT", "/logger", false, API_PUT_LOGGER, api_parse_logger},
         {"PUT", "/metrics", false, API_PUT_METRICS, api_parse_metrics},
         {"PUT", "/actions", false, API_ACTION_COUNT, api_parse_actions},

@@ -11,6 +11,7 @@
 #include "vmm.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -227,6 +228,29 @@ static int do_put_entropy(struct vmm *v, struct api_action *a, struct errbuf *e)
 	(void)e;
 	v->cfg.entropy = a->u.entropy;
 	v->cfg.entropy.set = true;
+	return 0;
+}
+
+/*
+ * PUT /serial: the guest's serial output goes to serial_out_path from the
+ * boot (or restore) on, or back to stdout without one. Opened as
+ * Firecracker's open_file_nonblock() does (created, read-write so that a
+ * named pipe opens without a reader, non-blocking), and appended to.
+ */
+static int do_put_serial(struct vmm *v, struct api_action *a, struct errbuf *e)
+{
+	const char *path = a->u.serial.serial_out_path;
+	int fd = STDOUT_FILENO;
+
+	if (path) {
+		fd = open(path, O_RDWR | O_CREAT | O_APPEND | O_NONBLOCK | O_CLOEXEC, 0644);
+		if (fd < 0)
+			return errf(e, errno, "The serial output file cannot be opened: %s: %s",
+			            path, strerror(errno));
+	}
+	if (v->serial_out_fd >= 0 && v->serial_out_fd != STDOUT_FILENO)
+		close(v->serial_out_fd);
+	v->serial_out_fd = fd;
 	return 0;
 }
 
@@ -451,6 +475,7 @@ static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_PUT_MMDS] = {S_ANY & ~S_HALT, vmm_mmds_put},
         [API_PATCH_MMDS] = {S_ANY & ~S_HALT, vmm_mmds_patch},
         [API_PUT_MMDS_CONFIG] = {S_PRE, vmm_mmds_config},
+        [API_PUT_SERIAL] = {S_PRE, do_put_serial},
 };
 
 /* what may run beside a migration: reading, logging and metrics, the cancel */

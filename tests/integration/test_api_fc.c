@@ -58,3 +58,54 @@ Test(api_fc, version_flag_and_get_version_report_firecrackers_api)
 	cr_assert_str_eq(json_string_value(json_object_get(j, "vmm_version")), word2 + 1);
 	json_decref(j);
 }
+
+/* PUT /boot-source (guest `name`, KH_GUEST_ARGS and `args`) and 1 vCPU, 64 MiB */
+static void hello_vm(const char *name, const char *args)
+{
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"%s %s\"}",
+	                    kh_guest(name), KH_GUEST_ARGS, args);
+	call_ok("PUT", "/boot-source", body);
+	free(body);
+	call_ok("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}");
+}
+
+/* the whole of a small file as a malloc'd string ("" when absent) */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+	if (f) {
+		size_t n = fread(buf, 1, 65535, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+Test(api_fc, put_serial_sends_the_guests_console_to_the_file)
+{
+	tmp[0] = kh_write_temp("", ".serial");
+	start_kiln(&kp);
+	call_fault("PUT", "/serial", "{\"serial_out_path\": \"\"}", 400, "serial_out_path");
+	call_fault("PUT", "/serial", "{\"serial_out_path\": 3}", 400, "serial_out_path");
+	call_fault("PUT", "/serial", "{\"serial_out_path\": \"/nonexistent/dir/x\"}", 400,
+	           "/nonexistent/dir/x");
+	call_fault("PUT", "/serial", "{\"rate_limiter\": {\"size\": 1024, \"refill_time\": 100}}",
+	           400, "serial.rate_limiter is not supported");
+	call_fault("PUT", "/serial", "{\"serial_out\": \"/tmp/x\"}", 400, "serial_out");
+	/* the last one wins, as Firecracker replaces the path */
+	call_ok("PUT", "/serial", "{\"serial_out_path\": \"/dev/null\"}");
+	char *body = kh_fmt("{\"serial_out_path\": \"%s\"}", tmp[0]);
+	call_ok("PUT", "/serial", body);
+	hello_vm("hello", "");
+	call_ok("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	call_fault("PUT", "/serial", body, 400, POST_BOOT);
+	free(body);
+	kh_wait_exit(&kp, 30000);
+
+	char *out = slurp(tmp[0]);
+	cr_assert(strstr(out, "bye"), "the serial file holds:\n%s\nkiln printed:\n%s", out, kp.out);
+	/* and kiln's stdout got none of the guest's console */
+	cr_assert_null(strstr(kp.out, "bye"), "%s", kp.out);
+	free(out);
+}

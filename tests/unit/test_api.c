@@ -60,7 +60,7 @@ Test(router, unknown_paths_are_404)
 	                                    "/snapshot",       "/snapshot/x",
 	                                    "/balloon/x",      "/balloon/hinting",
 	                                    "/mmds/x",         "/mmds/config/x",
-	                                    "/pmem/x",         "/serial",
+	                                    "/pmem/x",         "/serial/x",
 	                                    "/hotplug/memory", "/drives/a/b",
 	                                    "/vm/config/x",    "/machine-config//",
 	                                    "/Version",        "/actions/x",
