@@ -3,10 +3,13 @@
  * api/http.c: the libmicrohttpd glue and nothing else. kiln binds the unix
  * socket itself and hands it to MHD (MHD_OPTION_LISTEN_SOCKET); MHD runs
  * one internal epoll thread. Per request:
- *   1. headers in: a Content-Length above the limit is answered at once,
- *      before any of the body is read;
- *   2. body chunks: copied up to the limit; past it (chunked bodies) they
- *      are only counted, and past API_DISCARD_MAX the connection is dropped;
+ *   1. headers in: a Content-Length above the limit is answered at once
+ *      only when the client waits for it (Expect: 100-continue) or the
+ *      length passes API_DISCARD_MAX; other oversized bodies are read;
+ *   2. body chunks: copied up to the limit; past it they are only counted
+ *      (the answer is the 400 once all is in, so that a client that sends
+ *      its whole body before reading gets it), and past API_DISCARD_MAX
+ *      the connection is dropped;
  *   3. body complete: api_route() parses it; a bad request is answered
  *      right away, a good one is posted to the VMM thread and the
  *      connection suspended, so a slow action never blocks other clients;
@@ -24,6 +27,7 @@
 #include <microhttpd.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -134,19 +138,31 @@ static void count(enum api_action_kind k, unsigned status)
 		stat_inc(&api_stats.fails[k]);
 }
 
+/*
+ * micro_http's RequestError::SizeLimitExceeded, as Firecracker answers it:
+ * 400 and its message, under Firecracker's own key "error" and under
+ * "fault_message" (its swagger's Error, which its SDKs read). Firecracker's
+ * second sentence, "All previous unanswered requests will be dropped.", is
+ * left out: kiln drops none.
+ */
 static enum MHD_Result respond_too_large(struct api_server *s, struct MHD_Connection *c,
                                          uint64_t size)
 {
 	char msg[160];
+	char *json;
 
 	stat_inc(&api_stats.too_large);
-	/* micro_http's RequestError::SizeLimitExceeded, as Firecracker answers it */
 	snprintf(msg, sizeof(msg),
 	         "Request payload with size %llu is larger than the limit of %zu allowed by "
 	         "server.",
 	         (unsigned long long)size, s->max_payload);
 	log_info("refused a request body of %llu bytes", (unsigned long long)size);
-	return respond_fault(c, 400, msg, NULL);
+	json_t *o = json_pack("{s:s, s:s}", "fault_message", msg, "error", msg);
+	json = o ? json_dumps(o, JSON_COMPACT) : NULL;
+	json_decref(o);
+	if (!json)
+		return MHD_NO;
+	return respond(c, 400, json, NULL);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -282,11 +298,21 @@ static enum MHD_Result receive(struct api_server *s, struct api_req *r, const ch
 	return MHD_YES;
 }
 
-/* first call, headers only: refuse a declared body above the limit unread */
+/*
+ * First call, headers only. A declared body above the limit is refused
+ * unread only when the client waits for our word before sending it
+ * (Expect: 100-continue) or when it passes API_DISCARD_MAX; any other is
+ * read and discarded (receive()) and refused once complete (dispatch()):
+ * answering and closing while the client still sends would reset its
+ * connection before it reads the 400 (EPIPE on its writes), which is not
+ * what Firecracker's clients expect.
+ */
 static enum MHD_Result on_headers(struct api_server *s, struct api_req *r, struct MHD_Connection *c)
 {
 	const char *cl =
 	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	const char *expect =
+	        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
 	unsigned long long n;
 	char *end;
 
@@ -297,6 +323,9 @@ static enum MHD_Result on_headers(struct api_server *s, struct api_req *r, struc
 	n = strtoull(cl, &end, 10);
 	if (errno == 0 && end != cl && n <= s->max_payload)
 		return MHD_YES;
+	if (errno == 0 && end != cl && n <= API_DISCARD_MAX &&
+	    !(expect && strcasecmp(expect, "100-continue") == 0))
+		return MHD_YES; /* read it, then answer */
 	/* MHD refuses malformed lengths itself; this is a too-large one */
 	return respond_too_large(s, c, errno ? UINT64_MAX : n);
 }
