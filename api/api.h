@@ -288,8 +288,9 @@ char *api_fault_json(const char *msg);
  * NUL-terminated; NULL or 0 for none) into `a`, which the caller zeroed.
  * Any thread; no global state; never crashes on any input.
  *   0        a->kind and a->u are filled (free with api_action_release)
- *   -ENOENT  unknown path (404)
- *   -ENOTSUP known path, method not served there (405)
+ *   -ENOENT  unknown path (400, Firecracker's "Invalid request method
+ *            and/or path: PUT pmem.")
+ *   -ENOTSUP known path, method not served there (400, the same message)
  *   -EINVAL  bad path id, missing/extra body, bad JSON or field (400)
  *   -ENOMEM  out of memory (500)
  * On error `e` holds the fault_message and `a->u` owns nothing. In all
@@ -300,12 +301,13 @@ char *api_fault_json(const char *msg);
 int api_route(const char *method, const char *path, const char *body, size_t len,
               struct api_action *a, struct errbuf *e);
 
-/* the HTTP status for an api_route() result (0 -> 200) */
+/* the HTTP status for an api_route() result (0 -> 200, -ENOMEM -> 500, else 400) */
 int api_route_status(int ret);
 
 /*
  * The methods served on `path`, as an Allow header value ("GET, PUT,
- * PATCH"), into buf; "" when the path is unknown. Returns buf.
+ * PATCH"), into buf; "" when the path is unknown. Returns buf. (Firecracker
+ * sends no Allow header; this is for kiln's logs and tests.)
  */
 const char *api_route_allow(const char *path, char *buf, size_t size);
 

@@ -99,8 +99,7 @@ static void unlink_waiting(struct api_server *s, struct api_req *r)
 
 /* ----------------------------------------------------------- responses */
 
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *json,
-                               const char *allow)
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *json)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -115,17 +114,14 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *
 	}
 	if (json)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
-	if (allow && allow[0])
-		MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
 }
 
-static enum MHD_Result respond_fault(struct MHD_Connection *c, unsigned status, const char *msg,
-                                     const char *allow)
+static enum MHD_Result respond_fault(struct MHD_Connection *c, unsigned status, const char *msg)
 {
-	return respond(c, status, api_fault_json(msg), allow);
+	return respond(c, status, api_fault_json(msg));
 }
 
 /* counts an answered request of kind `k` (API_ACTION_COUNT: no kind) */
@@ -162,7 +158,7 @@ static enum MHD_Result respond_too_large(struct api_server *s, struct MHD_Connec
 	json_decref(o);
 	if (!json)
 		return MHD_NO;
-	return respond(c, 400, json, NULL);
+	return respond(c, 400, json);
 }
 
 /* ------------------------------------------------------------ handlers */
@@ -199,7 +195,6 @@ static enum MHD_Result dispatch(struct api_server *s, struct api_req *r, struct 
 	ret = api_route(method, url, r->body, r->len, &r->a, &e);
 	if (ret < 0) {
 		unsigned status = (unsigned)api_route_status(ret);
-		char allow[32] = "";
 		if (ret == -ENOENT)
 			stat_inc(&api_stats.not_found);
 		else if (ret == -ENOTSUP)
@@ -207,10 +202,8 @@ static enum MHD_Result dispatch(struct api_server *s, struct api_req *r, struct 
 		else
 			stat_inc(&api_stats.bad_request);
 		count(r->a.kind, status);
-		if (ret == -ENOTSUP)
-			api_route_allow(url, allow, sizeof(allow));
 		log_info("%.16s %.256s: %u %s", method, url, status, e.msg);
-		return respond_fault(c, status, e.msg, allow);
+		return respond_fault(c, status, e.msg);
 	}
 	free(r->body);
 	r->body = NULL;
@@ -220,7 +213,7 @@ static enum MHD_Result dispatch(struct api_server *s, struct api_req *r, struct 
 	pthread_mutex_lock(&req_lock);
 	if (s->stopping) {
 		pthread_mutex_unlock(&req_lock);
-		return respond_fault(c, 503, "kiln is shutting down", NULL);
+		return respond_fault(c, 503, "kiln is shutting down");
 	}
 	/* suspend before posting: done() may run before this handler returns */
 	MHD_suspend_connection(c);
@@ -246,19 +239,19 @@ static enum MHD_Result answer(struct api_req *r, struct MHD_Connection *c)
 	st = r->state;
 	pthread_mutex_unlock(&req_lock);
 	if (st != REQ_DONE)
-		return respond_fault(c, 503, "kiln is shutting down", NULL);
+		return respond_fault(c, 503, "kiln is shutting down");
 	count(r->a.kind, (unsigned)r->a.status);
 	if (r->a.status >= 400 || r->a.status < 200)
 		return respond_fault(c, r->a.status >= 400 ? (unsigned)r->a.status : 500,
-		                     r->a.fault[0] ? r->a.fault : "internal error", NULL);
+		                     r->a.fault[0] ? r->a.fault : "internal error");
 	if (r->a.status != 204) {
 		/* any JSON value: GET /mmds answers the store, which may be a string */
 		json = r->a.reply ? json_dumps(r->a.reply, JSON_COMPACT | JSON_ENCODE_ANY)
 		                  : strdup("{}");
 		if (!json)
-			return respond_fault(c, 500, "out of memory", NULL);
+			return respond_fault(c, 500, "out of memory");
 	}
-	return respond(c, (unsigned)r->a.status, json, NULL);
+	return respond(c, (unsigned)r->a.status, json);
 }
 
 /* a piece of the body: keep it while under the limit, then only count it */

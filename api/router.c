@@ -4,8 +4,8 @@
  * the parser of its body. Paths, ids and messages follow Firecracker's
  * swagger (src/firecracker/swagger/firecracker.yaml) and its api_server
  * (parsed_request.rs: "GET request cannot have a body.", "Empty PUT
- * request.", checked_id()). Unlike Firecracker, an unknown path is 404 and
- * a known path with the wrong method 405, as kiln's issue asks.
+ * request.", checked_id()). An unknown path, or a served one with another
+ * method, is Firecracker's 400 "Invalid request method and/or path".
  *
  * The /migration paths are kiln's own (docs/migration.md); Firecracker's
  * pmem and hotplug paths are not in the table: they answer 404 until their
@@ -164,6 +164,31 @@ static int parse_body(const struct route *r, const char *id, const char *body, s
 	return ret;
 }
 
+/*
+ * A (method, path) that no route serves, answered as Firecracker's
+ * parsed_request.rs does, in its order: a GET with a body, or a PUT or
+ * PATCH without one, whatever the path, is that mistake; anything else is
+ * "Invalid request method and/or path: <METHOD> <first path segment>.".
+ * -ENOENT for an unknown path, -ENOTSUP for a served path and another
+ * method (both 400, as in Firecracker; counted apart in the metrics).
+ */
+static int refuse_unrouted(const char *method, const char *path, size_t len, bool known,
+                           struct errbuf *e)
+{
+	const char *seg = path;
+	size_t seg_len;
+
+	if (strcmp(method, "GET") == 0 && len)
+		return errf(e, EINVAL, "GET request cannot have a body.");
+	if ((strcmp(method, "PUT") == 0 || strcmp(method, "PATCH") == 0) && !len)
+		return errf(e, EINVAL, "Empty %s request.", method);
+	while (*seg == '/')
+		seg++;
+	seg_len = strcspn(seg, "/");
+	return errf(e, known ? ENOTSUP : ENOENT, "Invalid request method and/or path: %.16s %.*s.",
+	            method, (int)(seg_len > 256 ? 256 : seg_len), seg);
+}
+
 int api_route(const char *method, const char *path, const char *body, size_t len,
               struct api_action *a, struct errbuf *e)
 {
@@ -185,14 +210,8 @@ int api_route(const char *method, const char *path, const char *body, size_t len
 		if (strcmp(routes[i].method, method) == 0)
 			r = &routes[i];
 	}
-	if (!known)
-		return errf(e, ENOENT, "Invalid request method and/or path: %.16s %.256s.", method,
-		            path);
-	if (!r) {
-		char allow[32];
-		return errf(e, ENOTSUP, "The %.16s method is not allowed on %.256s (allowed: %s).",
-		            method, path, api_route_allow(path, allow, sizeof(allow)));
-	}
+	if (!r)
+		return refuse_unrouted(method, path, len, known, e);
 	a->kind = r->kind;
 	if (r->has_id && (ret = check_path_id(seg, seg_len, id, e)) < 0)
 		return ret;
@@ -204,10 +223,6 @@ int api_route_status(int ret)
 	switch (ret) {
 	case 0:
 		return 200;
-	case -ENOENT:
-		return 404;
-	case -ENOTSUP:
-		return 405;
 	case -ENOMEM:
 		return 500;
 	default:

@@ -51,8 +51,10 @@ Test(api_mmds, put_patch_get)
 	expect_mmds("\"text\"");
 	call_fault("PUT", "/mmds", "{\"a\": ", 400, "deserializing the json");
 	call_fault("PUT", "/mmds", NULL, 400, "Empty PUT request.");
-	call_fault("GET", "/mmds/config", NULL, 405, "allowed: PUT");
-	call_fault("DELETE", "/mmds", NULL, 405, "allowed: GET, PUT, PATCH");
+	call_fault("GET", "/mmds/config", NULL, 400,
+	           "Invalid request method and/or path: GET mmds.");
+	call_fault("DELETE", "/mmds", NULL, 400,
+	           "Invalid request method and/or path: DELETE mmds.");
 }
 
 Test(api_mmds, size_limit_is_413)

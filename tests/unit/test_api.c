@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * tests/unit/test_api.c: api/ without a server -- the router (every path and
- * method, 404 vs 405, ids), the body parsers of every endpoint (valid and
+ * method, Firecracker's 400s for both, ids), the body parsers of every endpoint (valid and
  * invalid bodies and their messages), the action queue, names and the
  * fault body.
  */
@@ -54,7 +54,8 @@ Test(router, every_endpoint)
 	expect_kind("GET", "/machine-config/", NULL, API_GET_MACHINE_CONFIG);
 }
 
-Test(router, unknown_paths_are_404)
+/* Firecracker's parsed_request.rs: 400 "Invalid request method and/or path: GET <segment>." */
+Test(router, unknown_paths_are_400_as_in_firecracker)
 {
 	static const char *const paths[] = {"/nope",           "",
 	                                    "/snapshot",       "/snapshot/x",
@@ -66,26 +67,41 @@ Test(router, unknown_paths_are_404)
 	                                    "/Version",        "/actions/x",
 	                                    "/version?x"};
 	for (size_t i = 0; i < ARRAY_SIZE(paths); i++) {
-		expect("GET", paths[i], NULL, -ENOENT, "Invalid request method and/or path");
+		expect("GET", paths[i], NULL, -ENOENT, "Invalid request method and/or path: GET ");
 		cr_assert_eq(act.kind, API_ACTION_COUNT);
-		cr_assert_eq(api_route_status(-ENOENT), 404);
+		cr_assert_eq(api_route_status(-ENOENT), 400);
 	}
-	expect("PUT", "/pmem/x", "{}", -ENOENT, "PUT /pmem/x");
+	/* the message names the first segment, as Firecracker's does */
+	expect("PUT", "/pmem/x", "{}", -ENOENT, "Invalid request method and/or path: PUT pmem.");
+	expect("GET", "/hotplug/memory", NULL, -ENOENT,
+	       "Invalid request method and/or path: GET hotplug.");
+	expect("PATCH", "", "{}", -ENOENT, "Invalid request method and/or path: PATCH .");
+	/* a body on a GET, none on a PUT or PATCH: that mistake first, whatever the path */
+	expect("GET", "/nope", "{}", -EINVAL, "GET request cannot have a body.");
+	expect("PUT", "/nope", NULL, -EINVAL, "Empty PUT request.");
+	expect("PATCH", "/pmem/x", NULL, -EINVAL, "Empty PATCH request.");
 }
 
-Test(router, wrong_method_is_405_with_the_allowed_ones)
+Test(router, wrong_method_is_400_as_in_firecracker)
 {
 	char allow[64];
 
-	expect("PATCH", "/boot-source", "{}", -ENOTSUP, "allowed: PUT");
-	expect("DELETE", "/", NULL, -ENOTSUP, "allowed: GET");
-	expect("POST", "/drives/x", "{}", -ENOTSUP, "allowed: PUT, PATCH");
-	expect("GET", "/actions", NULL, -ENOTSUP, "The GET method is not allowed on /actions");
-	expect("PUT", "/version", "{}", -ENOTSUP, NULL);
-	expect("GET", "/vm", NULL, -ENOTSUP, "allowed: PATCH");
-	expect("PATCH", "/vm/config", "{}", -ENOTSUP, "allowed: GET");
+	expect("PATCH", "/boot-source", "{}", -ENOTSUP,
+	       "Invalid request method and/or path: PATCH boot-source.");
+	expect("DELETE", "/", NULL, -ENOTSUP, "Invalid request method and/or path: DELETE .");
+	expect("POST", "/drives/x", "{}", -ENOTSUP,
+	       "Invalid request method and/or path: POST drives.");
+	expect("GET", "/actions", NULL, -ENOTSUP,
+	       "Invalid request method and/or path: GET actions.");
+	expect("PUT", "/version", "{}", -ENOTSUP,
+	       "Invalid request method and/or path: PUT version.");
+	expect("GET", "/vm", NULL, -ENOTSUP, "Invalid request method and/or path: GET vm.");
+	expect("PATCH", "/vm/config", "{}", -ENOTSUP, "PATCH vm.");
 	expect("get", "/", NULL, -ENOTSUP, NULL); /* methods are case-sensitive */
-	cr_assert_eq(api_route_status(-ENOTSUP), 405);
+	/* Firecracker's order: the missing body is named before the method */
+	expect("PUT", "/version", NULL, -EINVAL, "Empty PUT request.");
+	expect("GET", "/actions", "{}", -EINVAL, "GET request cannot have a body.");
+	cr_assert_eq(api_route_status(-ENOTSUP), 400);
 	cr_assert_str_eq(api_route_allow("/machine-config", allow, sizeof(allow)),
 	                 "GET, PUT, PATCH");
 	cr_assert_str_eq(api_route_allow("/network-interfaces/x", allow, sizeof(allow)),

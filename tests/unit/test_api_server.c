@@ -162,13 +162,14 @@ Test(server, answers_and_headers)
 	cr_assert_str_eq(r.body, "{\"fault_message\":\"The metrics system is not initialized.\"}");
 	ac_resp_free(&r);
 
-	cr_assert_eq(ac_request(sock, "GET", "/hotplug/memory", NULL, &r), 404);
-	cr_assert(strstr(r.body, "fault_message"));
+	cr_assert_eq(ac_request(sock, "GET", "/hotplug/memory", NULL, &r), 400);
+	cr_assert_str_eq(r.body, "{\"fault_message\":\"Invalid request method and/or path: GET "
+	                         "hotplug.\"}");
 	ac_resp_free(&r);
 
-	cr_assert_eq(ac_request(sock, "PATCH", "/boot-source", "{}", &r), 405);
-	cr_assert(ac_header(&r, "Allow", v, sizeof(v)));
-	cr_assert_str_eq(v, "PUT");
+	/* Firecracker's 400 and no Allow header */
+	cr_assert_eq(ac_request(sock, "PATCH", "/boot-source", "{}", &r), 400);
+	cr_assert_not(ac_header(&r, "Allow", v, sizeof(v)));
 	ac_resp_free(&r);
 
 	cr_assert_eq(ac_request(sock, "PUT", "/boot-source", "{nope", &r), 400);
