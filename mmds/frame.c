@@ -19,31 +19,15 @@
 
 const uint8_t mmds_default_mac[6] = {0x06, 0x01, 0x23, 0x45, 0x67, 0x01};
 
-static uint16_t be16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 bool mmds_frame_is_mmds(const uint8_t *f, size_t len, uint32_t ip)
 {
 	if (len < ETH_HDR)
 		return false;
-	switch (be16(f + 12)) {
+	switch (mmds_be16(f + 12)) {
 	case ETHERTYPE_ARP: /* the target protocol address, as test_speculative_tpa */
-		return len >= ETH_HDR + ARP_LEN && be32(f + ETH_HDR + 24) == ip;
+		return len >= ETH_HDR + ARP_LEN && mmds_be32(f + ETH_HDR + 24) == ip;
 	case ETHERTYPE_IPV4: /* the destination address, as test_speculative_dst_addr */
-		return len >= ETH_HDR + 20 && be32(f + ETH_HDR + 16) == ip;
+		return len >= ETH_HDR + 20 && mmds_be32(f + ETH_HDR + 16) == ip;
 	default:
 		return false;
 	}
@@ -55,22 +39,22 @@ int mmds_arp_reply(const uint8_t *f, size_t len, uint32_t ip, const uint8_t mac[
 	const uint8_t *a = f + ETH_HDR;
 	uint8_t *r = out + ETH_HDR;
 
-	if (len < ETH_HDR + ARP_LEN || be16(f + 12) != ETHERTYPE_ARP)
+	if (len < ETH_HDR + ARP_LEN || mmds_be16(f + 12) != ETHERTYPE_ARP)
 		return -EINVAL;
 	/* an Ethernet/IPv4 request for the MMDS address (htype 1, ptype IPv4, 6, 4, op 1) */
-	if (be16(a) != 1 || be16(a + 2) != ETHERTYPE_IPV4 || a[4] != 6 || a[5] != 4 ||
-	    be16(a + 6) != 1 || be32(a + 24) != ip)
+	if (mmds_be16(a) != 1 || mmds_be16(a + 2) != ETHERTYPE_IPV4 || a[4] != 6 || a[5] != 4 ||
+	    mmds_be16(a + 6) != 1 || mmds_be32(a + 24) != ip)
 		return -EINVAL;
 	if (size < ETH_HDR + ARP_LEN)
 		return -ENOSPC;
 	memcpy(out, a + 8, 6); /* to the sender's hardware address */
 	memcpy(out + 6, mac, 6);
-	put16(out + 12, ETHERTYPE_ARP);
-	put16(r, 1);
-	put16(r + 2, ETHERTYPE_IPV4);
+	mmds_put16(out + 12, ETHERTYPE_ARP);
+	mmds_put16(r, 1);
+	mmds_put16(r + 2, ETHERTYPE_IPV4);
 	r[4] = 6;
 	r[5] = 4;
-	put16(r + 6, 2); /* reply */
+	mmds_put16(r + 6, 2); /* reply */
 	memcpy(r + 8, mac, 6);
 	memcpy(r + 14, a + 24, 4); /* the MMDS address */
 	memcpy(r + 18, a + 8, 10); /* the asker's MAC and address */

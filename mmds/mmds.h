@@ -175,4 +175,76 @@ int mmds_arp_reply(const uint8_t *f, size_t len, uint32_t ip, const uint8_t mac[
 bool mmds_ipv4_valid(uint32_t ip);
 #define MMDS_DEFAULT_IPV4 0xa9fea9feu /* 169.254.169.254 */
 
+/* ------------------------------------------------ the guest's network stack */
+
+/*
+ * The MMDS's own small IPv4 stack on one network interface (Firecracker's
+ * mmds/ns.rs and dumbo/tcp): ARP replies, and a minimal TCP server on
+ * port 80 of the MMDS address carrying the HTTP requests above. Everything
+ * it holds is bounded: MMDS_NS_MAX_CONNECTIONS connections (a new one
+ * evicts one silent for MMDS_NS_EVICT_NS, else is refused with a RST),
+ * each with a receive buffer of MMDS_HTTP_MAX_REQUEST bytes and at most
+ * one response; MMDS_NS_MAX_RESETS RSTs waiting; one ARP reply. A guest
+ * flooding it recycles these, kiln's memory does not grow.
+ *
+ * Threads: one stack belongs to one device's I/O thread; only the metrics
+ * are read from other threads.
+ */
+#define MMDS_NS_PORT            80
+#define MMDS_NS_MAX_CONNECTIONS 30  /* Firecracker's DEFAULT_MAX_CONNECTIONS */
+#define MMDS_NS_MAX_RESETS      100 /* Firecracker's DEFAULT_MAX_PENDING_RESETS */
+#define MMDS_NS_MSS_DEFAULT     536 /* RFC 9293 s3.7.1, without an MSS option */
+#define MMDS_NS_MSS_MAX         1460
+#define MMDS_NS_RTO_NS          300000000ULL   /* a first retransmission after 300 ms */
+#define MMDS_NS_RTO_MAX         15             /* retransmissions before a reset */
+#define MMDS_NS_EVICT_NS        10000000000ULL /* silent this long: evictable */
+/* the largest frame the stack writes: Ethernet, IPv4, TCP with MSS, MSS bytes */
+#define MMDS_NS_FRAME_MAX (14 + 20 + 24 + MMDS_NS_MSS_MAX)
+
+/* Firecracker's "mmds" metrics, the names it gives them */
+struct mmds_ns_metrics {
+	uint64_t rx_accepted;         /* frames the device handed to the stack */
+	uint64_t rx_accepted_err;     /* ... that were malformed (checksum, lengths, ARP) */
+	uint64_t rx_accepted_unusual; /* ... not TCP, fragments, out of order, beyond the window */
+	uint64_t rx_bad_eth;          /* ... too short for an Ethernet header */
+	uint64_t rx_count;            /* TCP segments to the MMDS address taken in */
+	uint64_t rx_invalid_token;    /* V2 GETs with a token not valid */
+	uint64_t rx_no_token;         /* V2 GETs without a token */
+	uint64_t tx_bytes, tx_frames; /* frames the device gave the guest, their bytes */
+	uint64_t tx_count;            /* frames the stack wrote */
+	uint64_t tx_errors;           /* frames it could not write (no room, no memory) */
+	uint64_t connections_created, connections_destroyed;
+};
+
+struct mmds_ns;
+
+/* a stack answering at `ip` (host order) from `store` (not owned). 0 / -errno */
+int mmds_ns_create(struct mmds_ns **out, struct mmds *store, uint32_t ip);
+/* frees the stack and its connections; safe on NULL */
+void mmds_ns_destroy(struct mmds_ns *ns);
+
+/*
+ * Takes one Ethernet frame f[0..len) from the guest that
+ * mmds_frame_is_mmds() gave to the stack (its checksums complete: a
+ * device completes a partial one first). Nothing in it is trusted; a
+ * malformed frame is counted and dropped. `now` is CLOCK_MONOTONIC in ns.
+ */
+void mmds_ns_input(struct mmds_ns *ns, const uint8_t *f, size_t len, uint64_t now);
+
+/*
+ * Writes the next frame the stack has for the guest into buf[0..size):
+ * ARP reply first, then RSTs, then the connections' segments in turn. Its
+ * length, or 0 when nothing is due (or size < MMDS_NS_FRAME_MAX).
+ */
+size_t mmds_ns_output(struct mmds_ns *ns, uint8_t *buf, size_t size, uint64_t now);
+
+/* when a retransmission is due (CLOCK_MONOTONIC ns); 0: none is waiting */
+uint64_t mmds_ns_deadline(const struct mmds_ns *ns);
+
+/* the device gave the guest a frame of `len` bytes that mmds_ns_output wrote */
+void mmds_ns_delivered(struct mmds_ns *ns, size_t len);
+
+/* the counters, from any thread */
+void mmds_ns_metrics(const struct mmds_ns *ns, struct mmds_ns_metrics *out);
+
 #endif
