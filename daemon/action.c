@@ -319,20 +319,21 @@ static int do_ctrl_alt_del(struct vmm *v, struct api_action *a, struct errbuf *e
 	return 0;
 }
 
+/* after the boot; without a metrics sink it writes nothing and succeeds, as Firecracker's */
 static int do_flush_metrics(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	(void)a;
 	if (v->metrics_fd < 0)
-		return errf(e, EINVAL,
-		            "The metrics system is not initialized; PUT /metrics first.");
+		return 0;
 	return vmm_metrics_flush(v, e);
 }
 
+/* idempotent, as Firecracker's vCPU state machine answers a second Pause */
 static int do_pause(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	(void)a;
 	if (v->state == VMM_PAUSED)
-		return errf(e, EINVAL, "The microVM is already paused.");
+		return 0;
 	return vmm_pause(v, e);
 }
 
@@ -340,7 +341,7 @@ static int do_resume(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
 	(void)a;
 	if (v->state == VMM_RUNNING)
-		return errf(e, EINVAL, "The microVM is not paused.");
+		return 0;
 	return vmm_resume(v, e);
 }
 
@@ -458,11 +459,13 @@ static const struct action_rule rules[API_ACTION_COUNT] = {
         [API_BALLOON_HINT_START] = {S_BOOTED, vmm_balloon_action},
         [API_BALLOON_HINT_STATUS] = {S_BOOTED, vmm_balloon_action},
         [API_BALLOON_HINT_STOP] = {S_BOOTED, vmm_balloon_action},
-        [API_PUT_LOGGER] = {S_ANY, do_put_logger},
-        [API_PUT_METRICS] = {S_ANY, do_put_metrics},
+        /* Firecracker configures logging and metrics before the boot only */
+        [API_PUT_LOGGER] = {S_PRE, do_put_logger},
+        [API_PUT_METRICS] = {S_PRE, do_put_metrics},
         [API_INSTANCE_START] = {S_PRE, do_instance_start},
-        [API_SEND_CTRL_ALT_DEL] = {S_RUN, do_ctrl_alt_del},
-        [API_FLUSH_METRICS] = {S_ANY, do_flush_metrics},
+        /* while paused the keys wait in the i8042's buffer for the resume */
+        [API_SEND_CTRL_ALT_DEL] = {S_BOOTED, do_ctrl_alt_del},
+        [API_FLUSH_METRICS] = {S_BOOTED | S_HALT, do_flush_metrics},
         [API_PAUSE] = {S_BOOTED, do_pause},
         [API_RESUME] = {S_BOOTED, do_resume},
         [API_SNAPSHOT_CREATE] = {S_PAU, do_snapshot_create},
@@ -524,8 +527,6 @@ static void refuse(struct vmm *v, const struct action_rule *r, struct errbuf *e)
 		errf(e, EINVAL, "The microVM has stopped: %s", v->stop_why);
 	else if (v->state == VMM_NOT_STARTED)
 		errf(e, EINVAL, MSG_PRE_BOOT);
-	else if (r->allowed == S_RUN && v->state == VMM_PAUSED)
-		errf(e, EINVAL, "The microVM is paused; resume it first.");
 	else if (r->allowed == S_PAU && v->state == VMM_RUNNING)
 		errf(e, EINVAL, "The microVM is running; pause it first (PATCH /vm Paused).");
 	else

@@ -113,3 +113,21 @@ const char *state(void)
 	json_decref(j);
 	return buf;
 }
+
+void configure_hello(const char *args)
+{
+	char *body =
+	        kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS " %s\"}",
+	               kh_guest("hello"), args);
+	call_ok("PUT", "/boot-source", body);
+	free(body);
+	call_ok("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}");
+}
+
+void boot_hello_args(const char *args, const char *wait_for)
+{
+	configure_hello(args);
+	call_ok("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	if (wait_for)
+		cr_assert(kh_wait_for(&kp, wait_for, 30000), "guest output:\n%s", kp.out);
+}

@@ -36,6 +36,13 @@ void call_ok(const char *method, const char *path, const char *body);
 /* expects a 4xx answer whose fault_message contains `msg` */
 void call_fault(const char *method, const char *path, const char *body, int status,
                 const char *msg);
+/*
+ * PUT /boot-source with the hello test guest and "KH_GUEST_ARGS <args>",
+ * then PUT /machine-config 1 vCPU, 64 MiB (expects 204s)
+ */
+void configure_hello(const char *args);
+/* configure_hello(args), InstanceStart, and waits up to 30 s for `wait_for` (NULL: none) */
+void boot_hello_args(const char *args, const char *wait_for);
 /* GET / "state" (a static buffer) */
 const char *state(void);
 

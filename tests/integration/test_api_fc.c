@@ -59,16 +59,6 @@ Test(api_fc, version_flag_and_get_version_report_firecrackers_api)
 	json_decref(j);
 }
 
-/* PUT /boot-source (guest `name`, KH_GUEST_ARGS and `args`) and 1 vCPU, 64 MiB */
-static void hello_vm(const char *name, const char *args)
-{
-	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"%s %s\"}",
-	                    kh_guest(name), KH_GUEST_ARGS, args);
-	call_ok("PUT", "/boot-source", body);
-	free(body);
-	call_ok("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}");
-}
-
 /* the whole of a small file as a malloc'd string ("" when absent) */
 static char *slurp(const char *path)
 {
@@ -97,7 +87,7 @@ Test(api_fc, put_serial_sends_the_guests_console_to_the_file)
 	call_ok("PUT", "/serial", "{\"serial_out_path\": \"/dev/null\"}");
 	char *body = kh_fmt("{\"serial_out_path\": \"%s\"}", tmp[0]);
 	call_ok("PUT", "/serial", body);
-	hello_vm("hello", "");
+	configure_hello("");
 	call_ok("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
 	call_fault("PUT", "/serial", body, 400, POST_BOOT);
 	free(body);
@@ -160,4 +150,41 @@ Test(api_fc, oversized_body_is_read_and_answered_400)
 	cr_assert(strstr(r.body, "\"error\":\"Request payload"), "%s", r.body);
 	ac_resp_free(&r);
 	cr_assert_str_eq(state(), "Not started");
+}
+
+/*
+ * Firecracker's rpc_interface.rs state rules: FlushMetrics, Pause, Resume
+ * and SendCtrlAltDel are refused before the boot; after it Pause and
+ * Resume are idempotent, FlushMetrics without a metrics file succeeds and
+ * writes nothing, SendCtrlAltDel is taken while paused and the guest gets
+ * the keys once resumed, and PUT /logger and /metrics are refused.
+ */
+Test(api_fc, state_rules_of_pause_resume_keys_metrics_and_logger)
+{
+	tmp[0] = kh_write_temp("", ".log");
+	start_kiln(&kp);
+	call_fault("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", 400, PRE_BOOT);
+	call_fault("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 400, PRE_BOOT);
+	call_fault("PATCH", "/vm", "{\"state\": \"Paused\"}", 400, PRE_BOOT);
+	call_fault("PATCH", "/vm", "{\"state\": \"Resumed\"}", 400, PRE_BOOT);
+	char *logger = kh_fmt("{\"log_path\": \"%s\", \"level\": \"Info\"}", tmp[0]);
+	call_ok("PUT", "/logger", logger);
+	boot_hello_args("kbd=30000", "kbd: waiting");
+
+	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
+	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
+	cr_assert_str_eq(state(), "Paused");
+	call_ok("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}");
+	call_fault("PUT", "/logger", logger, 400, POST_BOOT);
+	call_fault("PUT", "/metrics", "{\"metrics_path\": \"/tmp/kiln-fc-m\"}", 400, POST_BOOT);
+	cr_assert_eq(access("/tmp/kiln-fc-m", F_OK), -1, "PUT /metrics made its file");
+	free(logger);
+	usleep(300000);
+	cr_assert_null(strstr(kp.out, "kbd: 1d"), "a paused guest read keys:\n%s", kp.out);
+	call_ok("PATCH", "/vm", "{\"state\": \"Resumed\"}");
+	call_ok("PATCH", "/vm", "{\"state\": \"Resumed\"}");
+	cr_assert_str_eq(state(), "Running");
+	/* set-1 make codes: Ctrl 1d, Alt 38, Del e0 53 */
+	cr_assert(kh_wait_for(&kp, "kbd: 1d 38 e0 53", 30000), "guest output:\n%s", kp.out);
 }

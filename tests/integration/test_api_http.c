@@ -267,6 +267,7 @@ Test(api_http, metrics_count_api_requests)
 	cr_assert_str_eq(state(), "Not started");
 	json_decref(call("GET", "/nope", NULL, 400));
 	json_decref(call("PUT", "/boot-source", "{", 400));
+	boot_hello_args("sleep=3000", "sleeping"); /* FlushMetrics needs a booted VM */
 	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
 
 	FILE *f = fopen(tmp[0], "r");
@@ -312,6 +313,7 @@ Test(api_http, startup_times_from_a_jailer)
 	body = kh_fmt("{\"metrics_path\": \"%s\"}", tmp[0]);
 	call_ok("PUT", "/metrics", body);
 	free(body);
+	boot_hello_args("sleep=3000", "sleeping"); /* FlushMetrics needs a booted VM */
 	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
 
 	FILE *f = fopen(tmp[0], "r");
@@ -368,8 +370,8 @@ Test(api_http, state_rules_after_start)
 	cr_assert(kh_wait_for(&kp, "sleeping", 30000), "guest output:\n%s", kp.out);
 	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
 	cr_assert_str_eq(state(), "Paused");
-	call_fault("PATCH", "/vm", "{\"state\": \"Paused\"}", 400, "already paused");
-	call_fault("PUT", "/actions", "{\"action_type\": \"SendCtrlAltDel\"}", 400, "paused");
+	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}"); /* idempotent, as Firecracker */
+	cr_assert_str_eq(state(), "Paused");
 	call_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400, POST_BOOT);
 	call_fault("PUT", "/boot-source", body, 400, POST_BOOT);
 	call_fault("PUT", "/machine-config", "{\"vcpu_count\": 1, \"mem_size_mib\": 64}", 400,
