@@ -84,11 +84,21 @@ struct machine_patch {
 	enum huge_pages_cfg huge_pages;
 };
 
+/*
+ * Which buckets a PATCHed rate limiter names. As in Firecracker's
+ * RateLimiterUpdate, a bucket the body leaves out stays as it was (one
+ * given with size or refill_time 0 is removed).
+ */
+struct rl_given {
+	bool bandwidth, ops;
+};
+
 /* PATCH /drives/{id} */
 struct drive_patch {
 	char drive_id[CFG_ID_MAX + 1];
 	char *path_on_host; /* NULL: unchanged */
 	bool has_rate_limiter;
+	struct rl_given given;
 	struct rate_limiter_cfg rate_limiter;
 };
 
@@ -96,6 +106,7 @@ struct drive_patch {
 struct net_patch {
 	char iface_id[CFG_ID_MAX + 1];
 	bool has_rx, has_tx;
+	struct rl_given rx_given, tx_given;
 	struct rate_limiter_cfg rx_rate_limiter, tx_rate_limiter;
 };
 

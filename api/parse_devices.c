@@ -17,6 +17,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the buckets a PATCHed RateLimiter object (or NULL) names, null meaning absent */
+static struct rl_given rl_given_in(json_t *rl)
+{
+	return (struct rl_given){.bandwidth = rl && api_json_present(rl, "bandwidth"),
+	                         .ops = rl && api_json_present(rl, "ops")};
+}
+
 int api_parse_drive_put(json_t *body, const char *id, struct api_action *a, struct errbuf *e)
 {
 	struct drive_cfg d;
@@ -60,6 +67,7 @@ int api_parse_drive_patch(json_t *body, const char *id, struct api_action *a, st
 		return ret;
 	}
 	p.has_rate_limiter = api_json_present(body, "rate_limiter");
+	p.given = rl_given_in(json_object_get(body, "rate_limiter"));
 	a->u.drive_patch = p;
 	return 0;
 }
@@ -107,6 +115,8 @@ int api_parse_net_patch(json_t *body, const char *id, struct api_action *a, stru
 		return ret;
 	p.has_rx = api_json_present(body, "rx_rate_limiter");
 	p.has_tx = api_json_present(body, "tx_rate_limiter");
+	p.rx_given = rl_given_in(json_object_get(body, "rx_rate_limiter"));
+	p.tx_given = rl_given_in(json_object_get(body, "tx_rate_limiter"));
 	a->u.net_patch = p;
 	return 0;
 }

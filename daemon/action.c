@@ -359,6 +359,20 @@ static struct net_cfg *find_net(struct vmm *v, const char *id)
 	return i < c->nr_nets ? &c->nets[i] : NULL;
 }
 
+/*
+ * A PATCHed rate limiter's buckets that the body left out take their
+ * current settings (Firecracker's BucketUpdate::None), so that the device
+ * and the config keep them.
+ */
+static void rl_keep_absent(struct rate_limiter_cfg *patch, const struct rl_given *given,
+                           const struct rate_limiter_cfg *now)
+{
+	if (!given->bandwidth)
+		patch->bandwidth = now->bandwidth;
+	if (!given->ops)
+		patch->ops = now->ops;
+}
+
 /* PATCH /drives/{id}: a new backing file and/or rate limiter, kept in the config too */
 static int do_patch_drive(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
@@ -366,6 +380,8 @@ static int do_patch_drive(struct vmm *v, struct api_action *a, struct errbuf *e)
 	struct drive_cfg *d = find_drive(v, p->drive_id);
 	if (!d)
 		return errf(e, ENOENT, "no drive with id %s", p->drive_id);
+	if (p->has_rate_limiter)
+		rl_keep_absent(&p->rate_limiter, &p->given, &d->rate_limiter);
 	int ret = vmm_devices_patch_drive(v, p, e);
 	if (ret < 0)
 		return ret;
@@ -382,10 +398,14 @@ static int do_patch_drive(struct vmm *v, struct api_action *a, struct errbuf *e)
 /* PATCH /network-interfaces/{id}: new rate limiters, kept in the config too */
 static int do_patch_net(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
-	const struct net_patch *p = &a->u.net_patch;
+	struct net_patch *p = &a->u.net_patch;
 	struct net_cfg *n = find_net(v, p->iface_id);
 	if (!n)
 		return errf(e, ENOENT, "no network interface with id %s", p->iface_id);
+	if (p->has_rx)
+		rl_keep_absent(&p->rx_rate_limiter, &p->rx_given, &n->rx_rate_limiter);
+	if (p->has_tx)
+		rl_keep_absent(&p->tx_rate_limiter, &p->tx_given, &n->tx_rate_limiter);
 	int ret = vmm_devices_patch_net(v, p, e);
 	if (ret < 0)
 		return ret;

@@ -188,3 +188,55 @@ Test(api_fc, state_rules_of_pause_resume_keys_metrics_and_logger)
 	/* set-1 make codes: Ctrl 1d, Alt 38, Del e0 53 */
 	cr_assert(kh_wait_for(&kp, "kbd: 1d 38 e0 53", 30000), "guest output:\n%s", kp.out);
 }
+
+/* drives[0].rate_limiter.<bucket> of GET /vm/config (a new reference; NULL when none) */
+static json_t *drive_bucket(const char *bucket)
+{
+	json_t *cfg = call("GET", "/vm/config", NULL, 200);
+	json_t *d = json_array_get(json_object_get(cfg, "drives"), 0);
+	json_t *b = json_object_get(json_object_get(d, "rate_limiter"), bucket);
+	json_incref(b);
+	json_decref(cfg);
+	return json_is_object(b) ? b : (json_decref(b), NULL);
+}
+
+/*
+ * Firecracker's RateLimiterUpdate: a PATCH naming one bucket leaves the
+ * other as it was; a bucket given with size 0 is removed.
+ */
+Test(api_fc, patched_rate_limiter_keeps_the_bucket_it_does_not_name)
+{
+	tmp[0] = kh_write_temp("", ".img");
+	cr_assert_eq(truncate(tmp[0], 1 << 20), 0);
+	start_kiln(&kp);
+	char *drive = kh_fmt("{\"drive_id\": \"d0\", \"path_on_host\": \"%s\", \"is_root_device\": "
+	                     "false, \"is_read_only\": true, \"rate_limiter\": {\"bandwidth\": "
+	                     "{\"size\": 1048576, \"refill_time\": 1000}}}",
+	                     tmp[0]);
+	call_ok("PUT", "/drives/d0", drive);
+	free(drive);
+	boot_hello_args("sleep=30000", "sleeping");
+
+	call_ok("PATCH", "/drives/d0",
+	        "{\"drive_id\": \"d0\", \"rate_limiter\": {\"ops\": {\"size\": 100, "
+	        "\"refill_time\": 1000}}}");
+	json_t *bw = drive_bucket("bandwidth"), *ops = drive_bucket("ops");
+	cr_assert_not_null(bw, "the bandwidth bucket went with a PATCH of ops");
+	cr_assert_eq(json_integer_value(json_object_get(bw, "size")), 1048576);
+	cr_assert_eq(json_integer_value(json_object_get(bw, "refill_time")), 1000);
+	cr_assert_not_null(ops);
+	cr_assert_eq(json_integer_value(json_object_get(ops, "size")), 100);
+	json_decref(bw);
+	json_decref(ops);
+
+	/* size 0 removes the bucket named; ops stays */
+	call_ok("PATCH", "/drives/d0",
+	        "{\"drive_id\": \"d0\", \"rate_limiter\": {\"bandwidth\": {\"size\": 0, "
+	        "\"refill_time\": 0}}}");
+	bw = drive_bucket("bandwidth");
+	ops = drive_bucket("ops");
+	cr_assert_null(bw);
+	cr_assert_not_null(ops, "ops went with a PATCH of bandwidth");
+	cr_assert_eq(json_integer_value(json_object_get(ops, "size")), 100);
+	json_decref(ops);
+}
