@@ -143,6 +143,21 @@ bool oc_wait_socket(struct oc_conn *c, int ms)
 	return false;
 }
 
+void oc_mkdir(char dir[64])
+{
+	strcpy(dir, "/tmp/kiln-orch-XXXXXX");
+	cr_assert_not_null(mkdtemp(dir));
+}
+
+void oc_cleanup(struct kproc *kp, const char *dir)
+{
+	kh_kill(kp);
+	char *cmd = kh_fmt("rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	free(cmd);
+}
+
 char *oc_slurp(const char *path)
 {
 	FILE *f = fopen(path, "r");

@@ -50,6 +50,11 @@ void oc_okf(struct oc_conn *c, const char *method, const char *path, const char 
  */
 bool oc_wait_socket(struct oc_conn *c, int ms);
 
+/* a new directory /tmp/kiln-orch-XXXXXX into dir (criterion asserts) */
+void oc_mkdir(char dir[64]);
+/* kills kiln and removes the directory with everything in it */
+void oc_cleanup(struct kproc *kp, const char *dir);
+
 /* the whole of a small file (malloc'd, "" when absent) */
 char *oc_slurp(const char *path);
 

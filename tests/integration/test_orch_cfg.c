@@ -25,18 +25,13 @@ static char dir[64];
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/kiln-orch-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	oc_mkdir(dir);
 	cr_assert_eq(chdir(dir), 0);
 }
 
 static void teardown(void)
 {
-	kh_kill(&kp);
-	char *cmd = kh_fmt("rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-	free(cmd);
+	oc_cleanup(&kp, dir);
 }
 
 TestSuite(orch_cfg, .init = setup, .fini = teardown, .timeout = 180);

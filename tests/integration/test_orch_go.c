@@ -26,17 +26,12 @@ static char dir[64];
 
 static void setup(void)
 {
-	strcpy(dir, "/tmp/kiln-orch-XXXXXX");
-	cr_assert_not_null(mkdtemp(dir));
+	oc_mkdir(dir);
 }
 
 static void teardown(void)
 {
-	kh_kill(&kp);
-	char *cmd = kh_fmt("rm -rf '%s'", dir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", dir);
-	free(cmd);
+	oc_cleanup(&kp, dir);
 }
 
 TestSuite(orch_go, .init = setup, .fini = teardown, .timeout = 180);
