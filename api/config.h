@@ -75,6 +75,7 @@ struct net_cfg {
 	char *host_dev_name;
 	bool has_mac;
 	uint8_t guest_mac[6];
+	unsigned mtu; /* 68..65535, or 0 when not given (Firecracker's Option<u16>) */
 	struct rate_limiter_cfg rx_rate_limiter;
 	struct rate_limiter_cfg tx_rate_limiter;
 };

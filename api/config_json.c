@@ -79,8 +79,10 @@ static json_t *net_json(const struct net_cfg *n)
 
 	if (n->has_mac)
 		cfg_mac_format(n->guest_mac, mac);
-	return json_pack("{s:s, s:s?, s:s?, s:o, s:o}", "iface_id", n->iface_id, "host_dev_name",
-	                 n->host_dev_name, "guest_mac", n->has_mac ? mac : NULL, "rx_rate_limiter",
+	/* Firecracker's NetworkInterfaceConfig: "mtu" is null when not given */
+	return json_pack("{s:s, s:s?, s:s?, s:o, s:o, s:o}", "iface_id", n->iface_id,
+	                 "host_dev_name", n->host_dev_name, "guest_mac", n->has_mac ? mac : NULL,
+	                 "mtu", n->mtu ? json_integer(n->mtu) : json_null(), "rx_rate_limiter",
 	                 rate_limiter_json(&n->rx_rate_limiter), "tx_rate_limiter",
 	                 rate_limiter_json(&n->tx_rate_limiter));
 }

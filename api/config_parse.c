@@ -218,7 +218,8 @@ static const struct cfg_field net_fields[] = {
          .parse = cfg_rate_limiter_at},
         {F("tx_rate_limiter", CFG_CUSTOM, false, struct net_cfg, tx_rate_limiter),
          .parse = cfg_rate_limiter_at},
-        {.name = "mtu", .kind = CFG_REJECT, .reject = "mtu is not supported by kiln yet"},
+        /* Firecracker's range (NetError::InvalidMtu); absent or null: not given */
+        {F("mtu", CFG_U32, false, struct net_cfg, mtu), .min = 68, .max = 65535},
 };
 
 /* Linux dev_valid_name() (net/core/dev.c): < IFNAMSIZ, not . or .., no '/', ':' or space */

@@ -47,7 +47,8 @@ static const char *full_doc =
         " \"network-interfaces\": [{\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
         "   \"guest_mac\": \"06:00:AC:10:00:02\", \"rx_rate_limiter\": {\"ops\": {\"size\": 10,"
         "   \"refill_time\": 10}}},"
-        "  {\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\", \"tx_rate_limiter\":"
+        "  {\"iface_id\": \"eth1\", \"host_dev_name\": \"tap1\", \"mtu\": 9000, "
+        "\"tx_rate_limiter\":"
         "   {\"bandwidth\": {\"size\": 5, \"refill_time\": 7}}}],"
         " \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/tmp/v.sock\", \"vsock_id\": \"vsock0\"},"
         " \"entropy\": {\"rate_limiter\": {\"bandwidth\": {\"size\": 64, \"refill_time\": 1}}},"
@@ -104,6 +105,8 @@ Test(config, full_document)
 	cr_expect(!cfg.nets[1].has_mac);
 	cr_expect_eq(cfg.nets[1].tx_rate_limiter.bandwidth.size, 5);
 	cr_expect_eq(cfg.nets[1].tx_rate_limiter.bandwidth.refill_time_ms, 7);
+	cr_expect_eq(n->mtu, 0); /* not given */
+	cr_expect_eq(cfg.nets[1].mtu, 9000);
 
 	cr_expect(cfg.vsock.set);
 	cr_expect_eq(cfg.vsock.guest_cid, 3);
@@ -308,7 +311,10 @@ static const struct bad_doc bad_docs[] = {
         {NET(", \"guest_mac\": \"zz:00:00:00:00:01\""),
          "network-interfaces[0].guest_mac \"zz:00:00:00:00:01\" is not a MAC address"},
         {NET(", \"guest_mac\": 6"), "network-interfaces[0].guest_mac must be a string"},
-        {NET(", \"mtu\": 1500"), "network-interfaces[0]: mtu is not supported by kiln yet"},
+        /* Firecracker's NetError::InvalidMtu range, 68..65535 */
+        {NET(", \"mtu\": 67"), "network-interfaces[0].mtu must be between 68 and 65535 (got 67)"},
+        {NET(", \"mtu\": 65536"), "network-interfaces[0].mtu must be between 68 and 65535"},
+        {NET(", \"mtu\": \"1500\""), "network-interfaces[0].mtu must be an integer"},
         {"{" BS ", \"network-interfaces\": [{\"iface_id\": \"n\", \"host_dev_name\": "
          "\"abcdefghijklmnop\"}]}",
          "network-interfaces[0].host_dev_name \"abcdefghijklmnop\" is not a valid interface"},
