@@ -54,7 +54,7 @@ import image  # noqa: E402  (module_order, Cpio, static_busybox)
 # what the tests use, each loaded after its dependencies (modprobe works them out)
 MODULES = ['virtio_mmio', 'virtio_blk', 'virtio_net', 'vsock',
            'vmw_vsock_virtio_transport_common', 'vmw_vsock_virtio_transport',
-           'virtio_rng', 'ext4']
+           'virtio_rng', 'virtio_balloon', 'ext4']
 ROOTFS_MIB = 64
 INITRAMFS_INIT = os.path.join(HERE, 'initramfs-init.sh')
 ROOTFS_INIT = os.path.join(HERE, 'rootfs-init.sh')
