@@ -249,6 +249,13 @@ struct api_action {
 		struct serial_req serial;
 	} u;
 
+	/*
+	 * Firecracker's deprecation message when the body used a deprecated
+	 * field or value (set by api_route; a static string, or NULL): the
+	 * answer, success or failure, carries `Deprecation: true`.
+	 */
+	const char *deprecation;
+
 	/* result, written by the VMM thread before done() */
 	int status;      /* HTTP status: 200, 204, 400, ... */
 	json_t *reply;   /* body for 200 (owned by the action), or NULL */
@@ -334,6 +341,7 @@ struct api_stats {
 	uint64_t count[API_ACTION_COUNT];
 	uint64_t fails[API_ACTION_COUNT];
 	uint64_t not_found, bad_method, too_large, bad_request;
+	uint64_t deprecated; /* answered requests that used a deprecated field */
 };
 extern struct api_stats api_stats;
 

@@ -99,7 +99,8 @@ static void unlink_waiting(struct api_server *s, struct api_req *r)
 
 /* ----------------------------------------------------------- responses */
 
-static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *json)
+static enum MHD_Result respond_dep(struct MHD_Connection *c, unsigned status, char *json,
+                                   bool deprecated)
 {
 	struct MHD_Response *resp;
 	enum MHD_Result ret;
@@ -114,9 +115,16 @@ static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *
 	}
 	if (json)
 		MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json");
+	if (deprecated) /* micro_http's Response::set_deprecation() */
+		MHD_add_response_header(resp, "Deprecation", "true");
 	ret = MHD_queue_response(c, status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+static enum MHD_Result respond(struct MHD_Connection *c, unsigned status, char *json)
+{
+	return respond_dep(c, status, json, false);
 }
 
 static enum MHD_Result respond_fault(struct MHD_Connection *c, unsigned status, const char *msg)
@@ -241,9 +249,14 @@ static enum MHD_Result answer(struct api_req *r, struct MHD_Connection *c)
 	if (st != REQ_DONE)
 		return respond_fault(c, 503, "kiln is shutting down");
 	count(r->a.kind, (unsigned)r->a.status);
+	if (r->a.deprecation) {
+		stat_inc(&api_stats.deprecated);
+		log_warn("%s", r->a.deprecation);
+	}
 	if (r->a.status >= 400 || r->a.status < 200)
-		return respond_fault(c, r->a.status >= 400 ? (unsigned)r->a.status : 500,
-		                     r->a.fault[0] ? r->a.fault : "internal error");
+		return respond_dep(c, r->a.status >= 400 ? (unsigned)r->a.status : 500,
+		                   api_fault_json(r->a.fault[0] ? r->a.fault : "internal error"),
+		                   r->a.deprecation);
 	if (r->a.status != 204) {
 		/* any JSON value: GET /mmds answers the store, which may be a string */
 		json = r->a.reply ? json_dumps(r->a.reply, JSON_COMPACT | JSON_ENCODE_ANY)
@@ -251,7 +264,7 @@ static enum MHD_Result answer(struct api_req *r, struct MHD_Connection *c)
 		if (!json)
 			return respond_fault(c, 500, "out of memory");
 	}
-	return respond(c, (unsigned)r->a.status, json);
+	return respond_dep(c, (unsigned)r->a.status, json, r->a.deprecation);
 }
 
 /* a piece of the body: keep it while under the limit, then only count it */

@@ -132,6 +132,36 @@ const char *api_route_allow(const char *path, char *buf, size_t size)
 	return buf;
 }
 
+/*
+ * Firecracker's deprecation messages (request/machine_configuration.rs,
+ * mmds.rs, snapshot.rs): the answer to such a request carries the
+ * `Deprecation: true` header and the message is logged as a warning.
+ */
+static const char *deprecation_of(const struct api_action *a, json_t *body)
+{
+	switch (a->kind) {
+	case API_PUT_MACHINE_CONFIG:
+		return api_json_present(body, "cpu_template")
+		               ? "PUT /machine-config: cpu_template field is deprecated."
+		               : NULL;
+	case API_PATCH_MACHINE_CONFIG:
+		return api_json_present(body, "cpu_template")
+		               ? "PATCH /machine-config: cpu_template field is deprecated."
+		               : NULL;
+	case API_PUT_MMDS_CONFIG: /* V1 when no version is given, as in Firecracker */
+		return a->u.mmds_config.version == MMDS_V1
+		               ? "PUT /mmds/config: V1 is deprecated. Use V2 instead."
+		               : NULL;
+	case API_SNAPSHOT_LOAD:
+		return a->u.snapshot_load.deprecated
+		               ? "PUT /snapshot/load: mem_file_path and "
+		                 "enable_diff_snapshots fields are deprecated."
+		               : NULL;
+	default:
+		return NULL;
+	}
+}
+
 static int parse_body(const struct route *r, const char *id, const char *body, size_t len,
                       struct api_action *a, struct errbuf *e)
 {
@@ -160,6 +190,8 @@ static int parse_body(const struct route *r, const char *id, const char *body, s
 		            "%s at line %d column %d.",
 		            jerr.text, jerr.line, jerr.column);
 	ret = r->parse(j, id, a, e);
+	if (ret == 0)
+		a->deprecation = deprecation_of(a, j);
 	json_decref(j);
 	return ret;
 }
