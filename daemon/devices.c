@@ -96,7 +96,18 @@ static int create_blk(const struct drive_cfg *c, void **out, struct errbuf *e)
 	return virtio_blk_create((struct virtio_blk **)out, &p, e);
 }
 
-static int create_net(const struct net_cfg *c, void **out, struct errbuf *e)
+/* the MMDS store when mmds-config names interface `id` (its guest path, virtio/net_mmds.c) */
+static struct mmds *net_mmds(struct vmm *v, const char *id)
+{
+	const struct mmds_cfg *m = &v->cfg.mmds;
+
+	for (unsigned i = 0; m->set && i < m->nr_ifaces; i++)
+		if (strcmp(m->ifaces[i], id) == 0)
+			return &v->mmds;
+	return NULL;
+}
+
+static int create_net(struct vmm *v, const struct net_cfg *c, void **out, struct errbuf *e)
 {
 	struct rl_bucket_cfg rx_bw = bucket(&c->rx_rate_limiter.bandwidth);
 	struct rl_bucket_cfg rx_ops = bucket(&c->rx_rate_limiter.ops);
@@ -110,6 +121,8 @@ static int create_net(const struct net_cfg *c, void **out, struct errbuf *e)
 	        .rx_ops = &rx_ops,
 	        .tx_bw = &tx_bw,
 	        .tx_ops = &tx_ops,
+	        .mmds = net_mmds(v, c->iface_id),
+	        .mmds_ipv4 = v->cfg.mmds.ipv4,
 	};
 	return virtio_net_create((struct virtio_net **)out, &p, e);
 }
@@ -227,7 +240,7 @@ int vmm_devices_attach(struct vmm *v, char *cmdline, size_t size, struct errbuf 
 			return ret;
 	}
 	for (unsigned i = 0; i < c->nr_nets; i++)
-		if ((ret = create_net(&c->nets[i], &impl, e)) < 0 ||
+		if ((ret = create_net(v, &c->nets[i], &impl, e)) < 0 ||
 		    (ret = add_device(v, VDEV_NET, c->nets[i].iface_id, impl, cmdline, size, e)) <
 		            0)
 			return ret;

@@ -244,6 +244,11 @@ uint64_t mmds_ns_deadline(const struct mmds_ns *ns);
 /* the device gave the guest a frame of `len` bytes that mmds_ns_output wrote */
 void mmds_ns_delivered(struct mmds_ns *ns, size_t len);
 
+/* RFC 1071 ones' complement sum of p[0..n) added to `sum` (not folded) */
+uint32_t mmds_csum_add(uint32_t sum, const uint8_t *p, size_t n);
+/* folds a sum into the 16-bit checksum field's value */
+uint16_t mmds_csum_fold(uint32_t sum);
+
 /* the counters, from any thread */
 void mmds_ns_metrics(const struct mmds_ns *ns, struct mmds_ns_metrics *out);
 

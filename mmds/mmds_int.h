@@ -120,9 +120,4 @@ uint64_t mmds_conn_deadline(const struct mmds_conn *c);
 /* frees its response; the slot is free afterwards */
 void mmds_conn_close(struct mmds_conn *c);
 
-/* RFC 1071 ones' complement sum of p[0..n) added to `sum` (not folded) */
-uint32_t mmds_csum_add(uint32_t sum, const uint8_t *p, size_t n);
-/* folds a sum into the 16-bit checksum field's value */
-uint16_t mmds_csum_fold(uint32_t sum);
-
 #endif

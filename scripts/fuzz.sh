@@ -18,7 +18,8 @@ cd "$(dirname "$0")/.."
 
 common="common/util.c common/log.c common/crc32.c common/state.c"
 memory="memory/guest_mem.c memory/bus.c memory/dirty.c"
-virtio=$(ls virtio/*.c | tr '\n' ' ')
+# virtio-net serves the MMDS: the device targets take its stack and jansson
+virtio="$(ls virtio/*.c | tr '\n' ' ') mmds/store.c mmds/token.c mmds/http.c mmds/frame.c mmds/ns.c mmds/tcp.c $(pkg-config --libs jansson)"
 devfuzz="tests/fuzz/fz_dev.c $common $memory $virtio"
 
 # target -> sources and libraries (the fuzz_TARGET.c file comes first)
@@ -29,7 +30,7 @@ sources() {
 	virtqueue) echo "virtio/queue.c memory/guest_mem.c common/util.c common/log.c" ;;
 	mmio | blk | net | vsock | rng | balloon) echo "$devfuzz -luring" ;;
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
-		"api/config*.c api/parse_balloon.c mmds/store.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
+		"api/config*.c api/parse_balloon.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
 	mmds_http) echo "mmds/*.c common/util.c common/log.c $(pkg-config --libs jansson)" ;;
 	migration) echo "daemon/mig_wire.c memory/guest_mem.c memory/dirty.c common/util.c" \

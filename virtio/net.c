@@ -311,6 +311,33 @@ static int rx_unspill(struct virtio_net *n)
 }
 
 /*
+ * The MMDS stack's next frame into the held buffers, ahead of the tap's
+ * (as Firecracker's read_from_mmds_or_tap). 1: one was handled (used,
+ * dropped, or held by the limiter); 0: none is due; -1: wait for buffers.
+ */
+static int rx_mmds(struct virtio_net *n)
+{
+	size_t len = net_mmds_next(n);
+
+	if (!len) {
+		n->mmds_idle = true;
+		return 0;
+	}
+	if (n->rx_cap < len && n->mrg && rx_fill(n, len) <= 0)
+		return -1;     /* it waits in mmds_out for more buffers */
+	if (n->rx_cap < len) { /* buffers too small for 1.5 KB (without MRG_RXBUF) */
+		n->mmds_out_len = 0;
+		count(&n->m.rx_dropped, 1);
+		return 1;
+	}
+	iov_copy(n->rx_iov, n->rx_iov_nr, 0, n->mmds_out, len, true);
+	rx_mark_written(n, 0, len);
+	n->mmds_out_len = 0;
+	mmds_ns_delivered(n->mmds, len - NET_HDR_LEN);
+	return rx_deliver(n, len) < 0 ? -1 : 1;
+}
+
+/*
  * The next step of the receive loop: 1 a frame was handled, 0 the tap is
  * empty (watch it), -1 wait for something else (buffers, the limiter's
  * timer, a reset).
@@ -334,7 +361,7 @@ static int rx_step(struct virtio_net *n)
 			return -1;
 		return rx_unspill(n);
 	}
-	if (n->tap_gone || rl_is_blocked(&n->rl_rx))
+	if ((n->tap_gone && !n->mmds) || rl_is_blocked(&n->rl_rx))
 		return -1;
 	/* s5.1.6.3: as many buffers as the largest frame needs while the ring
 	 * has them (MRG_RXBUF), but whatever is held serves: a frame that does
@@ -342,7 +369,9 @@ static int rx_step(struct virtio_net *n)
 	r = rx_fill(n, n->rx_target);
 	if (r < 0 || n->rx_nr == 0)
 		return -1;
-	return rx_read(n);
+	if (n->mmds && (r = rx_mmds(n)) != 0)
+		return r;
+	return n->tap_gone ? -1 : rx_read(n);
 }
 
 /* moves frames from the tap to the guest until something says wait */
@@ -350,9 +379,10 @@ static void rx_process(struct virtio_net *n)
 {
 	struct virtio_dev *d = &n->dev;
 	bool listen = true; /* keep EPOLLIN: the tap is empty, or the batch ended */
-	unsigned done = 0;
+	unsigned i, done = 0;
 
-	for (unsigned i = 0; i < NET_RX_BATCH; i++) {
+	n->mmds_idle = false;
+	for (i = 0; i < NET_RX_BATCH; i++) {
 		int r = virtio_dev_broken(d) ? -1 : rx_step(n);
 		if (r <= 0) {
 			listen = r == 0;
@@ -363,6 +393,12 @@ static void rx_process(struct virtio_net *n)
 	tap_watch(n, listen);
 	if (done)
 		virtio_dev_notify_used(d, VIRTIO_NET_RXQ);
+	/* the MMDS: more after the other fds' turn, its next retransmission,
+	 * or nothing until buffers or the limiter's timer call again */
+	if (n->mmds)
+		net_mmds_arm(n, i == NET_RX_BATCH ? 1
+		                : n->mmds_idle    ? mmds_ns_deadline(n->mmds)
+		                                  : 0);
 }
 
 /* ------------------------------------------------------------ transmit */
@@ -463,6 +499,8 @@ static int tx_frame(struct virtio_net *n)
 	n->tx_hdr[0] &= VIRTIO_NET_HDR_F_NEEDS_CSUM;
 	n->tx_hdr[10] = n->tx_hdr[11] = 0;
 	uint64_t len = c->readable_len - NET_HDR_LEN;
+	if (net_mmds_tx(n, len))
+		return 1; /* the MMDS's, never the tap's; not charged to the limiter */
 	int niov = tx_iovecs(n);
 	if (len < NET_ETH_HLEN || len > VIRTIO_NET_MAX_FRAME || niov < 0 || n->tap_gone) {
 		count(&n->m.tx_dropped, 1);
@@ -510,6 +548,10 @@ static void tx_process(struct virtio_net *n)
 		eventfd_write(d->transport->kick_fd[VIRTIO_NET_TXQ], 1);
 	if (done)
 		virtio_dev_notify_used(d, VIRTIO_NET_TXQ);
+	if (n->mmds_kick) { /* the MMDS may have answers */
+		n->mmds_kick = false;
+		rx_process(n);
+	}
 }
 
 /* ------------------------------------------------------ event sources */
@@ -547,6 +589,16 @@ void net_rx_timer(void *opaque, uint32_t events)
 	(void)events;
 	if (rl_timer_expired(&n->rl_rx) == 0)
 		rx_process(n);
+}
+
+void net_mmds_timer(void *opaque, uint32_t events)
+{
+	struct virtio_net *n = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(n->mmds_timer_fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		log_warn("%s: the MMDS's timer: %s", n->dev.id, strerror(errno));
+	rx_process(n);
 }
 
 void net_tx_timer(void *opaque, uint32_t events)

@@ -29,6 +29,7 @@
 #ifndef KILN_VIRTIO_NET_H
 #define KILN_VIRTIO_NET_H
 
+#include "mmds/mmds.h"
 #include "virtio/rate_limiter.h"
 #include "virtio/virtio.h"
 
@@ -83,6 +84,14 @@ struct virtio_net_params {
 	const struct rl_bucket_cfg *rx_bw, *rx_ops, *tx_bw, *tx_ops;
 	/* kiln: where the limiters read the time (tests); NULL: CLOCK_MONOTONIC */
 	const struct rl_clock *clock;
+	/*
+	 * The MMDS store when this interface is one of mmds-config's
+	 * network_interfaces (NULL: not), and its address (host order): the
+	 * guest's frames to that address go to the MMDS's stack, never to
+	 * the tap, and its answers come in ahead of the tap's frames.
+	 */
+	struct mmds *mmds;
+	uint32_t mmds_ipv4;
 };
 
 /*
@@ -130,6 +139,9 @@ struct virtio_net_metrics {
 	uint64_t tap_errors;                 /* tap reads/writes that failed */
 };
 void virtio_net_metrics(const struct virtio_net *n, struct virtio_net_metrics *out);
+
+/* the MMDS stack's counters; -ENOENT when this interface does not serve it. Any thread. */
+int virtio_net_mmds_metrics(const struct virtio_net *n, struct mmds_ns_metrics *out);
 
 /* frees the device and closes the tap; its transport must be destroyed already. Safe on NULL. */
 void virtio_net_destroy(struct virtio_net *n);

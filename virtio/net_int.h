@@ -64,6 +64,17 @@ struct virtio_net {
 	uint64_t rx_spill_at;
 	uint8_t rx_spill[NET_SPILL_LEN]; /* also the probe byte without MRG_RXBUF */
 
+	/* the MMDS's stack (mmds-config names this interface); NULL: none */
+	struct mmds_ns *mmds;
+	uint32_t mmds_ip;
+	int mmds_timer_fd;   /* its retransmission timer (CLOCK_MONOTONIC) */
+	bool mmds_watched;   /* the timer is on the I/O thread */
+	bool mmds_kick;      /* frames went to the stack: look for its answers */
+	bool mmds_idle;      /* the stack had nothing due in this round of receive */
+	size_t mmds_out_len; /* a frame of the stack's waits in mmds_out */
+	uint8_t *mmds_in;    /* a transmitted frame copied for the stack */
+	uint8_t *mmds_out;   /* virtio_net_hdr + a frame of the stack's */
+
 	bool tx_wait_out; /* the tap said EAGAIN: wait for EPOLLOUT */
 	uint8_t tx_hdr[NET_HDR_LEN];
 	struct iovec tx_iov[NET_IOV_MAX];
@@ -73,10 +84,31 @@ struct virtio_net {
 /* the interface is gone for good: stop watching it, link down, drop from now on */
 void net_tap_gone(struct virtio_net *n, const char *what, int err);
 
+/* net_mmds.c: the MMDS's side of the interface */
+/* sets up the stack when p->mmds is given (create time). 0 / -errno with a message */
+int net_mmds_create(struct virtio_net *n, const struct virtio_net_params *p, struct errbuf *e);
+void net_mmds_destroy(struct virtio_net *n);
+/* activate: the stack's timer on the I/O thread; unwatch: off it */
+int net_mmds_watch(struct virtio_net *n);
+void net_mmds_unwatch(struct virtio_net *n);
+/*
+ * The chain in n->chain (header in n->tx_hdr, `len` frame bytes after it)
+ * is for the MMDS: copied, its partial checksum completed, handed to the
+ * stack. false: not the MMDS's, it goes to the tap.
+ */
+bool net_mmds_tx(struct virtio_net *n, uint64_t len);
+/* the next frame of the stack's into n->mmds_out; its length with the header, 0: none */
+size_t net_mmds_next(struct virtio_net *n);
+/* the stack's timer fires at `at` (CLOCK_MONOTONIC ns; 1: at once; 0: off) */
+void net_mmds_arm(struct virtio_net *n, uint64_t at);
+/* CLOCK_MONOTONIC in ns */
+uint64_t net_mmds_now(void);
+
 /* the I/O thread's callbacks (opaque = struct virtio_net *) */
 void net_queue_notify(struct virtio_dev *d, uint16_t q);
 void net_tap_event(void *opaque, uint32_t events);
 void net_rx_timer(void *opaque, uint32_t events);
 void net_tx_timer(void *opaque, uint32_t events);
+void net_mmds_timer(void *opaque, uint32_t events);
 
 #endif

@@ -72,6 +72,7 @@ static void net_unwatch(struct virtio_net *n)
 	}
 	n->tap_watched = n->timers_watched = false;
 	n->tap_events = 0;
+	net_mmds_unwatch(n);
 }
 
 static int net_activate(struct virtio_dev *d)
@@ -101,6 +102,8 @@ static int net_activate(struct virtio_dev *d)
 	if (r < 0)
 		goto err;
 	n->timers_watched = true;
+	if ((r = net_mmds_watch(n)) < 0)
+		goto err;
 	if (!n->tap_gone) {
 		r = iothread_add_fd(d->io, n->tap_fd, EPOLLIN, net_tap_event, n);
 		if (r < 0)
@@ -239,9 +242,12 @@ int virtio_net_create(struct virtio_net **out, const struct virtio_net_params *p
 	ret = net_rl_init(&n->rl_tx, "tx_rate_limiter", p->tx_bw, p->tx_ops, p->clock, e);
 	if (ret < 0)
 		goto err_rx;
-	ret = tap_open(p->tap_name, &n->tap_fd, &n->tap, e);
+	ret = net_mmds_create(n, p, e);
 	if (ret < 0)
 		goto err_tx;
+	ret = tap_open(p->tap_name, &n->tap_fd, &n->tap, e);
+	if (ret < 0)
+		goto err_mmds;
 	snprintf(n->tap_name, sizeof(n->tap_name), "%s", p->tap_name);
 	if (p->mac)
 		memcpy(n->mac, p->mac, 6);
@@ -251,11 +257,14 @@ int virtio_net_create(struct virtio_net **out, const struct virtio_net_params *p
 	memcpy(n->dev.id, p->id, idlen + 1);
 	n->dev.features = net_features(n, p->mac != NULL);
 	n->dev.priv = n;
-	log_info("%s: tap %s, mtu %u, tap offloads 0x%x, features 0x%llx", p->id, n->tap_name,
-	         n->tap.mtu, n->tap.offloads, (unsigned long long)n->dev.features);
+	log_info("%s: tap %s, mtu %u, tap offloads 0x%x, features 0x%llx%s", p->id, n->tap_name,
+	         n->tap.mtu, n->tap.offloads, (unsigned long long)n->dev.features,
+	         n->mmds ? ", MMDS" : "");
 	*out = n;
 	return 0;
 
+err_mmds:
+	net_mmds_destroy(n);
 err_tx:
 	rl_destroy(&n->rl_tx);
 err_rx:
@@ -331,6 +340,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	if (!n)
 		return;
 	close(n->tap_fd);
+	net_mmds_destroy(n);
 	rl_destroy(&n->rl_rx);
 	rl_destroy(&n->rl_tx);
 	pthread_mutex_destroy(&n->cfg_lock);

@@ -7,7 +7,7 @@
  * response in MSS-sized segments inside the guest's window, FIN, RST,
  * retransmission, the connection table's bound and eviction.
  */
-#include "mmds/mmds_int.h"
+#include "mmds_frames.h"
 
 #include <criterion/criterion.h>
 #include <stdlib.h>
@@ -448,17 +448,7 @@ Test(mmds_tcp, bad_frames_are_dropped)
 Test(mmds_tcp, arp_request_answered)
 {
 	uint8_t f[60] = {0}, out[MMDS_NS_FRAME_MAX];
-	memset(f, 0xff, 6);
-	memcpy(f + 6, guest_mac, 6);
-	mmds_put16(f + 12, 0x0806);
-	mmds_put16(f + 14, 1);
-	mmds_put16(f + 16, 0x0800);
-	f[18] = 6;
-	f[19] = 4;
-	mmds_put16(f + 20, 1);
-	memcpy(f + 22, guest_mac, 6);
-	mmds_put32(f + 28, GUEST_IP);
-	mmds_put32(f + 38, MMDS_IP);
+	mmds_arp_request(f, guest_mac, GUEST_IP, MMDS_IP);
 	mmds_ns_input(ns, f, 42, now);
 	cr_assert_eq(mmds_ns_output(ns, out, sizeof(out), now), 42);
 	cr_assert(!memcmp(out, guest_mac, 6));
