@@ -42,8 +42,10 @@ static json_t *boot_source_json(const struct vm_config *c)
 {
 	const struct boot_source_cfg *b = &c->boot_source;
 
+	/* before PUT /boot-source, Firecracker's BootSourceConfig::default() */
 	if (!c->has_boot_source)
-		return json_null();
+		return json_pack("{s:s, s:n, s:n}", "kernel_image_path", "", "initrd_path",
+		                 "boot_args");
 	return json_pack("{s:s?, s:s?, s:s?}", "kernel_image_path", b->kernel_image_path,
 	                 "initrd_path", b->initrd_path, "boot_args", b->boot_args);
 }

@@ -303,3 +303,53 @@ Test(api_fc, deprecation_header_on_deprecated_fields)
 	                      2000),
 	          "no warning logged:\n%s", kp.out);
 }
+
+/*
+ * GET /vm/config before anything is configured has Firecracker's VmmConfig
+ * shape: its 13 keys, boot-source as BootSourceConfig::default() ("" and
+ * nulls), null objects, empty lists, machine-config's defaults without
+ * cpu_template; after PUT /boot-source the path shows.
+ */
+Test(api_fc, vm_config_shapes_before_and_after_put)
+{
+	static const char *const keys[] = {
+	        "balloon",        "drives",  "boot-source",   "cpu-config",         "logger",
+	        "machine-config", "metrics", "mmds-config",   "network-interfaces", "vsock",
+	        "entropy",        "pmem",    "memory-hotplug"};
+	static const char *const nulls[] = {"balloon", "cpu-config",    "logger",
+	                                    "metrics", "mmds-config",   "vsock",
+	                                    "entropy", "memory-hotplug"};
+	start_kiln(&kp);
+	json_t *j = call("GET", "/vm/config", NULL, 200);
+	cr_assert_eq(json_object_size(j), ARRAY_SIZE(keys), "%zu keys", json_object_size(j));
+	for (size_t i = 0; i < ARRAY_SIZE(keys); i++)
+		cr_assert_not_null(json_object_get(j, keys[i]), "no \"%s\"", keys[i]);
+	for (size_t i = 0; i < ARRAY_SIZE(nulls); i++)
+		cr_assert(json_is_null(json_object_get(j, nulls[i])), "\"%s\" is not null",
+		          nulls[i]);
+	cr_assert_eq(json_array_size(json_object_get(j, "drives")), 0);
+	cr_assert_eq(json_array_size(json_object_get(j, "network-interfaces")), 0);
+	cr_assert_eq(json_array_size(json_object_get(j, "pmem")), 0);
+	json_t *bs = json_object_get(j, "boot-source");
+	cr_assert_str_eq(json_string_value(json_object_get(bs, "kernel_image_path")), "");
+	cr_assert(json_is_null(json_object_get(bs, "initrd_path")));
+	cr_assert(json_is_null(json_object_get(bs, "boot_args")));
+	json_t *mc = json_object_get(j, "machine-config");
+	cr_assert_eq(json_integer_value(json_object_get(mc, "vcpu_count")), 1);
+	cr_assert_eq(json_integer_value(json_object_get(mc, "mem_size_mib")), 128);
+	cr_assert(json_is_false(json_object_get(mc, "smt")));
+	cr_assert(json_is_false(json_object_get(mc, "track_dirty_pages")));
+	cr_assert_str_eq(json_string_value(json_object_get(mc, "huge_pages")), "None");
+	cr_assert_null(json_object_get(mc, "cpu_template"));
+	json_decref(j);
+
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\"}", kh_guest("hello"));
+	call_ok("PUT", "/boot-source", body);
+	free(body);
+	j = call("GET", "/vm/config", NULL, 200);
+	bs = json_object_get(j, "boot-source");
+	cr_assert_str_eq(json_string_value(json_object_get(bs, "kernel_image_path")),
+	                 kh_guest("hello"));
+	cr_assert(json_is_null(json_object_get(bs, "boot_args")));
+	json_decref(j);
+}

@@ -838,7 +838,12 @@ Test(config, to_json_shape)
 	vm_config_free(&cfg);
 	j = cfg_to_json(&cfg);
 	cr_assert_not_null(j);
-	cr_expect(json_is_null(json_object_get(j, "boot-source")));
+	/* boot-source as Firecracker's BootSourceConfig::default(): "" and nulls */
+	json_t *bs = json_object_get(j, "boot-source");
+	cr_expect_str_eq(json_string_value(json_object_get(bs, "kernel_image_path")), "");
+	cr_expect(json_is_null(json_object_get(bs, "initrd_path")));
+	cr_expect(json_is_null(json_object_get(bs, "boot_args")));
+	cr_expect_eq(json_object_size(bs), 3);
 	cr_expect(json_is_null(json_object_get(j, "vsock")));
 	cr_expect(json_is_null(json_object_get(j, "logger")));
 	cr_expect(json_is_null(json_object_get(j, "entropy")));
