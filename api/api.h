@@ -78,6 +78,8 @@ const char *api_action_name(enum api_action_kind k);
 /* PATCH /machine-config: only the fields present */
 struct machine_patch {
 	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages, has_huge_pages;
+	bool has_cpu_template;
+	char cpu_template[8]; /* a static template's name; "" for "None" */
 	unsigned vcpu_count;
 	uint64_t mem_size_mib;
 	bool smt, track_dirty_pages;

@@ -4,6 +4,7 @@
  * `--config-file` document (Firecracker's VmmConfig: one object whose keys
  * are the API resources), the cross-resource rules, ids and MAC addresses.
  */
+#define LOG_MODULE "config"
 #include "api/config_int.h"
 
 #include <ctype.h>
@@ -333,8 +334,37 @@ static const struct cfg_field doc_fields[] = {
         NOT_YET("cpu-config"),
         NOT_YET("memory-hotplug"),
         NOT_YET("pmem"),
-        NOT_YET("serial"),
 };
+
+/*
+ * Firecracker's VmmConfig has no deny_unknown_fields: a top-level key it
+ * does not know (a newer release's, "serial", a typo) is ignored. kiln
+ * does the same, so that a Firecracker user's file loads, and names each
+ * such key in a warning (Firecracker says nothing, so a misspelt
+ * "machine_config" silently leaves the defaults). Keys inside the
+ * resources stay strict, as Firecracker's are.
+ */
+static void drop_unknown_keys(json_t *root)
+{
+	const char *key;
+	json_t *v;
+	void *tmp;
+
+	if (!json_is_object(root))
+		return;
+	json_object_foreach_safe(root, tmp, key, v)
+	{
+		bool known = false;
+		for (size_t i = 0; i < ARRAY_SIZE(doc_fields) && !known; i++)
+			known = strcmp(key, doc_fields[i].name) == 0;
+		if (known)
+			continue;
+		log_warn("configuration: unknown top-level field \"%.64s\" ignored (as Firecracker "
+		         "ignores it)",
+		         key);
+		json_object_del(root, key);
+	}
+}
 
 int cfg_parse_document(const char *text, size_t len, struct vm_config *c, struct errbuf *e)
 {
@@ -349,6 +379,7 @@ int cfg_parse_document(const char *text, size_t len, struct vm_config *c, struct
 	if (!root)
 		return errf(e, EINVAL, "invalid JSON at line %d column %d: %s", jerr.line,
 		            jerr.column, jerr.text);
+	drop_unknown_keys(root);
 	ret = cfg_fields_parse(root, "", doc_fields, ARRAY_SIZE(doc_fields), c, e);
 	if (ret == 0)
 		ret = cfg_validate(c, e);

@@ -51,8 +51,10 @@ struct machine_cfg {
 	uint64_t mem_size_mib; /* > 0, default 128 */
 	bool smt;
 	bool track_dirty_pages;
-	char *cpu_template; /* always NULL for now: only "None" is accepted, and
-	                     * Firecracker reports "None" as no template */
+	/* a static CPU template ("C3", "T2", "T2S", "T2CL", "T2A"); NULL for none:
+	 * Firecracker reports "None" as no template */
+	char *cpu_template;
+	bool cpu_template_set; /* the document named one, "None" included */
 	enum huge_pages_cfg huge_pages;
 };
 

@@ -72,6 +72,12 @@ int cfg_entropy_at(json_t *j, const char *where, struct entropy_cfg *out, struct
 int cfg_logger_at(json_t *j, const char *where, struct logger_cfg *out, struct errbuf *e);
 int cfg_metrics_at(json_t *j, const char *where, struct metrics_cfg *out, struct errbuf *e);
 /* parse_balloon.c: Balloon, and its GET /vm/config form (null when unset) */
+/*
+ * machine-config's cpu_template (api/parse_cpu.c): 0 for one of
+ * Firecracker's names ("C3", "T2", "T2S", "T2CL", "T2A", "None"), else
+ * -EINVAL naming them.
+ */
+int cfg_cpu_template_check(const char *name, const char *where, struct errbuf *e);
 int cfg_balloon_at(json_t *j, const char *where, struct balloon_cfg *out, struct errbuf *e);
 json_t *cfg_balloon_json(const struct balloon_cfg *b);
 int cfg_mmds_at(json_t *j, const char *where, struct mmds_cfg *out, struct errbuf *e);

@@ -112,10 +112,12 @@ static const struct cfg_field machine_fields[] = {
 static int machine_check(struct machine_cfg *m, const char *where, struct errbuf *e)
 {
 	if (m->cpu_template) {
-		if (strcmp(m->cpu_template, "None") != 0)
-			return errf(e, EINVAL, "%s: cpu_template %.64s is not supported by kiln",
-			            where, m->cpu_template);
-		/* Firecracker maps the "None" template to no template at all */
+		if (cfg_cpu_template_check(m->cpu_template, where, e) < 0)
+			return -EINVAL;
+		m->cpu_template_set = true;
+	}
+	/* Firecracker maps the "None" template to no template at all */
+	if (m->cpu_template && strcmp(m->cpu_template, "None") == 0) {
 		free(m->cpu_template);
 		m->cpu_template = NULL;
 	}

@@ -284,6 +284,22 @@ static int parse_msr_modifiers(json_t *v, void *slot, const char *where, struct 
 	return each_element(v, where, parse_msr, slot, e);
 }
 
+/* ------------------------------------------ machine-config's cpu_template */
+
+/* Firecracker's StaticCpuTemplate for x86_64 */
+static const char *const static_templates[] = {"C3", "T2", "T2S", "T2CL", "T2A", "None"};
+
+int cfg_cpu_template_check(const char *name, const char *where, struct errbuf *e)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(static_templates); i++)
+		if (strcmp(name, static_templates[i]) == 0)
+			return 0;
+	return errf(e, EINVAL,
+	            "%s.cpu_template must be one of \"C3\", \"T2\", \"T2S\", \"T2CL\", "
+	            "\"T2A\" or \"None\" (got \"%.64s\")",
+	            where, name);
+}
+
 /* ------------------------------------------------------------- CpuConfig */
 
 static int parse_kvm_caps(json_t *v, void *slot, const char *where, struct errbuf *e)

@@ -61,10 +61,11 @@ int api_parse_machine_patch(json_t *body, const char *id, struct api_action *a, 
 	json_decref(full);
 	if (ret < 0)
 		return ret;
-	machine_cfg_free(&m);
 	/* unknown keys were refused above, so "nothing given" means only nulls or {} */
-	if (!any)
+	if (!any) {
+		machine_cfg_free(&m);
 		return errf(e, EINVAL, "Empty PATCH request.");
+	}
 
 	*p = (struct machine_patch){
 	        .has_vcpu_count = api_json_present(body, "vcpu_count"),
@@ -77,7 +78,11 @@ int api_parse_machine_patch(json_t *body, const char *id, struct api_action *a, 
 	        .smt = m.smt,
 	        .track_dirty_pages = m.track_dirty_pages,
 	        .huge_pages = m.huge_pages,
+	        .has_cpu_template = m.cpu_template_set,
 	};
+	snprintf(p->cpu_template, sizeof(p->cpu_template), "%s",
+	         m.cpu_template ? m.cpu_template : "");
+	machine_cfg_free(&m);
 	return 0;
 }
 

@@ -102,12 +102,31 @@ static int do_put_boot_source(struct vmm *v, struct api_action *a, struct errbuf
 	return 0;
 }
 
+/*
+ * machine-config's cpu_template and PUT /cpu-config share Firecracker's one
+ * template slot: a body that names a cpu_template ("None" included)
+ * replaces whichever was set, one without it keeps it (resources.rs,
+ * MachineConfig::update).
+ */
+static void set_static_template(struct vmm *v, char *name)
+{
+	free(v->cfg.machine.cpu_template);
+	v->cfg.machine.cpu_template = name;
+	v->has_cpu_cfg = false;
+}
+
 static int do_put_machine_config(struct vmm *v, struct api_action *a, struct errbuf *e)
 {
+	char *old = v->cfg.machine.cpu_template;
+
 	(void)e;
 	v->machine_set = true;
-	free(v->cfg.machine.cpu_template);
 	v->cfg.machine = a->u.machine;
+	v->cfg.machine.cpu_template = old;
+	if (a->u.machine.cpu_template_set)
+		set_static_template(v, a->u.machine.cpu_template);
+	else
+		free(a->u.machine.cpu_template);
 	a->u.machine.cpu_template = NULL;
 	return 0;
 }
@@ -138,6 +157,13 @@ static int do_patch_machine_config(struct vmm *v, struct api_action *a, struct e
 		            "machine-config.mem_size_mib must be a multiple of 2 with huge_pages "
 		            "\"2M\" (got %llu)",
 		            (unsigned long long)m.mem_size_mib);
+	if (p->has_cpu_template) {
+		char *name = p->cpu_template[0] ? strdup(p->cpu_template) : NULL;
+		if (p->cpu_template[0] && !name)
+			return errf(e, ENOMEM, "out of memory");
+		set_static_template(v, name);
+		m.cpu_template = name;
+	}
 	v->cfg.machine = m;
 	v->machine_set = true;
 	return 0;
@@ -147,6 +173,9 @@ static int do_put_cpu_config(struct vmm *v, struct api_action *a, struct errbuf 
 {
 	(void)e;
 	v->cpu_cfg = a->u.cpu_config;
+	/* a custom template replaces a static one (Firecracker's set_custom_cpu_template) */
+	free(v->cfg.machine.cpu_template);
+	v->cfg.machine.cpu_template = NULL;
 	v->has_cpu_cfg = true;
 	return 0;
 }

@@ -272,9 +272,13 @@ static int vmm_attach_legacy(struct vmm *v, struct errbuf *e)
 	return 0;
 }
 
-static int vmm_create_vcpus(struct vmm *v, struct errbuf *e)
+static int vmm_create_vcpus(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 {
 	unsigned nr = v->cfg.machine.vcpu_count;
+	/* one or the other: the last of PUT /cpu-config and machine-config's cpu_template */
+	const struct cpu_config *cc = b->cpu_template  ? b->cpu_template
+	                              : v->has_cpu_cfg ? &v->cpu_cfg
+	                                               : NULL;
 
 	if (nr == 0 || nr > v->kvm.max_vcpus)
 		return errf(e, EINVAL, "vcpu_count %u is out of range: this host allows 1 to %u",
@@ -282,8 +286,8 @@ static int vmm_create_vcpus(struct vmm *v, struct errbuf *e)
 	for (unsigned i = 0; i < nr; i++) {
 		struct vcpu *vc;
 		int ret = vcpu_create(&v->vm, i, nr, &vc, e);
-		if (ret == 0 && v->has_cpu_cfg)
-			ret = vmm_apply_cpu_config(vc, &v->cpu_cfg, e);
+		if (ret == 0 && cc)
+			ret = vmm_apply_cpu_config(vc, cc, e);
 		if (ret < 0)
 			return ret;
 	}
@@ -369,7 +373,7 @@ int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 		goto err;
 	v->vm_created = true;
 	log_debug("start: VM created at %llu us", since_start_us());
-	if ((ret = vmm_attach_legacy(v, e)) < 0 || (ret = vmm_create_vcpus(v, e)) < 0)
+	if ((ret = vmm_attach_legacy(v, e)) < 0 || (ret = vmm_create_vcpus(v, b, e)) < 0)
 		goto err;
 	log_debug("start: vCPUs created at %llu us", since_start_us());
 
@@ -408,12 +412,17 @@ int vmm_start(struct vmm *v, struct errbuf *e)
 {
 	const struct vm_config *c = &v->cfg;
 	struct vmm_build b = {.backing = VMM_MEM_ANON};
+	struct cpu_config tmpl;
 	int ret;
 
 	if (v->state != VMM_NOT_STARTED)
 		return errf(e, EINVAL, "the microVM has already been started");
 	if (!c->has_boot_source || !c->boot_source.kernel_image_path)
 		return errf(e, EINVAL, "Cannot start microvm without kernel configuration.");
+	/* a static CPU template is checked against the host before anything is built */
+	if ((ret = vmm_cpu_template(v, &tmpl, e)) < 0)
+		return ret;
+	b.cpu_template = ret ? &tmpl : NULL;
 	if ((ret = vmm_build(v, &b, e)) < 0)
 		return ret;
 

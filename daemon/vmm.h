@@ -188,6 +188,8 @@ enum vmm_mem_backing {
 struct vmm_build {
 	enum vmm_mem_backing backing;
 	const char *mem_path; /* memory file, or the page server's socket */
+	/* a boot with machine-config's cpu_template: its modifiers (vmm_cpu_template) */
+	const struct cpu_config *cpu_template;
 };
 
 /*
@@ -312,5 +314,20 @@ void vmm_mmds_apply_config(struct vmm *v);
 
 /* applies PUT /cpu-config's modifiers to a created vCPU (before it runs) */
 int vmm_apply_cpu_config(struct vcpu *vc, const struct cpu_config *c, struct errbuf *e);
+/*
+ * machine-config's static cpu_template `name` ("C3", "T2", "T2S", "T2CL",
+ * "T2A") as modifiers in *out, if a host whose leaf 0x0 signature and leaf
+ * 0x1 EAX are given may use it; else -EINVAL with Firecracker's words
+ * ("Failed to get CPU template: CPU vendor mismatched ..." or "... CPU
+ * model is not permitted ..."). Pure.
+ */
+int vmm_cpu_template_for(const char *name, const char signature[12], uint32_t leaf1_eax,
+                         struct cpu_config *out, struct errbuf *e);
+/*
+ * v's static cpu_template for this host (vmm_cpu_template_for with the
+ * host's CPUID), checked at InstanceStart as Firecracker does: 1 with *out
+ * filled, 0 without a template, -EINVAL when this host may not use it.
+ */
+int vmm_cpu_template(const struct vmm *v, struct cpu_config *out, struct errbuf *e);
 
 #endif

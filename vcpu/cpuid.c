@@ -3,7 +3,9 @@
  * vcpu/cpuid.c: each vCPU's CPUID, derived from KVM_GET_SUPPORTED_CPUID.
  * Bit positions follow the Intel SDM vol. 2A, "CPUID" (leaves 0x1, 0x4, 0x6,
  * 0xa, 0xb, 0x1f), the AMD APM vol. 3, appendix E (0x80000001, 0x80000008,
- * 0x8000001e), and Linux Documentation/virt/kvm/x86/cpuid.rst (0x40000000).
+ * 0x8000001e), Linux Documentation/virt/kvm/x86/cpuid.rst (0x40000000), and
+ * the Intel SDM vol. 1 ch. 13 "Managing state using the XSAVE feature set"
+ * (0xd).
  * All vCPUs sit in one package; APIC id == vCPU id.
  */
 #define LOG_MODULE "vcpu"
@@ -15,6 +17,8 @@
 #include <sys/ioctl.h>
 
 #define LEAF1_ECX_VMX        (1u << 5)
+#define LEAF1_ECX_XSAVE      (1u << 26)
+#define LEAF1_ECX_AVX        (1u << 28)
 #define LEAF1_ECX_HYPERVISOR (1u << 31)
 #define LEAF1_EDX_HTT        (1u << 28)
 #define LEAF6_EAX_ARAT       (1u << 2)
@@ -59,7 +63,7 @@ static unsigned min_u(unsigned a, unsigned b)
 	return a < b ? a : b;
 }
 
-static struct kvm_cpuid_entry2 *cpuid_find(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index)
+struct kvm_cpuid_entry2 *cpuid_entry(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index)
 {
 	for (uint32_t i = 0; i < c->nent; i++)
 		if (c->entries[i].function == fn && c->entries[i].index == index)
@@ -156,12 +160,12 @@ static void leaf_topology(struct kvm_cpuid2 *c, uint32_t fn, const struct topo *
 /* cpuid.rst: EAX the highest paravirt leaf, EBX:ECX:EDX "KVMKVMKVM\0\0\0" */
 static void leaf_kvm_signature(struct kvm_cpuid2 *c)
 {
-	struct kvm_cpuid_entry2 *ent = cpuid_find(c, KVM_SIGNATURE_LEAF, 0);
+	struct kvm_cpuid_entry2 *ent = cpuid_entry(c, KVM_SIGNATURE_LEAF, 0);
 	static const char sig[12] = "KVMKVMKVM\0\0\0";
 
 	if (!ent)
 		ent = cpuid_append(c, KVM_SIGNATURE_LEAF, 0, 0);
-	ent->eax = cpuid_find(c, KVM_FEATURES_LEAF, 0) ? KVM_FEATURES_LEAF : KVM_SIGNATURE_LEAF;
+	ent->eax = cpuid_entry(c, KVM_FEATURES_LEAF, 0) ? KVM_FEATURES_LEAF : KVM_SIGNATURE_LEAF;
 	memcpy(&ent->ebx, sig, 4);
 	memcpy(&ent->ecx, sig + 4, 4);
 	memcpy(&ent->edx, sig + 8, 4);
@@ -176,15 +180,127 @@ static void leaves_amd(struct kvm_cpuid2 *c, const struct topo *t)
 {
 	struct kvm_cpuid_entry2 *ent;
 
-	if ((ent = cpuid_find(c, 0x80000001u, 0)))
+	if ((ent = cpuid_entry(c, 0x80000001u, 0)))
 		ent->ecx &= ~EXT1_ECX_SVM;
-	if ((ent = cpuid_find(c, 0x80000008u, 0)))
+	if ((ent = cpuid_entry(c, 0x80000008u, 0)))
 		ent->ecx = (ent->ecx & ~0xf0ffu) | ((t->core_shift & 0xf) << 12) | (t->nr - 1);
-	if ((ent = cpuid_find(c, 0x8000001eu, 0))) {
+	if ((ent = cpuid_entry(c, 0x8000001eu, 0))) {
 		ent->eax = t->id;
 		ent->ebx = ((t->threads_per_core - 1) << 8) | (t->id / t->threads_per_core);
 		ent->ecx = 0;
 		ent->edx = 0;
+	}
+}
+
+/* --------------------------------------------------------- leaf 0xd */
+
+#define XSAVE_LEAF        0xdu
+#define XSAVE_LEGACY_SIZE 576u /* the legacy region (512) and the XSAVE header (64) */
+#define XSAVE_D1_XSAVEC   (1u << 1)
+#define XSAVE_D1_XSAVES   (1u << 3)
+#define XSAVE_ALIGN64     (1u << 1) /* 0xd.i ECX: a 64-byte aligned component when compacted */
+#define XCR0_ALWAYS       0x3ull    /* x87 and SSE: never dropped here */
+
+/*
+ * The feature flag each XCR0 component needs (SDM vol. 1 13.2; Linux
+ * checks the same ones before it enables a component).
+ */
+static const struct {
+	uint64_t components;
+	uint32_t leaf;
+	uint8_t reg; /* enum cpuid_regno */
+	uint32_t flag;
+} xsave_needs[] = {
+        {1ull << 2, 0x1, CPUID_ECX, LEAF1_ECX_AVX}, /* YMM: AVX */
+        {3ull << 3, 0x7, CPUID_EBX, 1u << 14},      /* BNDREGS, BNDCSR: MPX */
+        {7ull << 5, 0x7, CPUID_EBX, 1u << 16},      /* opmask, ZMM: AVX512F */
+        {1ull << 9, 0x7, CPUID_ECX, 1u << 3},       /* PKRU: PKU */
+        {3ull << 17, 0x7, CPUID_EDX, 1u << 24},     /* XTILECFG, XTILEDATA: AMX-TILE */
+};
+
+static uint32_t reg_of(const struct kvm_cpuid_entry2 *ent, uint8_t reg)
+{
+	const uint32_t r[4] = {ent->eax, ent->ebx, ent->ecx, ent->edx};
+	return r[reg & 3];
+}
+
+/* the components of `mask` (>= 2) whose sub-leaf is missing or of size 0 */
+static uint64_t xsave_unsized(struct kvm_cpuid2 *c, uint64_t mask)
+{
+	uint64_t gone = 0;
+	for (unsigned i = 2; i < 64; i++) {
+		struct kvm_cpuid_entry2 *ent = cpuid_entry(c, XSAVE_LEAF, i);
+		if ((mask >> i & 1) && (!ent || ent->eax == 0))
+			gone |= 1ull << i;
+	}
+	return gone;
+}
+
+/*
+ * SDM vol. 1 13.4.3 ("Extended Region of an XSAVE Area"): the XSAVE area for the components of
+ * `mask`. Standard format: each component at its 0xd.i EBX offset; the
+ * size reaches the end of the last one. Compacted: components follow each
+ * other in order, at a 64-byte boundary when 0xd.i ECX[1] says so.
+ */
+static uint32_t xsave_size(struct kvm_cpuid2 *c, uint64_t mask, bool compacted)
+{
+	uint32_t size = XSAVE_LEGACY_SIZE;
+	for (unsigned i = 2; i < 64; i++) {
+		struct kvm_cpuid_entry2 *ent = cpuid_entry(c, XSAVE_LEAF, i);
+		if (!(mask >> i & 1) || !ent)
+			continue;
+		if (!compacted) {
+			if (ent->ebx + ent->eax > size)
+				size = ent->ebx + ent->eax;
+			continue;
+		}
+		if (ent->ecx & XSAVE_ALIGN64)
+			size = (size + 63) & ~63u;
+		size += ent->eax;
+	}
+	return size;
+}
+
+void cpuid_fix_xsave(struct kvm_cpuid2 *c)
+{
+	struct kvm_cpuid_entry2 *d0 = cpuid_entry(c, XSAVE_LEAF, 0);
+	struct kvm_cpuid_entry2 *d1 = cpuid_entry(c, XSAVE_LEAF, 1);
+	struct kvm_cpuid_entry2 *l1 = cpuid_entry(c, 0x1, 0);
+	uint64_t xcr0, xss = 0;
+
+	if (!d0)
+		return;
+	xcr0 = d0->eax | (uint64_t)d0->edx << 32;
+	if (!l1 || !(l1->ecx & LEAF1_ECX_XSAVE))
+		xcr0 = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(xsave_needs); i++) {
+		struct kvm_cpuid_entry2 *f = cpuid_entry(c, xsave_needs[i].leaf, 0);
+		if (!f || !(reg_of(f, xsave_needs[i].reg) & xsave_needs[i].flag))
+			xcr0 &= ~xsave_needs[i].components;
+	}
+	xcr0 &= ~xsave_unsized(c, xcr0 & ~XCR0_ALWAYS);
+	if (d1 && xcr0 && (d1->eax & XSAVE_D1_XSAVES)) {
+		xss = d1->ecx | (uint64_t)d1->edx << 32;
+		xss &= ~xsave_unsized(c, xss & ~XCR0_ALWAYS);
+	}
+
+	d0->eax = (uint32_t)xcr0;
+	d0->edx = (uint32_t)(xcr0 >> 32);
+	d0->ebx = d0->ecx = xcr0 ? xsave_size(c, xcr0, false) : 0;
+	if (d1) {
+		if (!xcr0)
+			d1->eax = 0;
+		d1->ecx = (uint32_t)xss;
+		d1->edx = (uint32_t)(xss >> 32);
+		d1->ebx = d1->eax & (XSAVE_D1_XSAVEC | XSAVE_D1_XSAVES)
+		                  ? xsave_size(c, xcr0 | xss, true)
+		                  : 0;
+	}
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *ent = &c->entries[i];
+		if (ent->function == XSAVE_LEAF && ent->index >= 2 &&
+		    (ent->index >= 64 || !((xcr0 | xss) >> ent->index & 1)))
+			ent->eax = ent->ebx = ent->ecx = ent->edx = 0;
 	}
 }
 
@@ -225,6 +341,7 @@ int cpuid_normalize(struct kvm_cpuid2 *c, unsigned id, unsigned nr, bool smt)
 		leaf_topology(c, 0x1f, &t);
 	leaf_kvm_signature(c);
 	leaves_amd(c, &t);
+	cpuid_fix_xsave(c);
 	return 0;
 }
 

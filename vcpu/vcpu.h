@@ -214,12 +214,107 @@ bool vcpu_msr_listed(const struct kvm_msrs *list, uint32_t index);
  * one package; 2 threads per core when `smt`, else 1): APIC ids and counts
  * in leaves 0x1, 0x4, 0xb, 0x1f, 0x80000008 and 0x8000001e, the hypervisor
  * bit, no VMX, the KVM signature leaf 0x40000000, leaf 0x6 reduced to ARAT,
- * leaf 0xa (PMU) zeroed. Leaves 0xb (and 0x1f when the table has it) are
- * rebuilt with their SMT and core levels, so the table's allocation must
- * hold c->nent + CPUID_EXTRA_ENTRIES entries; c->nent grows accordingly.
- * Pure. -EINVAL for nr == 0, nr > 255 or id >= nr.
+ * leaf 0xa (PMU) zeroed, leaf 0xd made consistent (cpuid_fix_xsave).
+ * Leaves 0xb (and 0x1f when the table has it) are rebuilt with their SMT
+ * and core levels, so the table's allocation must hold c->nent +
+ * CPUID_EXTRA_ENTRIES entries; c->nent grows accordingly. Pure. -EINVAL
+ * for nr == 0, nr > 255 or id >= nr.
  */
 int cpuid_normalize(struct kvm_cpuid2 *c, unsigned id, unsigned nr, bool smt);
+
+/*
+ * Makes leaf 0xD (XSAVE; SDM vol. 1 ch. 13, vol. 2A "CPUID") agree with
+ * the rest of the table: no XSAVE in leaf 0x1 ECX[26] zeroes every 0xD
+ * sub-leaf; an XCR0 component (0xD.0 EDX:EAX) whose feature flag is clear
+ * (AVX, MPX, AVX-512F, PKU, AMX-TILE) or whose sub-leaf is absent or of
+ * size 0 is dropped, IA32_XSS components (0xD.1 EDX:ECX) likewise and all
+ * of them without XSAVES; 0xD.0 EBX and ECX become the standard-format size
+ * of the XCR0 components kept, 0xD.1 EBX the compacted size of XCR0 | XSS
+ * (0 without XSAVEC and XSAVES), and the sub-leaves of dropped components
+ * are zeroed. Run by cpuid_normalize() and after a CPU template changed
+ * the table. Pure; a table without leaf 0xD is left alone.
+ */
+void cpuid_fix_xsave(struct kvm_cpuid2 *c);
+
+/*
+ * The entry (fn, index) of `c`, NULL when the table has none. Pure.
+ */
+struct kvm_cpuid_entry2 *cpuid_entry(struct kvm_cpuid2 *c, uint32_t fn, uint32_t index);
+
+/* ---------------------------------------- CPU templates (cpu_template.c) */
+
+enum cpuid_regno { CPUID_EAX, CPUID_EBX, CPUID_ECX, CPUID_EDX };
+
+/* one register of one CPUID entry: new = (old & ~mask) | (value & mask) */
+struct cpu_tmpl_cpuid {
+	uint32_t leaf, subleaf;
+	uint8_t reg; /* enum cpuid_regno */
+	uint32_t mask, value;
+};
+
+/* one MSR, read from the vCPU and written back: (old & ~mask) | (value & mask) */
+struct cpu_tmpl_msr {
+	uint32_t addr;
+	uint64_t mask, value;
+};
+
+enum cpu_vendor { CPU_VENDOR_OTHER, CPU_VENDOR_INTEL, CPU_VENDOR_AMD };
+
+/*
+ * One of Firecracker's static CPU templates (machine-config's
+ * cpu_template): the vendor and processor models it may be used on, and
+ * its modifiers, a shared part (`base`) then the template's own (`own`).
+ */
+struct cpu_template {
+	const char *name; /* "C3", "T2", "T2S", "T2CL", "T2A" */
+	enum cpu_vendor vendor;
+	const char *hosts;      /* the models below, for messages */
+	const uint32_t *models; /* leaf 0x1 EAX & CPU_MODEL_MASK of each model */
+	unsigned nr_models;
+	const struct cpu_tmpl_cpuid *base, *own;
+	unsigned nr_base, nr_own;
+	const struct cpu_tmpl_msr *msr;
+	unsigned nr_msr;
+};
+
+/* leaf 0x1 EAX without the processor type and reserved bits: family, model, stepping */
+#define CPU_MODEL_MASK 0x0fff0fffu
+
+/* the template called `name`; NULL for "None" and for any other name */
+const struct cpu_template *cpu_template_find(const char *name);
+
+/* the vendor of a leaf 0x0 signature (EBX, EDX, ECX as 12 characters) */
+enum cpu_vendor cpu_vendor_of(const char signature[12]);
+
+/*
+ * This host's processor, as the CPUID instruction reports it to kiln (not
+ * KVM's view): the leaf 0x0 signature (12 characters and a NUL) and leaf
+ * 0x1 EAX. Any thread.
+ */
+void cpu_host_id(char signature[13], uint32_t *leaf1_eax);
+
+/*
+ * Whether `t` may be used on a processor with `signature` and leaf 0x1
+ * `eax`, as Firecracker decides (another vendor first, then a model not in
+ * the template's list). 0, or -EINVAL with Firecracker's text and the
+ * reason. Pure.
+ */
+int cpu_template_check_host(const struct cpu_template *t, const char signature[12], uint32_t eax,
+                            struct errbuf *e);
+
+/*
+ * Applies one CPUID modifier to the entry (leaf, subleaf) of `c`. 0, or
+ * -ENOENT when `c` has no such entry (Firecracker refuses the template
+ * then). Pure.
+ */
+int cpuid_apply_modifier(struct kvm_cpuid2 *c, const struct cpu_tmpl_cpuid *m);
+
+/*
+ * Applies every CPUID modifier of `t` to `c`, then cpuid_fix_xsave(). 0, or
+ * -ENOENT with a message naming the leaf the table lacks (c is then half
+ * changed: the caller throws it away). Pure.
+ */
+int cpu_template_apply_cpuid(struct kvm_cpuid2 *c, const struct cpu_template *t, struct errbuf *e);
 
 /*
  * Copies kvm->supported_cpuid, normalises it for vCPU v->id of `nr` (no

@@ -353,3 +353,31 @@ Test(api_fc, vm_config_shapes_before_and_after_put)
 	cr_assert(json_is_null(json_object_get(bs, "boot_args")));
 	json_decref(j);
 }
+
+/*
+ * A config file with top-level keys Firecracker does not know boots, as
+ * Firecracker's VmmConfig ignores them; kiln names each in a warning. A
+ * key unknown inside a resource is refused (exit 152), as in Firecracker.
+ */
+Test(api_fc, config_file_ignores_unknown_top_level_keys)
+{
+	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
+	                   "\"%s\"}, \"future-device\": {\"x\": 1}, \"serial\": "
+	                   "{\"serial_out_path\": \"/tmp/x\"}}",
+	                   kh_guest("hello"), KH_GUEST_ARGS);
+	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
+	free(cfg);
+	cr_assert_eq(kh_wait_exit(&kp, 30000), 0, "%s", kp.out);
+	cr_assert(strstr(kp.out, "bye"), "%s", kp.out);
+	cr_assert(strstr(kp.out, "unknown top-level field \"future-device\" ignored"), "%s",
+	          kp.out);
+	cr_assert(strstr(kp.out, "unknown top-level field \"serial\" ignored"), "%s", kp.out);
+	kh_kill(&kp);
+
+	cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"kernel_args\": \"x\"}}",
+	             kh_guest("hello"));
+	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
+	free(cfg);
+	cr_assert_eq(kh_wait_exit(&kp, 30000), 152, "%s", kp.out);
+	cr_assert(strstr(kp.out, "unknown field \"kernel_args\" in boot-source"), "%s", kp.out);
+}
