@@ -85,7 +85,10 @@ fi
 if [ -z "${KILN_TEST_FILTER:-}" ]; then
 	[ "${KILN_TESTBED:-vm}" = host ] ||
 		check testbed-selftest python3 tests/testbed/test_testbed.py -v
-	check openapi-traffic python3 scripts/validate-openapi.py --spec openapi.yaml "$KILN_API_LOG"
+	# the tests' API traffic against openapi.yaml and, when ../shared/firecracker has it, Firecracker's swagger
+	check openapi-traffic python3 scripts/validate-openapi.py --spec openapi.yaml \
+		--firecracker-spec ../shared/firecracker/firecracker.yaml "$KILN_API_LOG"
+	check validate-openapi python3 tests/test_validate_openapi.py -v
 	check linux-image python3 tests/linux/test_build.py -v
 	# every fuzz target for a bounded time; a crash fails its check and the
 	# log names the reproducer

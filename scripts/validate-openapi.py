@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
-"""Checks recorded API traffic against kiln's openapi.yaml.
+"""Checks recorded API traffic against kiln's openapi.yaml (and Firecracker's swagger).
 
-    scripts/validate-openapi.py [--spec openapi.yaml] [--allow-empty] LOG...
+    scripts/validate-openapi.py [--spec openapi.yaml]
+                                [--firecracker-spec firecracker.yaml] [--allow-empty] LOG...
 
 Each LOG holds JSON lines {"method", "path", "status", "request_body",
 "response_body", "raw"} as tests/integration/api_client.c writes them when
@@ -16,12 +17,22 @@ KILN_API_LOG is set (bodies are raw text or null). For every exchange:
   - when the request succeeded (2xx) and was not handcrafted ("raw"), its
     body must match the operation's requestBody schema (none if it has
     none). Failed requests are not checked: bad input is what they test.
+With --firecracker-spec (Firecracker's own Swagger 2.0 file, e.g.
+../shared/firecracker/firecracker.yaml; a path that does not exist is
+skipped with a note), the exchanges whose path and method that file lists
+are checked against it too, by the same rules; the others (kiln's own
+endpoints, such as /migration, and requests to unknown paths) are left to
+openapi.yaml alone. Swagger 2.0 is read as OpenAPI 3.0: a body parameter is
+the requestBody, a response's schema its application/json content, and
+x-nullable is nullable; an optional member may be null (serde's Option),
+and SWAGGER2_LOOSER lists where Firecracker takes more than its swagger says.
 Prints every mismatch and a count; exits 1 on any mismatch (or an empty log
-without --allow-empty), 2 when the spec itself is broken.
+without --allow-empty), 2 when a spec itself is broken.
 """
 import argparse
 import copy
 import json
+import os
 import re
 import sys
 
@@ -61,18 +72,108 @@ def to_json_schema(s):
     for key in ("properties",):  # property names are data, not keywords
         if key in s:
             out[key] = {name: to_json_schema(v) for name, v in s[key].items()}
-    if s.get("nullable") is True:
+    if s.get("nullable") is True or s.get("x-nullable") is True:
         return {"anyOf": [{"type": "null"}, out]}
     return out
+
+
+def swagger2_operation(op):
+    """A Swagger 2.0 operation in OpenAPI 3.0's shape (its $refs left to resolve())."""
+    out = {k: v for k, v in op.items() if k not in ("parameters", "responses")}
+    for param in op.get("parameters") or []:
+        if param.get("in") == "body":
+            out["requestBody"] = {"required": bool(param.get("required", False)),
+                                  "content": {"application/json": {"schema": param["schema"]}}}
+    out["responses"] = {}
+    for code, resp in (op.get("responses") or {}).items():
+        r = {"description": resp.get("description", "")}
+        if "schema" in resp:
+            r["content"] = {"application/json": {"schema": resp["schema"]}}
+        out["responses"][str(code)] = r  # YAML reads 200 as a number
+    return out
+
+
+def option_nullable(node):
+    """Marks every optional member of every object schema x-nullable (in place).
+
+    Firecracker's serde structs hold an optional member as Option<T>: they
+    read a null there as absent and write an absent one as null (GET
+    /vm/config's "balloon": null, the hinting status's "guest_cmd": null),
+    which its swagger, written for the members' values, does not say."""
+    if isinstance(node, list):
+        for n in node:
+            option_nullable(n)
+    elif isinstance(node, dict):
+        required = node.get("required") if isinstance(node.get("required"), list) else []
+        for key, value in node.items():
+            if key == "properties" and isinstance(value, dict):
+                for name, sub in value.items():
+                    option_nullable(sub)
+                    if name not in required and isinstance(sub, dict):
+                        sub["x-nullable"] = True
+            else:
+                option_nullable(value)
+
+
+# Where Firecracker's swagger is stricter than the code that answers, by
+# (method, path): what the check takes instead, and why.
+SWAGGER2_LOOSER = {
+    # vmm_config/machine_config.rs: the PATCH body is a MachineConfigUpdate,
+    # every member optional (the swagger's description: "A subset")
+    ("patch", "/machine-config"): "partial request",
+    # parsed_request.rs reads the body as any serde_json::Value and
+    # mmds/data_store.rs put_data keeps it whatever its type
+    ("put", "/mmds"): "any JSON",
+    ("patch", "/mmds"): "any JSON",
+    ("get", "/mmds"): "any JSON",
+    # vmm_config/vsock.rs: guest_cid is any u32, nothing checks the swagger's
+    # minimum of 3 (firecracker-containerd sends the Go SDK's zero)
+    ("put", "/vsock"): "any u32 guest_cid",
+}
+
+
+def swagger2_loosen(paths):
+    """Applies SWAGGER2_LOOSER to resolved Swagger 2.0 paths (in place)."""
+    for (method, template), how in SWAGGER2_LOOSER.items():
+        op = paths.get(template, {}).get(method)
+        if op is None:
+            continue
+        media = (op.get("requestBody") or {}).get("content", {}).get("application/json")
+        if how == "partial request" and media:
+            media["schema"].pop("required", None)
+        elif how == "any u32 guest_cid" and media:
+            media["schema"]["properties"]["guest_cid"].pop("minimum", None)
+        elif how == "any JSON":
+            for content in [(op.get("requestBody") or {}).get("content")] + \
+                    [r.get("content") for c, r in op["responses"].items() if c.startswith("2")]:
+                if content and "application/json" in content:
+                    content["application/json"]["schema"] = {}
+
+
+def swagger2_paths(raw):
+    """The paths of a Swagger 2.0 document as OpenAPI 3.0 path items."""
+    return {template: {m: (swagger2_operation(op) if m != "parameters" else op)
+                       for m, op in item.items()}
+            for template, item in (raw.get("paths") or {}).items()}
 
 
 class Spec:
     def __init__(self, path):
         with open(path) as f:
             raw = yaml.safe_load(f)
-        if not str(raw.get("openapi", "")).startswith("3.0"):
-            raise ValueError("not an OpenAPI 3.0 document")
-        self.paths = resolve(raw["paths"], raw)
+        if not isinstance(raw, dict):
+            raise ValueError("not a YAML mapping")
+        if str(raw.get("swagger", "")) == "2.0":
+            paths = swagger2_paths(raw)
+        elif str(raw.get("openapi", "")).startswith("3.0"):
+            paths = raw["paths"]
+        else:
+            raise ValueError("neither an OpenAPI 3.0 nor a Swagger 2.0 document")
+        self.name = path.rsplit("/", 1)[-1]
+        self.paths = resolve(paths, raw)
+        if str(raw.get("swagger", "")) == "2.0":
+            option_nullable(self.paths)
+            swagger2_loosen(self.paths)
         self.routes = []
         for template, item in self.paths.items():
             rx = "^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template)) + "$"
@@ -132,6 +233,15 @@ ERROR_SCHEMA = {"type": "object", "required": ["fault_message"],
                 "additionalProperties": False}
 
 
+def listed(spec, x):
+    """Whether spec documents the exchange's path and method."""
+    path, method = x.get("path"), x.get("method")
+    if not isinstance(path, str) or not isinstance(method, str):
+        return True  # malformed: check_exchange says so
+    _, item = spec.find(path.split("?", 1)[0])
+    return bool(item) and method.lower() in item
+
+
 def check_exchange(spec, x):
     """The list of problems with one logged exchange."""
     method, path, status = x.get("method"), x.get("path"), x.get("status")
@@ -182,17 +292,29 @@ def check_exchange(spec, x):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--spec", default="openapi.yaml")
+    ap.add_argument("--firecracker-spec", metavar="SWAGGER",
+                    help="also check the exchanges Firecracker's swagger lists against it")
     ap.add_argument("--allow-empty", action="store_true")
     ap.add_argument("logs", nargs="+")
     args = ap.parse_args()
-    try:
-        spec = Spec(args.spec)
-    except (OSError, ValueError, KeyError, yaml.YAMLError,
-            jsonschema.exceptions.SchemaError) as err:
-        print(f"{args.spec}: {err}", file=sys.stderr)
-        return 2
+    specs = [args.spec]
+    if args.firecracker_spec and os.path.exists(args.firecracker_spec):
+        specs.append(args.firecracker_spec)
+    elif args.firecracker_spec:
+        print(f"validate-openapi: {args.firecracker_spec} is not there; "
+              f"checking against {args.spec} alone")
+    loaded = []
+    for path in specs:
+        try:
+            loaded.append(Spec(path))
+        except (OSError, ValueError, KeyError, yaml.YAMLError,
+                jsonschema.exceptions.SchemaError) as err:
+            print(f"{path}: {err}", file=sys.stderr)
+            return 2
+    spec, others = loaded[0], loaded[1:]
 
     checked = bad = 0
+    also = {o.name: 0 for o in others}  # exchanges each other spec lists
     for log in args.logs:
         with open(log) as f:
             for n, line in enumerate(f, 1):
@@ -204,14 +326,19 @@ def main():
                     problems, x = [f"line is not JSON ({err})"], {}
                 else:
                     problems = check_exchange(spec, x) if isinstance(x, dict) else ["not an object"]
+                    for o in others if isinstance(x, dict) else []:
+                        if listed(o, x):
+                            also[o.name] += 1
+                            problems += [f"{o.name}: {p}" for p in check_exchange(o, x)]
                 checked += 1
                 if problems:
                     bad += 1
                     where = f"{log}:{n}: {x.get('method')} {x.get('path')} -> {x.get('status')}"
                     for p in problems:
                         print(f"{where}: {p}")
-    print(f"validate-openapi: {checked} exchanges checked against {args.spec}, "
-          f"{bad} with mismatches")
+    print(f"validate-openapi: {checked} exchanges checked against {args.spec}"
+          + "".join(f", {n} of them against {name}" for name, n in also.items())
+          + f"; {bad} with mismatches")
     if checked == 0 and not args.allow_empty:
         print("validate-openapi: the log is empty (was KILN_API_LOG set?)", file=sys.stderr)
         return 1
