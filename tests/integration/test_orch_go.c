@@ -164,12 +164,29 @@ static void base32_id(const char *name, char *out)
 	*out = '\0';
 }
 
-static bool host_is_intel(void)
+/* a number field of /proc/cpuinfo's first CPU, -1 when missing */
+static long cpuinfo_field(const char *info, const char *name)
 {
-	char *info = oc_slurp("/proc/cpuinfo");
-	bool intel = strstr(info, "GenuineIntel") != NULL;
-	free(info);
-	return intel;
+	char *key = kh_fmt("\n%s\t", name);
+	const char *at = strstr(info, key);
+	free(key);
+	at = at ? strchr(at, ':') : NULL;
+	return at ? strtol(at + 1, NULL, 10) : -1;
+}
+
+/*
+ * What Firecracker's T2 needs of the host (cpu_config/x86_64/
+ * custom_cpu_template.rs get_cpu_template; static_cpu_templates/mod.rs and
+ * arch/x86_64/cpu_model.rs): an Intel CPU of family 6 that is Skylake
+ * (model 0x55, stepping 4), Cascade Lake (0x55, 7) or Ice Lake (0x6a, 6).
+ */
+static bool host_takes_t2(const char *info)
+{
+	long model = cpuinfo_field(info, "model"), stepping = cpuinfo_field(info, "stepping");
+
+	return cpuinfo_field(info, "cpu family") == 6 &&
+	       ((model == 0x55 && (stepping == 4 || stepping == 7)) ||
+	        (model == 0x6a && stepping == 6));
 }
 
 /*
@@ -178,19 +195,21 @@ static bool host_is_intel(void)
  * firecracker.sock --id VMID", relative to the shim's directory): log and
  * metrics FIFOs made with mkfifo before the start; machine config from
  * helpers.go machineConfigurationFromProto (1 vCPU, 128 MiB, smt false,
- * cpu_template T2 from config.go's default, dropped unless the host is
- * Intel: internal/cpu_template.go SupportCPUTemplate); the balloon handler
- * after CreateMachine (buildBalloonDeviceOpt); the root drive and one
- * container stub drive, "ctrstub0" under its base32 id
+ * `cpu_template` T2 from config.go's default, or none where
+ * internal/cpu_template.go SupportCPUTemplate says the host is not Intel);
+ * the balloon handler after CreateMachine (buildBalloonDeviceOpt); the
+ * root drive and one container stub drive, "ctrstub0" under its base32 id
  * (drive_handler.go CreateContainerStubs); the agent's vsock with the
- * SDK's zero CID (VsockDevices{{Path, ID: "agent_api"}}). After the start:
- * a container's image patched into the stub (stubDrive.PatchAndMount ->
- * UpdateGuestDrive), GetBalloonConfig, then StopVM's SendCtrlAltDel. (The
- * balloon's runtime PATCHes need a guest driver: test_balloon.c.)
+ * SDK's zero CID (VsockDevices{{Path, ID: "agent_api"}}). Firecracker
+ * checks the template at the start: `start_ok` false expects its
+ * InvalidCpuModel refusal, after which the shim stops the VMM. Otherwise,
+ * after the start: a container's image patched into the stub
+ * (stubDrive.PatchAndMount -> UpdateGuestDrive), GetBalloonConfig, then
+ * StopVM's SendCtrlAltDel. (The balloon's runtime PATCHes need a guest
+ * driver: test_balloon.c.)
  */
-Test(orch_go, containerd_create_vm)
+static void containerd_replay(const char *cpu_template, bool start_ok)
 {
-	bool intel = host_is_intel();
 	char stub_id[32], *args = hello_args(4000);
 	char *root = make_file("root.img", 1 << 20), *image = make_file("ctr-image.ext4", 1 << 20);
 	const char *argv[] = {"kiln", "--api-sock", "firecracker.sock", "--id", "ctrd-vm-1", NULL};
@@ -212,13 +231,18 @@ Test(orch_go, containerd_create_vm)
 	oc_ok(&c, "PUT", "/logger",
 	      "{\"log_path\":\"fc-logs.fifo\",\"show_level\":true,\"show_log_origin\":false}");
 	oc_ok(&c, "PUT", "/metrics", "{\"metrics_path\":\"fc-metrics.fifo\"}");
-	oc_ok(&c, "PUT", "/machine-config",
-	      intel ? "{\"cpu_template\":\"T2\",\"mem_size_mib\":128,\"smt\":false,\"vcpu_count\":"
-	              "1}"
-	            : "{\"mem_size_mib\":128,\"smt\":false,\"vcpu_count\":1}");
+	if (cpu_template)
+		oc_okf(&c, "PUT", "/machine-config",
+		       "{\"cpu_template\":\"%s\",\"mem_size_mib\":128,\"smt\":false,\"vcpu_count\":"
+		       "1}",
+		       cpu_template);
+	else
+		oc_ok(&c, "PUT", "/machine-config",
+		      "{\"mem_size_mib\":128,\"smt\":false,\"vcpu_count\":1}");
 	json_t *mc = oc_call(&c, "GET", "/machine-config", NULL, 200);
-	if (intel)
-		cr_expect_str_eq(json_string_value(json_object_get(mc, "cpu_template")), "T2");
+	if (cpu_template)
+		cr_expect_str_eq(json_string_value(json_object_get(mc, "cpu_template")),
+		                 cpu_template);
 	cr_expect_eq(json_integer_value(json_object_get(mc, "mem_size_mib")), 128);
 	json_decref(mc);
 	oc_ok(&c, "PUT", "/balloon",
@@ -237,6 +261,16 @@ Test(orch_go, containerd_create_vm)
 	/* Firecracker takes any u32 CID (vmm_config/vsock.rs has no check) */
 	oc_ok(&c, "PUT", "/vsock",
 	      "{\"guest_cid\":0,\"uds_path\":\"firecracker.vsock\",\"vsock_id\":\"agent_api\"}");
+	if (!start_ok) {
+		json_t *e =
+		        oc_call(&c, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}", 400);
+		const char *m = json_string_value(json_object_get(e, "fault_message"));
+		cr_expect(m && strstr(m, "The current CPU model is not permitted to apply the CPU "
+		                         "template."),
+		          "%s", m ? m : "no fault_message");
+		json_decref(e);
+		goto out;
+	}
 	oc_ok(&c, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
 
 	oc_okf(&c, "PATCH", stub_path, "{\"drive_id\":\"%s\",\"path_on_host\":\"%s\"}", stub_id,
@@ -246,9 +280,9 @@ Test(orch_go, containerd_create_vm)
 	cr_expect_eq(json_integer_value(json_object_get(b, "stats_polling_interval_s")), 1);
 	json_decref(b);
 	oc_ok(&c, "PUT", "/actions", "{\"action_type\":\"SendCtrlAltDel\"}");
-	oc_close(&c);
-
 	cr_expect(kh_wait_for(&kp, "bye", 30000), "the guest did not run to its end:\n%s", kp.out);
+out:
+	oc_close(&c);
 	/* the shim's log FIFO got kiln's lines (Firecracker logs each API request) */
 	char *logged = oc_drain(log_rd);
 	cr_expect_neq(logged[0], '\0', "nothing came through the log FIFO:\n%s", kp.out);
@@ -259,4 +293,19 @@ Test(orch_go, containerd_create_vm)
 	free(root);
 	free(image);
 	free(args);
+}
+
+/* the shim on this host: T2 on Intel, where Firecracker then checks the CPU model */
+Test(orch_go, containerd_create_vm)
+{
+	char *info = oc_slurp("/proc/cpuinfo");
+	bool intel = strstr(info, "GenuineIntel") != NULL, t2 = host_takes_t2(info);
+	free(info);
+	containerd_replay(intel ? "T2" : NULL, !intel || t2);
+}
+
+/* the shim where SupportCPUTemplate is false (AMD, Arm): no template, the whole sequence */
+Test(orch_go, containerd_create_vm_without_template)
+{
+	containerd_replay(NULL, true);
 }
