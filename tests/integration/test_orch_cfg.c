@@ -373,3 +373,43 @@ Test(orch_cfg, flintlock_mmds_config_without_interfaces_is_refused)
 	          kp.out);
 	cr_expect_null(strstr(kp.out, "bye"), "the guest ran:\n%s", kp.out);
 }
+
+/*
+ * kata fc.go fcInit's jailed branch: "--id ID --node 0 --exec-file FC
+ * --uid 0 --gid 0 --chroot-base-dir /run/vc --daemonize -- --config-file
+ * /fcConfig.json". Firecracker's jailer has had no --node since 1.0
+ * (src/jailer/src/main.rs build_arg_parser), so it refuses the line before
+ * it makes anything, and so must kiln-jailer: a usage error naming the flag,
+ * no chroot made.
+ */
+Test(orch_cfg, kata_jailer_line_is_refused_as_firecrackers_jailer_does)
+{
+	const char *jailer = getenv("KILN_JAILER");
+	if (!jailer || access(jailer, X_OK) != 0)
+		cr_skip_test("KILN_JAILER is not set");
+	char *base = kh_fmt("%s/vc", dir);
+	const char *argv[] = {jailer,
+	                      "--id",
+	                      "kata0123",
+	                      "--node",
+	                      "0",
+	                      "--exec-file",
+	                      kh_kiln(),
+	                      "--uid",
+	                      "0",
+	                      "--gid",
+	                      "0",
+	                      "--chroot-base-dir",
+	                      base,
+	                      "--daemonize",
+	                      "--",
+	                      "--config-file",
+	                      "/fcConfig.json",
+	                      NULL};
+	cr_assert_eq(kh_spawn(&kp, argv), 0);
+	int st = kh_wait_exit(&kp, 10000);
+	cr_expect(st > 0, "kiln-jailer took Kata's line (exit %d):\n%s", st, kp.out);
+	cr_expect(strstr(kp.out, "--node"), "the refusal does not name --node:\n%s", kp.out);
+	cr_expect_neq(access(base, F_OK), 0, "%s was made", base);
+	free(base);
+}
