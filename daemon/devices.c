@@ -333,6 +333,37 @@ int vmm_devices_patch_net(struct vmm *v, const struct net_patch *p, struct errbu
 	                         e);
 }
 
+/* the MMDS stack's counters on an interface that serves it, Firecracker's names */
+static json_t *mmds_metrics(const struct mmds_ns_metrics *m)
+{
+	static const struct {
+		const char *name;
+		size_t off;
+	} f[] = {
+#define MMDS_F(x) {#x, offsetof(struct mmds_ns_metrics, x)}
+	        MMDS_F(rx_accepted),
+	        MMDS_F(rx_accepted_err),
+	        MMDS_F(rx_accepted_unusual),
+	        MMDS_F(rx_bad_eth),
+	        MMDS_F(rx_count),
+	        MMDS_F(rx_invalid_token),
+	        MMDS_F(rx_no_token),
+	        MMDS_F(tx_bytes),
+	        MMDS_F(tx_count),
+	        MMDS_F(tx_errors),
+	        MMDS_F(tx_frames),
+	        MMDS_F(connections_created),
+	        MMDS_F(connections_destroyed),
+#undef MMDS_F
+	};
+	json_t *o = json_object();
+	for (size_t i = 0; o && i < ARRAY_SIZE(f); i++) {
+		const uint64_t *c = (const uint64_t *)((const char *)m + f[i].off);
+		json_object_set_new(o, f[i].name, json_integer((json_int_t)*c));
+	}
+	return o;
+}
+
 static json_t *dev_metrics(const struct vmm_dev *d)
 {
 	switch (d->kind) {
@@ -349,14 +380,16 @@ static json_t *dev_metrics(const struct vmm_dev *d)
 	}
 	case VDEV_NET: {
 		struct virtio_net_metrics m;
+		struct mmds_ns_metrics mm;
 		virtio_net_metrics(d->impl, &m);
 		return json_pack(
-		        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "rx_packets",
+		        "{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:o*}", "rx_packets",
 		        (json_int_t)m.rx_packets, "rx_bytes", (json_int_t)m.rx_bytes, "tx_packets",
 		        (json_int_t)m.tx_packets, "tx_bytes", (json_int_t)m.tx_bytes, "rx_dropped",
 		        (json_int_t)m.rx_dropped, "tx_dropped", (json_int_t)m.tx_dropped,
 		        "rx_throttled", (json_int_t)m.rx_throttled, "tx_throttled",
-		        (json_int_t)m.tx_throttled, "tap_errors", (json_int_t)m.tap_errors);
+		        (json_int_t)m.tx_throttled, "tap_errors", (json_int_t)m.tap_errors, "mmds",
+		        virtio_net_mmds_metrics(d->impl, &mm) == 0 ? mmds_metrics(&mm) : NULL);
 	}
 	case VDEV_VSOCK: {
 		struct virtio_vsock_metrics m;
