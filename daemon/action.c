@@ -614,5 +614,5 @@ void vmm_execute(struct vmm *v, struct api_action *a)
 		log_info("%s done in %llu us", api_action_name(a->kind),
 		         (unsigned long long)((now_ns() - t0) / 1000));
 	}
-	vmm_record_latency(v, a->kind, now_ns() - t0);
+	vmm_record_latency(v, a, now_ns() - t0);
 }

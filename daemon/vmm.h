@@ -268,7 +268,8 @@ int vmm_metrics_open(struct vmm *v, const char *path, struct errbuf *e);
 /* writes one metrics line now */
 int vmm_metrics_flush(struct vmm *v, struct errbuf *e);
 void vmm_metrics_close(struct vmm *v);
-void vmm_record_latency(struct vmm *v, int kind, uint64_t ns);
+/* VMM thread: how long action `a` took, for the metrics' latencies_us */
+void vmm_record_latency(struct vmm *v, const struct api_action *a, uint64_t ns);
 
 /* ------------------------------------------------------------- devices */
 

@@ -14,6 +14,7 @@
 
 #include <criterion/criterion.h>
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,6 +190,16 @@ Test(api_fc, state_rules_of_pause_resume_keys_metrics_and_logger)
 	cr_assert(kh_wait_for(&kp, "kbd: 1d 38 e0 53", 30000), "guest output:\n%s", kp.out);
 }
 
+/* PUT /drives/d0: `path`, read-only, not root, and the `extra` fields (", ..." or "") */
+static void put_drive_d0(const char *path, const char *extra)
+{
+	char *body = kh_fmt("{\"drive_id\": \"d0\", \"path_on_host\": \"%s\", \"is_root_device\": "
+	                    "false, \"is_read_only\": true%s}",
+	                    path, extra);
+	call_ok("PUT", "/drives/d0", body);
+	free(body);
+}
+
 /* drives[0].rate_limiter.<bucket> of GET /vm/config (a new reference; NULL when none) */
 static json_t *drive_bucket(const char *bucket)
 {
@@ -209,12 +220,8 @@ Test(api_fc, patched_rate_limiter_keeps_the_bucket_it_does_not_name)
 	tmp[0] = kh_write_temp("", ".img");
 	cr_assert_eq(truncate(tmp[0], 1 << 20), 0);
 	start_kiln(&kp);
-	char *drive = kh_fmt("{\"drive_id\": \"d0\", \"path_on_host\": \"%s\", \"is_root_device\": "
-	                     "false, \"is_read_only\": true, \"rate_limiter\": {\"bandwidth\": "
-	                     "{\"size\": 1048576, \"refill_time\": 1000}}}",
-	                     tmp[0]);
-	call_ok("PUT", "/drives/d0", drive);
-	free(drive);
+	put_drive_d0(tmp[0], ", \"rate_limiter\": {\"bandwidth\": {\"size\": 1048576, "
+	                     "\"refill_time\": 1000}}");
 	boot_hello_args("sleep=30000", "sleeping");
 
 	call_ok("PATCH", "/drives/d0",
@@ -380,4 +387,116 @@ Test(api_fc, config_file_ignores_unknown_top_level_keys)
 	free(cfg);
 	cr_assert_eq(kh_wait_exit(&kp, 30000), 152, "%s", kp.out);
 	cr_assert(strstr(kp.out, "unknown field \"kernel_args\" in boot-source"), "%s", kp.out);
+}
+
+/* the last line of the metrics file, parsed (asserts it is one JSON object) */
+static json_t *last_metrics_line(const char *path)
+{
+	char *text = slurp(path), *last = text;
+	for (char *nl = strchr(text, '\n'); nl && nl[1]; nl = strchr(nl + 1, '\n'))
+		last = nl + 1;
+	json_error_t err;
+	json_t *m = json_loads(last, JSON_DISABLE_EOF_CHECK, &err);
+	cr_assert(json_is_object(m), "metrics line is not a JSON object (%s): %s", err.text, last);
+	free(text);
+	return m;
+}
+
+static json_int_t metric(json_t *m, const char *group, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(m, group), key);
+	cr_assert(json_is_integer(v), "no integer %s.%s in the metrics line", group, key);
+	return json_integer_value(v);
+}
+
+/*
+ * The metrics line has Firecracker's groups and names (metrics.rs), with
+ * Firecracker's per-line deltas: two flushes apart, the request counts of
+ * the first line are not counted again in the second.
+ */
+Test(api_fc, metrics_carry_firecrackers_groups_and_deltas)
+{
+	static const char *const groups[] = {"api_server",
+	                                     "get_api_requests",
+	                                     "put_api_requests",
+	                                     "patch_api_requests",
+	                                     "deprecated_api",
+	                                     "latencies_us",
+	                                     "logger",
+	                                     "seccomp",
+	                                     "vcpu",
+	                                     "uart",
+	                                     "block",
+	                                     "block_d0",
+	                                     "net"};
+	tmp[0] = kh_write_temp("", ".metrics");
+	tmp[1] = kh_write_temp("", ".img");
+	cr_assert_eq(truncate(tmp[1], 1 << 20), 0);
+	start_kiln(&kp);
+	char *body = kh_fmt("{\"metrics_path\": \"%s\"}", tmp[0]);
+	call_ok("PUT", "/metrics", body);
+	free(body);
+	put_drive_d0(tmp[1], "");
+	call_ok("PUT", "/machine-config",
+	        "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"cpu_template\": \"None\"}");
+	boot_hello_args("sleep=30000", "sleeping"); /* boot-source, machine-config, InstanceStart */
+	json_decref(call("GET", "/", NULL, 200));
+	json_decref(call("GET", "/", NULL, 200));
+	json_decref(call("GET", "/version", NULL, 200));
+	call_fault("PUT", "/boot-source", "{}", 400, "kernel_image_path");
+	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+
+	json_t *m = last_metrics_line(tmp[0]);
+	for (size_t i = 0; i < ARRAY_SIZE(groups); i++)
+		cr_assert(json_is_object(json_object_get(m, groups[i])), "no \"%s\" group",
+		          groups[i]);
+	cr_assert_eq(metric(m, "get_api_requests", "instance_info_count"), 2);
+	cr_assert_eq(metric(m, "get_api_requests", "vmm_version_count"), 1);
+	cr_assert_eq(metric(m, "put_api_requests", "boot_source_count"), 2);
+	cr_assert_eq(metric(m, "put_api_requests", "boot_source_fails"), 1);
+	cr_assert_eq(metric(m, "put_api_requests", "machine_cfg_count"), 2);
+	cr_assert_eq(metric(m, "put_api_requests", "drive_count"), 1);
+	cr_assert_eq(metric(m, "put_api_requests", "metrics_count"), 1);
+	cr_assert_eq(metric(m, "put_api_requests", "actions_count"), 1); /* InstanceStart */
+	cr_assert_eq(metric(m, "deprecated_api", "deprecated_http_api_calls"), 1);
+	cr_assert_gt(metric(m, "vcpu", "exit_io"), 10);
+	cr_assert_eq(metric(m, "vcpu", "failures"), 0);
+	cr_assert_gt(metric(m, "uart", "write_count"), 50);
+	cr_assert_eq(metric(m, "block_d0", "read_count"), metric(m, "block", "read_count"));
+	cr_assert_gt(metric(m, "api_server", "process_startup_time_us"), 0);
+	cr_assert_eq(metric(m, "seccomp", "num_faults"), 0);
+	cr_assert_geq(metric(m, "latencies_us", "pause_vm"), 0);
+	/* kiln's own totals beside them */
+	cr_assert(json_is_object(json_object_get(m, "api_requests")));
+	cr_assert(json_is_object(json_object_get(m, "devices")));
+	json_decref(m);
+
+	json_decref(call("GET", "/", NULL, 200));
+	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
+	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	m = last_metrics_line(tmp[0]);
+	cr_assert_eq(metric(m, "get_api_requests", "instance_info_count"), 1);
+	cr_assert_eq(metric(m, "put_api_requests", "boot_source_count"), 0);
+	cr_assert_eq(metric(m, "put_api_requests", "actions_count"), 1); /* the first flush */
+	cr_assert_eq(metric(m, "deprecated_api", "deprecated_http_api_calls"), 0);
+	cr_assert_gt(metric(m, "latencies_us", "pause_vm"), 0);
+	cr_assert_eq(metric(m, "latencies_us", "vmm_pause_vm"),
+	             metric(m, "latencies_us", "pause_vm"));
+	/* kiln's totals keep counting from the start */
+	json_t *gets = json_object_get(json_object_get(m, "api_requests"), "GET /");
+	cr_assert_geq(json_integer_value(json_object_get(gets, "count")), 3);
+	json_decref(m);
+
+	/* and a last line when kiln stops, as Firecracker writes one at Vmm::stop */
+	kill(kp.pid, SIGTERM);
+	cr_assert_eq(kh_wait_exit(&kp, 10000), 0, "%s", kp.out);
+	char *text = slurp(tmp[0]);
+	int lines = 0;
+	for (char *nl = strchr(text, '\n'); nl; nl = strchr(nl + 1, '\n'))
+		lines++;
+	cr_assert_eq(lines, 3, "%s", text);
+	free(text);
+	m = last_metrics_line(tmp[0]);
+	cr_assert_eq(metric(m, "put_api_requests", "actions_count"), 1); /* the second flush */
+	json_decref(m);
 }
