@@ -113,6 +113,9 @@ void mmds_conn_input(struct mmds_conn *c, struct mmds *store, const struct mmds_
  */
 int mmds_conn_output(struct mmds_conn *c, struct mmds_seg *out, uint64_t now);
 
+/* tests and fuzzing: every new connection starts at sequence `iss` (0: random again) */
+void mmds_ns_fix_iss(struct mmds_ns *ns, uint32_t iss);
+
 /* the connection is over (RST either way, or both FINs acknowledged) */
 bool mmds_conn_done(const struct mmds_conn *c);
 /* when its retransmission timer fires; 0: none runs */

@@ -36,9 +36,10 @@ struct ns_rst {
 struct mmds_ns {
 	struct mmds *store;
 	uint32_t ip;
-	uint32_t rng;   /* xorshift32 state for initial sequence numbers */
-	uint16_t ip_id; /* IPv4 identification of the next packet */
-	unsigned next;  /* the connection whose turn it is to send */
+	uint32_t rng;       /* xorshift32 state for initial sequence numbers */
+	uint32_t fixed_iss; /* tests and fuzzing: every connection's ISN; 0: random */
+	uint16_t ip_id;     /* IPv4 identification of the next packet */
+	unsigned next;      /* the connection whose turn it is to send */
 	bool arp_pending;
 	uint8_t arp[ARP_FRAME];
 	unsigned nr_rst;
@@ -108,10 +109,17 @@ void mmds_ns_destroy(struct mmds_ns *ns)
 	free(ns);
 }
 
+void mmds_ns_fix_iss(struct mmds_ns *ns, uint32_t iss)
+{
+	ns->fixed_iss = iss;
+}
+
 static uint32_t next_iss(struct mmds_ns *ns)
 {
 	uint32_t x = ns->rng;
 
+	if (ns->fixed_iss)
+		return ns->fixed_iss;
 	x ^= x << 13;
 	x ^= x >> 17;
 	x ^= x << 5;

@@ -18,6 +18,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* the smallest MSS honoured, as Linux's tcp_min_snd_mss (CVE-2019-11479) */
+#define MSS_MIN 48
+
 /* a response longer than this is refused (no store is near it) */
 #define RESP_MAX (1u << 30)
 
@@ -45,6 +48,10 @@ static uint16_t rcv_wnd(const struct mmds_conn *c)
 void mmds_conn_open(struct mmds_conn *c, const struct mmds_seg *s, uint32_t iss, uint64_t now)
 {
 	uint16_t mss = s->mss ? s->mss : MMDS_NS_MSS_DEFAULT;
+
+	/* a tiny MSS would cut a response into a frame per byte: Linux's tcp_min_snd_mss */
+	if (mss < MSS_MIN)
+		mss = MSS_MIN;
 
 	memset(c, 0, offsetof(struct mmds_conn, rbuf));
 	c->resp = NULL;

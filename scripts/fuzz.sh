@@ -32,7 +32,7 @@ sources() {
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
 		"api/config*.c api/parse_balloon.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
-	mmds_http) echo "mmds/*.c common/util.c common/log.c $(pkg-config --libs jansson)" ;;
+	mmds_http | mmds_tcp) echo "mmds/*.c common/util.c common/log.c $(pkg-config --libs jansson)" ;;
 	migration) echo "daemon/mig_wire.c memory/guest_mem.c memory/dirty.c common/util.c" \
 		"common/log.c" ;;
 	boot) echo "vcpu/boot*.c vcpu/mptable.c vcpu/acpi.c vcpu/aml.c memory/guest_mem.c common/util.c" \
@@ -42,7 +42,7 @@ sources() {
 	*) return 1 ;;
 	esac
 }
-targets="router virtqueue mmio blk net vsock rng balloon snapshot boot migration mmds_http seccomp"
+targets="router virtqueue mmio blk net vsock rng balloon snapshot boot migration mmds_http mmds_tcp seccomp"
 
 # per-target libFuzzer options
 options() {
@@ -53,6 +53,7 @@ options() {
 	boot | migration) echo "-max_len=65536" ;;
 	seccomp) echo "-max_len=65536 -dict=tests/fuzz/seccomp.dict" ;;
 	*) echo "-max_len=4096" ;;
+	mmds_tcp) echo "-max_len=16384" ;;
 	esac
 }
 
