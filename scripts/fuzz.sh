@@ -52,8 +52,8 @@ options() {
 	snapshot) echo "-max_len=32768" ;;
 	boot | migration) echo "-max_len=65536" ;;
 	seccomp) echo "-max_len=65536 -dict=tests/fuzz/seccomp.dict" ;;
-	*) echo "-max_len=4096" ;;
 	mmds_tcp) echo "-max_len=16384" ;;
+	*) echo "-max_len=4096" ;;
 	esac
 }
 
