@@ -30,7 +30,8 @@ sources() {
 	virtqueue) echo "virtio/queue.c memory/guest_mem.c common/util.c common/log.c" ;;
 	mmio | blk | net | vsock | rng | balloon) echo "$devfuzz -luring" ;;
 	snapshot) echo "tests/fuzz/fz_snapshot_seeds.c daemon/snapshot.c daemon/snapshot_file.c" \
-		"api/config*.c api/parse_balloon.c vcpu/*.c devices/*.c $common $memory $virtio -luring" \
+		"api/config*.c api/parse_balloon.c api/parse_cpu.c vcpu/*.c devices/*.c $common $memory" \
+		"$virtio -luring" \
 		"$(pkg-config --libs jansson)" ;;
 	mmds_http | mmds_tcp) echo "mmds/*.c common/util.c common/log.c $(pkg-config --libs jansson)" ;;
 	migration) echo "daemon/mig_wire.c memory/guest_mem.c memory/dirty.c common/util.c" \
