@@ -5,6 +5,7 @@
  */
 #define LOG_MODULE "main"
 #include "seccomp_filters.h"
+#include "snapshot.h"
 #include "vmm.h"
 
 #include <errno.h>
@@ -71,6 +72,11 @@ static void usage(FILE *f)
 	           "  --show-log-origin        put file:line in every log line\n"
 	           "  --module NAME            only log lines from this module\n"
 	           "  --metrics-path FILE      write metrics lines to FILE (or a named pipe)\n"
+	           "  --snapshot-version       print the version of the snapshot files kiln\n"
+	           "                           writes (\"v1.0.0\") and exit\n"
+	           "  --describe-snapshot FILE print the version of a kiln snapshot file and exit\n"
+	           "  --enable-pci             taken for Firecracker's sake: kiln has no PCI, its\n"
+	           "                           devices stay virtio-mmio (a warning says so)\n"
 	           "  --version                print the Firecracker API version kiln serves\n"
 	           "                           (\"Firecracker vX.Y.Z\") and kiln's, and exit\n"
 	           "  --help                   this text\n");
@@ -101,6 +107,9 @@ enum {
 	OPT_SECCOMP_FILTER,
 	OPT_SECCOMP_AUDIT,
 	OPT_PRINT_SECCOMP,
+	OPT_SNAPSHOT_VERSION,
+	OPT_DESCRIBE_SNAPSHOT,
+	OPT_ENABLE_PCI,
 };
 
 static const struct option long_opts[] = {
@@ -128,6 +137,9 @@ static const struct option long_opts[] = {
         {"seccomp-filter", required_argument, NULL, OPT_SECCOMP_FILTER},
         {"seccomp-audit", no_argument, NULL, OPT_SECCOMP_AUDIT},
         {"print-seccomp-filter", no_argument, NULL, OPT_PRINT_SECCOMP},
+        {"snapshot-version", no_argument, NULL, OPT_SNAPSHOT_VERSION},
+        {"describe-snapshot", required_argument, NULL, OPT_DESCRIBE_SNAPSHOT},
+        {"enable-pci", no_argument, NULL, OPT_ENABLE_PCI},
         {NULL, 0, NULL, 0},
 };
 
@@ -152,6 +164,34 @@ static int64_t parse_us(const char *s)
 	if (errno || end == s || *end || s[0] == '-' || s[0] == '+' || n > INT64_MAX)
 		return -1;
 	return (int64_t)n;
+}
+
+/*
+ * --describe-snapshot FILE: "v<format>.0.0" of a kiln state file (its
+ * magic and format version; Firecracker's snapshots are not kiln's), then
+ * -1 (exit 0); or a message and 1 when FILE is not one.
+ */
+static int describe_snapshot(const char *path)
+{
+	unsigned char head[sizeof(SNAP_MAGIC) - 1 + 4];
+	FILE *f = fopen(path, "rb");
+	size_t n = f ? fread(head, 1, sizeof(head), f) : 0;
+
+	if (!f) {
+		fprintf(stderr, "kiln: --describe-snapshot: cannot open %s: %s\n", path,
+		        strerror(errno));
+		return 1;
+	}
+	fclose(f);
+	if (n < sizeof(head) || memcmp(head, SNAP_MAGIC, sizeof(SNAP_MAGIC) - 1) != 0) {
+		fprintf(stderr, "kiln: --describe-snapshot: %s is not a kiln snapshot state file\n",
+		        path);
+		return 1;
+	}
+	const unsigned char *v = head + sizeof(SNAP_MAGIC) - 1; /* little endian */
+	printf("v%u.0.0\n",
+	       (unsigned)v[0] | (unsigned)v[1] << 8 | (unsigned)v[2] << 16 | (unsigned)v[3] << 24);
+	return -1;
 }
 
 /* the seccomp flags that contradict each other: 0 or an exit code */
@@ -284,6 +324,17 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_HELP:
 			usage(stdout);
 			return -1;
+		case OPT_SNAPSHOT_VERSION:
+			/* Firecracker prints its snapshot format's version the same way */
+			printf("v%d.0.0\n", SNAP_FORMAT_VERSION);
+			return -1;
+		case OPT_DESCRIBE_SNAPSHOT:
+			return describe_snapshot(optarg);
+		case OPT_ENABLE_PCI:
+			fprintf(stderr,
+			        "kiln: --enable-pci: kiln has no PCI transport; its devices stay "
+			        "virtio-mmio\n");
+			break;
 		default:
 			fprintf(stderr, "kiln: unknown or incomplete option '%s'\n",
 			        argv[optind - 1]);

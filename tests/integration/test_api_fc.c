@@ -500,3 +500,49 @@ Test(api_fc, metrics_carry_firecrackers_groups_and_deltas)
 	cr_assert_eq(metric(m, "put_api_requests", "actions_count"), 1); /* the second flush */
 	json_decref(m);
 }
+
+/* runs `kiln args...` (NULL-ended) to its end: the exit status, its output in p->out */
+static int run_kiln(struct kproc *p, const char *const *argv)
+{
+	cr_assert_eq(kh_spawn(p, argv), 0);
+	return kh_wait_exit(p, 10000);
+}
+
+/*
+ * Firecracker's other informational flags: --snapshot-version prints the
+ * format of the snapshots kiln writes, --describe-snapshot FILE the one of
+ * a state file (a file that is none is refused), --enable-pci is taken
+ * with a warning (kiln has no PCI).
+ */
+Test(api_fc, snapshot_version_describe_snapshot_and_enable_pci_flags)
+{
+	struct kproc p = {0};
+	char *snap = kh_fmt("/tmp/kiln-fc-%d.snap", getpid()), *mem = kh_fmt("%s.mem", snap);
+	tmp[0] = snap;
+	tmp[1] = mem;
+
+	const char *ver[] = {"kiln", "--snapshot-version", NULL};
+	cr_assert_eq(run_kiln(&p, ver), 0, "%s", p.out);
+	cr_assert_str_eq(p.out, "v1.0.0\n");
+	kh_kill(&p);
+
+	start_kiln(&kp);
+	boot_hello_args("sleep=30000", "sleeping");
+	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
+	char *body = kh_fmt("{\"snapshot_path\": \"%s\", \"mem_file_path\": \"%s\"}", snap, mem);
+	call_ok("PUT", "/snapshot/create", body);
+	free(body);
+	const char *desc[] = {"kiln", "--describe-snapshot", snap, NULL};
+	cr_assert_eq(run_kiln(&p, desc), 0, "%s", p.out);
+	cr_assert_str_eq(p.out, "v1.0.0\n");
+	kh_kill(&p);
+	const char *bad[] = {"kiln", "--describe-snapshot", mem, NULL};
+	cr_assert_eq(run_kiln(&p, bad), 1, "%s", p.out);
+	cr_assert(strstr(p.out, "is not a kiln snapshot state file"), "%s", p.out);
+	kh_kill(&p);
+
+	const char *pci[] = {"kiln", "--enable-pci", "--version", NULL};
+	cr_assert_eq(run_kiln(&p, pci), 0, "%s", p.out);
+	cr_assert(strstr(p.out, "--enable-pci: kiln has no PCI transport"), "%s", p.out);
+	kh_kill(&p);
+}
