@@ -297,17 +297,51 @@ static bool guest_printed(struct skiln *k, const char *needle, bool whole)
 	return yes;
 }
 
+/* one thread's name, state, kernel wait channel and CPU ticks (utime + stime); false: gone */
+static bool thread_sample(pid_t pid, int tid, char comm[32], char *state, char wchan[64],
+                          unsigned long *ticks)
+{
+	char path[96], line[256];
+	unsigned long utime = 0, stime = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return false;
+	bool ok = fgets(line, sizeof(line), f) &&
+	          /* pid (comm) state ... field 14 utime, 15 stime */
+	          sscanf(line, "%*d (%31[^)]) %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+	                 comm, state, &utime, &stime) == 4;
+	fclose(f);
+	*ticks = utime + stime;
+	wchan[0] = 0;
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
+	FILE *w = fopen(path, "r");
+	if (w) {
+		if (!fgets(wchan, 64, w))
+			wchan[0] = 0;
+		fclose(w);
+	}
+	return ok;
+}
+
+#define SILENCE_MAX_THREADS 64
+
 /*
  * What kiln is doing when the guest is silent: its GET / and, per thread,
- * its name, state, kernel wait channel and CPU ticks (a vCPU in KVM_RUN
- * that burns no time, or one blocked elsewhere, tells them apart).
+ * its name, state, kernel wait channel, CPU ticks in all and during one
+ * second now (a vCPU in KVM_RUN that burns no time, one that spins, and one
+ * blocked elsewhere tell apart an idle or stuck guest from kiln's own bug).
  */
 static char *silence_report(struct skiln *k)
 {
-	char *out = NULL, path[96], line[256];
+	char *out = NULL, path[96];
 	size_t size = 0;
 	FILE *m = open_memstream(&out, &size);
 	struct ac_resp r;
+	int tids[SILENCE_MAX_THREADS];
+	unsigned long before[SILENCE_MAX_THREADS];
+	unsigned n = 0;
 
 	if (ac_request(k->sock, "GET", "/", NULL, &r) > 0) {
 		fprintf(m, "GET /: %s\n", r.body);
@@ -317,36 +351,25 @@ static char *silence_report(struct skiln *k)
 	}
 	snprintf(path, sizeof(path), "/proc/%d/task", k->p.pid);
 	DIR *d = opendir(path);
-	for (struct dirent *t; d && (t = readdir(d));) {
+	for (struct dirent *t; d && (t = readdir(d)) && n < SILENCE_MAX_THREADS;) {
+		char comm[32], state, wchan[64];
 		int tid = atoi(t->d_name);
-		if (tid <= 0)
-			continue;
-		snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", k->p.pid, tid);
-		FILE *f = fopen(path, "r");
-		if (!f)
-			continue;
-		if (fgets(line, sizeof(line), f)) {
-			char comm[32] = "", state = '?';
-			unsigned long utime = 0, stime = 0;
-			/* pid (comm) state ... field 14 utime, 15 stime */
-			sscanf(line,
-			       "%*d (%31[^)]) %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-			       comm, &state, &utime, &stime);
-			char wchan[64] = "";
-			snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", k->p.pid, tid);
-			FILE *w = fopen(path, "r");
-			if (w) {
-				if (!fgets(wchan, sizeof(wchan), w))
-					wchan[0] = 0;
-				fclose(w);
-			}
-			fprintf(m, "thread %d %s: %c wchan %s ticks %lu+%lu\n", tid, comm, state,
-			        wchan, utime, stime);
-		}
-		fclose(f);
+		if (tid > 0 && thread_sample(k->p.pid, tid, comm, &state, wchan, &before[n]))
+			tids[n++] = tid;
 	}
 	if (d)
 		closedir(d);
+	usleep(1000000);
+	for (unsigned i = 0; i < n; i++) {
+		char comm[32], state, wchan[64];
+		unsigned long now;
+		if (!thread_sample(k->p.pid, tids[i], comm, &state, wchan, &now)) {
+			fprintf(m, "thread %d: gone\n", tids[i]);
+			continue;
+		}
+		fprintf(m, "thread %d %s: %c wchan %s ticks %lu, %lu in the last second\n", tids[i],
+		        comm, state, wchan, now, now - before[i]);
+	}
 	fclose(m);
 	return out;
 }
