@@ -9,13 +9,14 @@
 #   examples/migration.sh [KERNEL] [BOOT_ARGS]
 # KERNEL defaults to the memck test guest (build it with `ninja -C build`),
 # which rewrites and checks its memory and numbers its reports: the reports
-# go on without a gap across both moves.
+# go on without a gap across both moves. KILN_BIN and KILN_GUEST_DIR name
+# another kiln and guest folder (the tests pass their build's).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-kernel=${1:-$PWD/build/tests/guests/memck.elf}
+kernel=${1:-${KILN_GUEST_DIR:-$PWD/build/tests/guests}/memck.elf}
 args=${2:-console=ttyS0 reboot=k panic=1 acpi=off memck.mib=32 memck.report_ms=200}
-kiln=$PWD/build/daemon/kiln
+kiln=${KILN_BIN:-$PWD/build/daemon/kiln}
 dir=$(mktemp -d /tmp/kiln-migration-XXXXXX)
 a=kmig_ex_a b=kmig_ex_b port=4700
 pids=()
