@@ -134,7 +134,7 @@ const char *api_route_allow(const char *path, char *buf, size_t size)
 
 /*
  * Firecracker's deprecation messages (request/machine_configuration.rs,
- * mmds.rs, snapshot.rs): the answer to such a request carries the
+ * vsock.rs, mmds.rs, snapshot.rs): the answer to such a request carries the
  * `Deprecation: true` header and the message is logged as a warning.
  */
 static const char *deprecation_of(const struct api_action *a, json_t *body)
@@ -147,6 +147,10 @@ static const char *deprecation_of(const struct api_action *a, json_t *body)
 	case API_PATCH_MACHINE_CONFIG:
 		return api_json_present(body, "cpu_template")
 		               ? "PATCH /machine-config: cpu_template field is deprecated."
+		               : NULL;
+	case API_PUT_VSOCK:
+		return api_json_present(body, "vsock_id")
+		               ? "PUT /vsock: vsock_id field is deprecated."
 		               : NULL;
 	case API_PUT_MMDS_CONFIG: /* V1 when no version is given, as in Firecracker */
 		return a->u.mmds_config.version == MMDS_V1

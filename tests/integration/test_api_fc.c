@@ -290,6 +290,11 @@ Test(api_fc, deprecation_header_on_deprecated_fields)
 	cr_assert_not(deprecated("PUT", "/mmds/config",
 	                         "{\"network_interfaces\": [\"eth0\"], \"version\": \"V2\"}", 204));
 	cr_assert_not(deprecated("GET", "/vm/config", NULL, 200));
+	cr_assert(deprecated(
+	        "PUT", "/vsock",
+	        "{\"guest_cid\": 3, \"uds_path\": \"/tmp/kiln-fc.v\", \"vsock_id\": \"v\"}", 204));
+	cr_assert_not(deprecated("PUT", "/vsock",
+	                         "{\"guest_cid\": 3, \"uds_path\": \"/tmp/kiln-fc.v\"}", 204));
 
 	/* a fresh kiln for the loads: the deprecated one fails (no such file), flagged all the same
 	 */
