@@ -55,7 +55,8 @@ static const struct leaf host[] = {
 static struct kvm_cpuid2 *table(void)
 {
 	size_t n = ARRAY_SIZE(host);
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	struct kvm_cpuid2 *c =
+	        calloc(1, sizeof(*c) + (n + CPUID_EXTRA_ENTRIES) * sizeof(c->entries[0]));
 	cr_assert_not_null(c);
 	for (size_t i = 0; i < n; i++)
 		c->entries[i] = (struct kvm_cpuid_entry2){.function = host[i].fn,
@@ -234,6 +235,20 @@ Test(cpu_template, xsave_follows_the_feature_flags)
 	cr_expect_eq(ent(c, 0xd, 0)->ecx, 1088, "MPX's BNDCSR ends at 1088: %u",
 	             ent(c, 0xd, 0)->ecx);
 	cr_expect_eq(ent(c, 0xd, 6)->eax, 0, "ZMM_Hi256's sub-leaf zeroed");
+	free(c);
+}
+
+/* kiln's normalisation runs the same fix: a leaf announcing a size the sub-leaves deny */
+Test(cpu_template, normalize_fixes_leaf_0xd)
+{
+	struct kvm_cpuid2 *c = table();
+	ent(c, 0xd, 0)->ebx = ent(c, 0xd, 0)->ecx = 576; /* stale sizes */
+	ent(c, 0xd, 0)->edx = 1u << 18;                  /* XTILEDATA, without AMX or a sub-leaf */
+
+	cr_assert_eq(cpuid_normalize(c, 0, 1, false), 0);
+	cr_expect_eq(ent(c, 0xd, 0)->eax, 0x2ff, "%#x", ent(c, 0xd, 0)->eax);
+	cr_expect_eq(ent(c, 0xd, 0)->edx, 0, "%#x", ent(c, 0xd, 0)->edx);
+	cr_expect_eq(ent(c, 0xd, 0)->ecx, 2696, "%u", ent(c, 0xd, 0)->ecx);
 	free(c);
 }
 
