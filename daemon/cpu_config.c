@@ -82,11 +82,10 @@ int vmm_cpu_template_for(const char *name, const char signature[12], uint32_t le
 		            name ? name : "None");
 	if (cpu_template_check_host(t, signature, leaf1_eax, &why) < 0)
 		return errf(e, EINVAL, "Failed to get CPU template: %s", why.msg);
-	if (t->nr_base + t->nr_own > CPU_CFG_MAX_MODIFIERS || t->nr_msr > CPU_CFG_MAX_MODIFIERS)
+	if (cpu_template_rows(t) > CPU_CFG_MAX_MODIFIERS || t->nr_msr > CPU_CFG_MAX_MODIFIERS)
 		return errf(e, E2BIG, "CPU template %s has too many modifiers", t->name);
-	for (unsigned i = 0; i < t->nr_base + t->nr_own; i++) {
-		const struct cpu_tmpl_cpuid *m =
-		        i < t->nr_base ? &t->base[i] : &t->own[i - t->nr_base];
+	for (unsigned i = 0; i < cpu_template_rows(t); i++) {
+		const struct cpu_tmpl_cpuid *m = cpu_template_row(t, i);
 		out->cpuid[n++] = (struct cpuid_modifier){.leaf = m->leaf,
 		                                          .subleaf = m->subleaf,
 		                                          .reg = m->reg,

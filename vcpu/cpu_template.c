@@ -183,6 +183,16 @@ const struct cpu_template *cpu_template_find(const char *name)
 	return NULL;
 }
 
+unsigned cpu_template_rows(const struct cpu_template *t)
+{
+	return t->nr_base + t->nr_own;
+}
+
+const struct cpu_tmpl_cpuid *cpu_template_row(const struct cpu_template *t, unsigned i)
+{
+	return i < t->nr_base ? &t->base[i] : &t->own[i - t->nr_base];
+}
+
 enum cpu_vendor cpu_vendor_of(const char signature[12])
 {
 	if (memcmp(signature, "GenuineIntel", 12) == 0)
@@ -257,26 +267,17 @@ int cpuid_apply_modifier(struct kvm_cpuid2 *c, const struct cpu_tmpl_cpuid *m)
 	return 0;
 }
 
-/* applies `n` modifiers; names the first missing entry */
-static int apply_list(struct kvm_cpuid2 *c, const char *name, const struct cpu_tmpl_cpuid *m,
-                      unsigned n, struct errbuf *e)
+int cpu_template_apply_cpuid(struct kvm_cpuid2 *c, const struct cpu_template *t, struct errbuf *e)
 {
-	for (unsigned i = 0; i < n; i++)
-		if (cpuid_apply_modifier(c, &m[i]) < 0)
+	for (unsigned i = 0; i < cpu_template_rows(t); i++) {
+		const struct cpu_tmpl_cpuid *m = cpu_template_row(t, i);
+		if (cpuid_apply_modifier(c, m) < 0)
 			return errf(
 			        e, ENOENT,
 			        "Template changes a CPUID entry not supported by KVM: Leaf: %#x, "
 			        "Subleaf: %#x (CPU template %s)",
-			        m[i].leaf, m[i].subleaf, name);
+			        m->leaf, m->subleaf, t->name);
+	}
+	cpuid_fix_xsave(c);
 	return 0;
-}
-
-int cpu_template_apply_cpuid(struct kvm_cpuid2 *c, const struct cpu_template *t, struct errbuf *e)
-{
-	int ret = apply_list(c, t->name, t->base, t->nr_base, e);
-	if (ret == 0)
-		ret = apply_list(c, t->name, t->own, t->nr_own, e);
-	if (ret == 0)
-		cpuid_fix_xsave(c);
-	return ret;
 }

@@ -280,6 +280,10 @@ struct cpu_template {
 /* leaf 0x1 EAX without the processor type and reserved bits: family, model, stepping */
 #define CPU_MODEL_MASK 0x0fff0fffu
 
+/* how many CPUID rows `t` has (base and own), and row i < that: base first */
+unsigned cpu_template_rows(const struct cpu_template *t);
+const struct cpu_tmpl_cpuid *cpu_template_row(const struct cpu_template *t, unsigned i);
+
 /* the template called `name`; NULL for "None" and for any other name */
 const struct cpu_template *cpu_template_find(const char *name);
 

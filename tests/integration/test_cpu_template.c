@@ -77,9 +77,8 @@ static uint32_t clears(const char *name, uint32_t leaf, uint32_t subleaf, uint8_
 {
 	const struct cpu_template *t = cpu_template_find(name);
 	uint32_t bits = 0;
-	for (unsigned i = 0; i < t->nr_base + t->nr_own; i++) {
-		const struct cpu_tmpl_cpuid *m =
-		        i < t->nr_base ? &t->base[i] : &t->own[i - t->nr_base];
+	for (unsigned i = 0; i < cpu_template_rows(t); i++) {
+		const struct cpu_tmpl_cpuid *m = cpu_template_row(t, i);
 		if (m->leaf == leaf && m->subleaf == subleaf && m->reg == reg)
 			bits |= m->mask & ~m->value;
 	}
@@ -140,9 +139,8 @@ static void put_t2_as_custom(void)
 
 	cr_assert_not_null(body);
 	len += (size_t)snprintf(body + len, cap - len, "{\"cpuid_modifiers\": [");
-	for (unsigned i = 0; i < t->nr_base + t->nr_own; i++) {
-		const struct cpu_tmpl_cpuid *m =
-		        i < t->nr_base ? &t->base[i] : &t->own[i - t->nr_base];
+	for (unsigned i = 0; i < cpu_template_rows(t); i++) {
+		const struct cpu_tmpl_cpuid *m = cpu_template_row(t, i);
 		char bits[33];
 		for (int b = 0; b < 32; b++) {
 			uint32_t bit = 1u << (31 - b);

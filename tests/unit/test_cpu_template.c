@@ -96,9 +96,8 @@ Test(cpu_template, names_are_firecrackers)
 		cr_assert_not_null(t, "%s", names[i]);
 		cr_expect_str_eq(t->name, names[i]);
 		/* every value bit lies inside its mask: a table typo shows here */
-		for (unsigned j = 0; j < t->nr_base + t->nr_own; j++) {
-			const struct cpu_tmpl_cpuid *m =
-			        j < t->nr_base ? &t->base[j] : &t->own[j - t->nr_base];
+		for (unsigned j = 0; j < cpu_template_rows(t); j++) {
+			const struct cpu_tmpl_cpuid *m = cpu_template_row(t, j);
 			cr_expect_eq(m->value & ~m->mask, 0, "%s leaf %#x", names[i], m->leaf);
 		}
 	}
