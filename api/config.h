@@ -84,7 +84,7 @@ struct net_cfg {
 
 struct vsock_cfg {
 	bool set;
-	uint32_t guest_cid; /* 3 .. 0xfffffffe (virtio 1.2 s5.10.4) */
+	uint32_t guest_cid; /* any, as Firecracker; 3 .. 0xfffffffe per virtio 1.2 s5.10.4 */
 	char *uds_path;
 };
 

@@ -258,7 +258,8 @@ int cfg_net_at(json_t *j, const char *where, struct net_cfg *out, struct errbuf 
 
 static const struct cfg_field vsock_fields[] = {
         /* virtio 1.2 s5.10.4: CIDs 0, 1, 2 and 0xffffffff are reserved */
-        {F("guest_cid", CFG_U32, true, struct vsock_cfg, guest_cid), .min = 3, .max = 0xfffffffe},
+        /* any u32, as Firecracker's VsockDeviceConfig (the device warns about reserved ones) */
+        {F("guest_cid", CFG_U32, true, struct vsock_cfg, guest_cid), .max = 0xffffffff},
         {F("uds_path", CFG_PATH, true, struct vsock_cfg, uds_path)},
         {.name = "vsock_id", .kind = CFG_IGNORE}, /* deprecated, accepted and ignored */
 };

@@ -359,10 +359,15 @@ int virtio_vsock_create(struct virtio_vsock **out, const struct virtio_vsock_par
 	size_t n = strlen(id);
 	if (n == 0 || n > VIRTIO_ID_MAX)
 		return errf(e, EINVAL, "vsock id must be 1 to %d characters", VIRTIO_ID_MAX);
-	/* s5.10.4: 0, 1, 2 and 0xffffffff are reserved */
+	/*
+	 * s5.10.4: 0, 1, 2 and 0xffffffff are reserved. Firecracker takes any
+	 * value, and firecracker-containerd sends 0 (its agent is reached
+	 * through uds_path, where the CID plays no part): taken, with a word.
+	 */
 	if (p->guest_cid < 3 || p->guest_cid == UINT32_MAX)
-		return errf(e, EINVAL, "vsock guest_cid must be 3 to 4294967294, not %u",
-		            p->guest_cid);
+		log_warn("%s: guest_cid %u is reserved (virtio 1.2 s5.10.4); the guest may not "
+		         "reach the host by CID",
+		         id, p->guest_cid);
 	if (!p->uds_path || !p->uds_path[0])
 		return errf(e, EINVAL, "vsock uds_path is required");
 	if (strlen(p->uds_path) > VIRTIO_VSOCK_UDS_PATH_MAX)

@@ -288,7 +288,10 @@ Test(parse, vsock_entropy_logger_metrics)
 {
 	expect_kind("PUT", "/vsock", "{\"guest_cid\": 3, \"uds_path\": \"/v\"}", API_PUT_VSOCK);
 	cr_assert_eq(act.u.vsock.guest_cid, 3);
-	expect("PUT", "/vsock", "{\"guest_cid\": 2, \"uds_path\": \"/v\"}", -EINVAL, "guest_cid");
+	expect("PUT", "/vsock", "{\"guest_cid\": -1, \"uds_path\": \"/v\"}", -EINVAL, "guest_cid");
+	/* Firecracker takes any u32 (firecracker-containerd sends 0) */
+	expect_kind("PUT", "/vsock", "{\"guest_cid\": 0, \"uds_path\": \"/v\"}", API_PUT_VSOCK);
+	cr_assert_eq(act.u.vsock.guest_cid, 0);
 	expect_kind("PUT", "/entropy",
 	            "{\"rate_limiter\": {\"bandwidth\": {\"size\": 10, \"refill_time\": 1}}}",
 	            API_PUT_ENTROPY);

@@ -346,10 +346,8 @@ static const struct bad_doc bad_docs[] = {
          " \"guest_mac\": \"06:00:00:00:00:0A\"}]}",
          "network-interfaces[1]: The guest MAC address 06:00:00:00:00:0a is already in use."},
         /* vsock, entropy, logger, metrics */
-        {"{" BS ", \"vsock\": {\"guest_cid\": 2, \"uds_path\": \"/v\"}}",
-         "vsock.guest_cid must be between 3 and 4294967294 (got 2)"},
-        {"{" BS ", \"vsock\": {\"guest_cid\": 4294967295, \"uds_path\": \"/v\"}}",
-         "vsock.guest_cid must be between 3 and 4294967294 (got 4294967295)"},
+        {"{" BS ", \"vsock\": {\"guest_cid\": 4294967296, \"uds_path\": \"/v\"}}",
+         "vsock.guest_cid must be between 0 and 4294967295 (got 4294967296)"},
         {"{" BS ", \"vsock\": {\"guest_cid\": 3}}", "vsock: missing required field \"uds_path\""},
         {"{" BS ", \"vsock\": {\"guest_cid\": 3, \"uds_path\": \"/v\", \"vsock_id\": 1}}",
          "vsock.vsock_id must be a string"},
@@ -414,7 +412,7 @@ Test(config, failure_after_partial_parse_frees_everything)
 	cr_assert_eq(
 	        parse("{" BS ", \"drives\": [{\"drive_id\": \"a\", \"path_on_host\": \"/a\","
 	              " \"is_root_device\": true, \"partuuid\": \"p\"}], \"logger\": {\"log_path\":"
-	              " \"/l\", \"module\": \"m\"}, \"vsock\": {\"guest_cid\": 1,"
+	              " \"/l\", \"module\": \"m\"}, \"vsock\": {\"guest_cid\": -1,"
 	              " \"uds_path\": \"/v\"}}"),
 	        -EINVAL);
 	cr_expect_eq(cfg.nr_drives, 0);

@@ -195,12 +195,11 @@ Test(vsock, create_checks_its_parameters)
 	cr_assert_not_null(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/v.sock", dir);
 
-	struct virtio_vsock_params p = {.guest_cid = 2, .uds_path = path};
-	cr_assert_eq(virtio_vsock_create(&v, &p, &e), -EINVAL);
-	cr_assert(strstr(e.msg, "guest_cid"), "%s", e.msg);
-	cr_assert_null(v);
-	p.guest_cid = UINT32_MAX;
-	cr_assert_eq(virtio_vsock_create(&v, &p, &e), -EINVAL);
+	/* a reserved CID is taken, as Firecracker takes it (firecracker-containerd sends 0) */
+	struct virtio_vsock_params p = {.guest_cid = 0, .uds_path = path};
+	cr_assert_eq(virtio_vsock_create(&v, &p, &e), 0, "%s", e.msg);
+	virtio_vsock_destroy(v);
+	v = (void *)1;
 	p.guest_cid = 3;
 	p.uds_path = NULL;
 	cr_assert_eq(virtio_vsock_create(&v, &p, &e), -EINVAL);
