@@ -66,6 +66,8 @@ void logger_cfg_free(struct logger_cfg *l)
 void metrics_cfg_free(struct metrics_cfg *m)
 {
 	free_str(&m->metrics_path);
+	json_decref(m->properties);
+	m->properties = NULL;
 }
 
 void vm_config_free(struct vm_config *c)

@@ -115,6 +115,8 @@ struct logger_cfg {
 struct metrics_cfg {
 	bool set;
 	char *metrics_path;
+	bool emit_id;       /* every line carries "id": the instance id */
+	json_t *properties; /* NULL, or an object of strings every line carries (owned) */
 };
 
 /* "mmds-config" (PUT /mmds/config): the interfaces that answer at `ipv4` */

@@ -118,7 +118,8 @@ static json_t *metrics_json(const struct metrics_cfg *m)
 {
 	if (!m->set)
 		return json_null();
-	return json_pack("{s:s?}", "metrics_path", m->metrics_path);
+	return json_pack("{s:s?, s:b, s:O?}", "metrics_path", m->metrics_path, "emit_id",
+	                 m->emit_id, "properties", m->properties);
 }
 
 /* json_array_append_new() steals `v` even when it fails */

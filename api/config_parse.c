@@ -294,8 +294,30 @@ int cfg_entropy_at(json_t *j, const char *where, struct entropy_cfg *out, struct
 	return ret;
 }
 
+/* Metrics.properties: an object whose values are strings (Firecracker's BTreeMap<String, String>)
+ */
+static int parse_properties(json_t *v, void *slot, const char *where, struct errbuf *e)
+{
+	json_t **out = slot, *val;
+	const char *key;
+
+	if (!json_is_object(v))
+		return errf(e, EINVAL, "%s must be an object of strings", where);
+	json_object_foreach(v, key, val)
+	{
+		if (!json_is_string(val))
+			return errf(e, EINVAL, "%s.%.64s must be a string", where, key);
+	}
+	*out = json_deep_copy(v);
+	return *out ? 0 : errf(e, ENOMEM, "out of memory");
+}
+
+/* Firecracker's Metrics: the path, emit_id and properties (its swagger's) */
 static const struct cfg_field metrics_fields[] = {
         {F("metrics_path", CFG_PATH, true, struct metrics_cfg, metrics_path)},
+        {F("emit_id", CFG_BOOL, false, struct metrics_cfg, emit_id)},
+        {F("properties", CFG_CUSTOM, false, struct metrics_cfg, properties),
+         .parse = parse_properties},
 };
 
 int cfg_metrics_at(json_t *j, const char *where, struct metrics_cfg *out, struct errbuf *e)

@@ -325,9 +325,11 @@ static int do_put_metrics(struct vmm *v, struct api_action *a, struct errbuf *e)
 	if (ret < 0)
 		return ret;
 	free(v->cfg.metrics.metrics_path);
+	json_decref(v->cfg.metrics.properties);
 	v->cfg.metrics = a->u.metrics;
 	v->cfg.metrics.set = true;
 	a->u.metrics.metrics_path = NULL;
+	a->u.metrics.properties = NULL;
 	return 0;
 }
 

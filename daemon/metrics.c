@@ -450,6 +450,12 @@ int vmm_metrics_flush(struct vmm *v, struct errbuf *e)
 	if (!m)
 		return errf(e, ENOMEM, "cannot build the metrics");
 	put(m, "latencies_us", "create_snapshot", (json_int_t)v->lat_snap_create_us);
+	/* Firecracker's Metrics.emit_id and properties */
+	if (v->cfg.metrics.emit_id)
+		json_object_set_new(m, "id",
+		                    json_string(v->opts.id ? v->opts.id : "anonymous-instance"));
+	if (v->cfg.metrics.properties)
+		json_object_set(m, "properties", v->cfg.metrics.properties);
 	fc_requests(m);
 	fc_vcpu_uart(m, v);
 	json_t *devices = vmm_devices_metrics(v);

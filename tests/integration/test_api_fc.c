@@ -551,3 +551,33 @@ Test(api_fc, snapshot_version_describe_snapshot_and_enable_pci_flags)
 	cr_assert(strstr(p.out, "--enable-pci: kiln has no PCI transport"), "%s", p.out);
 	kh_kill(&p);
 }
+
+/* Firecracker's Metrics.emit_id and properties: every line carries "id" and "properties" */
+Test(api_fc, metrics_emit_id_and_properties)
+{
+	tmp[0] = kh_write_temp("", ".metrics");
+	start_kiln(&kp);
+	char *body = kh_fmt("{\"metrics_path\": \"%s\", \"properties\": {\"n\": 1}}", tmp[0]);
+	call_fault("PUT", "/metrics", body, 400, "properties.n must be a string");
+	free(body);
+	call_fault("PUT", "/metrics", "{\"metrics_path\": \"/tmp/x\", \"emit_id\": \"yes\"}", 400,
+	           "emit_id");
+	body = kh_fmt("{\"metrics_path\": \"%s\", \"emit_id\": true, \"properties\": "
+	              "{\"customer_id\": \"1234\", \"zone\": \"a\"}}",
+	              tmp[0]);
+	call_ok("PUT", "/metrics", body);
+	free(body);
+	json_t *cfg = call("GET", "/vm/config", NULL, 200), *mc = json_object_get(cfg, "metrics");
+	cr_assert(json_is_true(json_object_get(mc, "emit_id")));
+	cr_assert_str_eq(
+	        json_string_value(json_object_get(json_object_get(mc, "properties"), "zone")), "a");
+	json_decref(cfg);
+	boot_hello_args("sleep=30000", "sleeping");
+	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	json_t *m = last_metrics_line(tmp[0]);
+	cr_assert_str_eq(json_string_value(json_object_get(m, "id")), "api_test");
+	json_t *props = json_object_get(m, "properties");
+	cr_assert_str_eq(json_string_value(json_object_get(props, "customer_id")), "1234");
+	cr_assert_eq(json_object_size(props), 2);
+	json_decref(m);
+}
