@@ -356,10 +356,22 @@ Test(snap_load, clock_realtime)
 	    "snapshot_load.clock_realtime must be a boolean");
 }
 
+/* Firecracker's huge_pages: "Snapshot" (the default) is what kiln does; other sizes refused */
+Test(snap_load, huge_pages)
+{
+	ok(LOAD, LOAD_WITH(", \"huge_pages\": \"Snapshot\""));
+	ok(LOAD, LOAD_WITH(", \"huge_pages\": null"));
+	bad(LOAD, LOAD_WITH(", \"huge_pages\": \"2M\""),
+	    "snapshot_load.huge_pages \"2M\": restoring with other pages");
+	bad(LOAD, LOAD_WITH(", \"huge_pages\": \"None\""), "give \"Snapshot\" or leave it out");
+	bad(LOAD, LOAD_WITH(", \"huge_pages\": \"1G\""), "must be one of \"Snapshot\"");
+	bad(LOAD, LOAD_WITH(", \"huge_pages\": 2"), "snapshot_load.huge_pages must be a string");
+}
+
 Test(snap_load, strict)
 {
-	bad(LOAD, LOAD_WITH(", \"huge_pages\": \"2M\""),
-	    "unknown field \"huge_pages\" in snapshot_load");
+	bad(LOAD, LOAD_WITH(", \"huge_page\": \"2M\""),
+	    "unknown field \"huge_page\" in snapshot_load");
 	bad(LOAD, "\"/s\"", "snapshot_load must be an object");
 	/* the router's rules apply: duplicate keys, a body required */
 	bad(LOAD,
