@@ -44,7 +44,8 @@ struct boot_source_cfg {
 	char *boot_args;         /* NULL: kiln's default command line */
 };
 
-enum huge_pages_cfg { HUGE_PAGES_NONE, HUGE_PAGES_2M };
+/* machine-config.huge_pages: Firecracker's HugePageConfig */
+enum huge_pages_cfg { HUGE_PAGES_NONE, HUGE_PAGES_2M, HUGE_PAGES_TRANSPARENT };
 
 struct machine_cfg {
 	unsigned vcpu_count;   /* 1..CFG_MAX_VCPUS, default 1 */

@@ -90,7 +90,7 @@ int cfg_rate_limiter_at(json_t *j, void *slot, const char *where, struct errbuf 
 /* Firecracker's names, shared by the parsers and cfg_to_json() */
 extern const char *const cfg_cache_type_names[2];
 extern const char *const cfg_io_engine_names[2];
-extern const char *const cfg_huge_pages_names[2];
+extern const char *const cfg_huge_pages_names[3];
 extern const char *const cfg_mmds_version_names[2];
 
 #endif

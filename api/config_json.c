@@ -52,10 +52,11 @@ static json_t *boot_source_json(const struct vm_config *c)
 
 static json_t *machine_json(const struct machine_cfg *m)
 {
-	json_t *j = json_pack("{s:I, s:I, s:b, s:b, s:s}", "vcpu_count", (json_int_t)m->vcpu_count,
-	                      "mem_size_mib", (json_int_t)m->mem_size_mib, "smt", m->smt,
-	                      "track_dirty_pages", m->track_dirty_pages, "huge_pages",
-	                      name_of(cfg_huge_pages_names, 2, m->huge_pages));
+	json_t *j = json_pack(
+	        "{s:I, s:I, s:b, s:b, s:s}", "vcpu_count", (json_int_t)m->vcpu_count,
+	        "mem_size_mib", (json_int_t)m->mem_size_mib, "smt", m->smt, "track_dirty_pages",
+	        m->track_dirty_pages, "huge_pages",
+	        name_of(cfg_huge_pages_names, ARRAY_SIZE(cfg_huge_pages_names), m->huge_pages));
 	/* skip_serializing_if = "Option::is_none", as Firecracker */
 	if (j && m->cpu_template &&
 	    json_object_set_new(j, "cpu_template", json_string(m->cpu_template)) < 0) {

@@ -23,7 +23,9 @@ _Static_assert(sizeof(unsigned) == sizeof(uint32_t), "CFG_U32 stores vcpu_count"
 const char *const cfg_cache_type_names[2] = {
         [CACHE_UNSAFE] = "Unsafe", [CACHE_WRITEBACK] = "Writeback"};
 const char *const cfg_io_engine_names[2] = {[IO_ENGINE_SYNC] = "Sync", [IO_ENGINE_ASYNC] = "Async"};
-const char *const cfg_huge_pages_names[2] = {[HUGE_PAGES_NONE] = "None", [HUGE_PAGES_2M] = "2M"};
+const char *const cfg_huge_pages_names[3] = {[HUGE_PAGES_NONE] = "None",
+                                             [HUGE_PAGES_2M] = "2M",
+                                             [HUGE_PAGES_TRANSPARENT] = "Transparent"};
 
 #define F(n, k, req, type, member)                                                                 \
 	.name = n, .kind = k, .required = req, .off = offsetof(type, member)

@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -340,6 +341,16 @@ static int vmm_map_memory(struct vmm *v, const struct vmm_build *b, struct errbu
 	if (ret < 0)
 		return ret;
 	v->mem_init = true;
+	/*
+	 * huge_pages "Transparent", as Firecracker's: guest RAM may be backed
+	 * by transparent huge pages. Only a hint: refused (a snapshot's file
+	 * mapping, a host without THP), the guest runs on small pages.
+	 */
+	if (v->cfg.machine.huge_pages == HUGE_PAGES_TRANSPARENT &&
+	    madvise(v->mem.base, v->mem.ram_size, MADV_HUGEPAGE) < 0)
+		log_info("huge_pages Transparent: madvise(MADV_HUGEPAGE) refused (%s); guest RAM "
+		         "stays on small pages",
+		         strerror(errno));
 	/* the page server gets the memory before anything (even KVM) touches it */
 	if (b->backing == VMM_MEM_UFFD)
 		return vmm_uffd_attach(v, b->mem_path, e);
@@ -353,7 +364,7 @@ int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 
 	v->start_ns = now_ns();
 	/* accepted by the API as Firecracker does, not built yet: refused, not ignored */
-	if (c->machine.huge_pages != HUGE_PAGES_NONE)
+	if (c->machine.huge_pages == HUGE_PAGES_2M)
 		return errf(e, ENOTSUP, "huge_pages \"2M\" is not supported by kiln yet");
 	if (c->machine.smt && c->machine.vcpu_count > 1)
 		return errf(e, ENOTSUP, "smt (2 threads per core) is not supported by kiln yet");

@@ -581,3 +581,44 @@ Test(api_fc, metrics_emit_id_and_properties)
 	cr_assert_eq(json_object_size(props), 2);
 	json_decref(m);
 }
+
+/* whether the 64 MiB mapping of process `pid` (its guest RAM) has VM_HUGEPAGE ("hg") */
+static bool ram_has_hugepage_hint(pid_t pid)
+{
+	char path[64], line[512];
+	bool in_ram = false, hint = false;
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	FILE *f = fopen(path, "r");
+	cr_assert_not_null(f, "%s", path);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			in_ram = hi - lo == 64ul << 20;
+		else if (in_ram && strncmp(line, "VmFlags:", 8) == 0 && strstr(line, " hg"))
+			hint = true;
+	}
+	fclose(f);
+	return hint;
+}
+
+/* machine-config huge_pages "Transparent" (Firecracker's): guest RAM gets MADV_HUGEPAGE */
+Test(api_fc, huge_pages_transparent_marks_guest_ram)
+{
+	if (access("/sys/kernel/mm/transparent_hugepage/enabled", F_OK) != 0)
+		cr_skip_test("this host's kernel has no transparent huge pages");
+	start_kiln(&kp);
+	configure_hello("sleep=30000");
+	call_ok("PATCH", "/machine-config", "{\"huge_pages\": \"Transparent\"}");
+	json_t *mc = call("GET", "/machine-config", NULL, 200);
+	cr_assert_str_eq(json_string_value(json_object_get(mc, "huge_pages")), "Transparent");
+	json_decref(mc);
+	call_ok("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}");
+	cr_assert(kh_wait_for(&kp, "sleeping", 30000), "%s", kp.out);
+	cr_assert(ram_has_hugepage_hint(kp.pid), "no 64 MiB mapping with VmFlags hg");
+	kh_kill(&kp);
+
+	/* and not without it */
+	start_kiln(&kp);
+	boot_hello_args("sleep=30000", "sleeping");
+	cr_assert_not(ram_has_hugepage_hint(kp.pid));
+}

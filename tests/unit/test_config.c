@@ -265,8 +265,8 @@ static const struct bad_doc bad_docs[] = {
         {MC("\"vcpu_count\": 1, \"mem_size_mib\": 64, \"cpu_template\": \"T3\""),
          "machine-config.cpu_template must be one of \"C3\", \"T2\", \"T2S\", \"T2CL\", "
          "\"T2A\" or \"None\" (got \"T3\")"},
-        {MC("\"vcpu_count\": 1, \"mem_size_mib\": 64, \"huge_pages\": \"Transparent\""),
-         "machine-config.huge_pages must be one of \"None\", \"2M\" (got \"Transparent\")"},
+        {MC("\"vcpu_count\": 1, \"mem_size_mib\": 64, \"huge_pages\": \"1G\""),
+         "machine-config.huge_pages must be one of \"None\", \"2M\", \"Transparent\" (got \"1G\")"},
         {MC("\"vcpu_count\": 1, \"mem_size_mib\": 65, \"huge_pages\": \"2M\""),
          "machine-config.mem_size_mib must be a multiple of 2 with huge_pages \"2M\" (got 65)"},
         {MC("\"vcpu_count\": 1, \"mem_size_mib\": 64, \"mem\": 1"),
