@@ -309,3 +309,69 @@ Test(orch_go, containerd_create_vm_without_template)
 {
 	containerd_replay(NULL, true);
 }
+
+/*
+ * firecracker-go-sdk with a snapshot: Machine.CreateSnapshot after PauseVM
+ * (PATCH /vm, then PUT /snapshot/create with mem_file_path and
+ * snapshot_path only: a Full snapshot), and a new Machine built
+ * WithSnapshot (machine.go NewMachine, handlers.go
+ * loadSnapshotHandlerList: the default FcInit handlers less
+ * loadSnapshotRemoveHandlerList, LoadSnapshotHandler in their place):
+ * "--api-sock S --id VMID --no-seccomp", waitForSocket, PUT /logger and
+ * /metrics, PUT /snapshot/load {"mem_backend": {"backend_path",
+ * "backend_type": "File"}, "resume_vm": true, "snapshot_path"}, and no
+ * InstanceStart (startInstance returns early when Cfg.hasSnapshot()).
+ * The restored hello guest goes on sleeping and ends.
+ */
+Test(orch_go, go_sdk_snapshot_create_and_load)
+{
+	char *sock = in_dir("a.sock"), *sock2 = in_dir("b.sock"), *log = make_file("b.log", 0);
+	char *metrics = make_file("b.metrics", 0), *snap = in_dir("vm.snap"),
+	     *mem = in_dir("vm.mem");
+	char *args = hello_args(3000);
+	const char *argv1[] = {"kiln", "--api-sock", sock, "--id", "sdk-src", "--no-seccomp", NULL};
+	const char *argv2[] = {"kiln",    "--api-sock",   sock2, "--id",
+	                       "sdk-dst", "--no-seccomp", NULL};
+	struct kproc dst = {0};
+	struct oc_conn c;
+
+	cr_assert_eq(kh_spawn(&kp, argv1), 0);
+	oc_init(&c, sock, &kp);
+	cr_assert(oc_wait_socket(&c, 5000), "%s", kp.out);
+	oc_ok(&c, "PUT", "/machine-config", "{\"mem_size_mib\":64,\"smt\":false,\"vcpu_count\":1}");
+	oc_okf(&c, "PUT", "/boot-source", "{\"boot_args\":\"%s\",\"kernel_image_path\":\"%s\"}",
+	       args, kh_guest("hello"));
+	oc_ok(&c, "PUT", "/actions", "{\"action_type\":\"InstanceStart\"}");
+	cr_assert(kh_wait_for(&kp, "sleeping", 10000), "%s", kp.out);
+	oc_ok(&c, "PATCH", "/vm", "{\"state\":\"Paused\"}");
+	oc_okf(&c, "PUT", "/snapshot/create", "{\"mem_file_path\":\"%s\",\"snapshot_path\":\"%s\"}",
+	       mem, snap);
+	oc_close(&c);
+	kh_kill(&kp);
+
+	cr_assert_eq(kh_spawn(&dst, argv2), 0);
+	oc_init(&c, sock2, &dst);
+	cr_assert(oc_wait_socket(&c, 5000), "%s", dst.out);
+	oc_okf(&c, "PUT", "/logger",
+	       "{\"level\":\"Debug\",\"log_path\":\"%s\",\"show_level\":true,"
+	       "\"show_log_origin\":false}",
+	       log);
+	oc_okf(&c, "PUT", "/metrics", "{\"metrics_path\":\"%s\"}", metrics);
+	oc_okf(&c, "PUT", "/snapshot/load",
+	       "{\"mem_backend\":{\"backend_path\":\"%s\",\"backend_type\":\"File\"},"
+	       "\"resume_vm\":true,\"snapshot_path\":\"%s\"}",
+	       mem, snap);
+	json_t *info = oc_call(&c, "GET", "/", NULL, 200);
+	cr_expect_str_eq(json_string_value(json_object_get(info, "state")), "Running");
+	json_decref(info);
+	oc_close(&c);
+	cr_expect(kh_wait_for(&dst, "bye", 30000), "the restored guest did not end:\n%s", dst.out);
+	kh_kill(&dst);
+	free(args);
+	free(sock);
+	free(sock2);
+	free(log);
+	free(metrics);
+	free(snap);
+	free(mem);
+}
