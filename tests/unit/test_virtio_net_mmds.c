@@ -187,6 +187,26 @@ Test(virtio_net_mmds, answers_wait_for_buffers)
 	mrig_down(&g);
 }
 
+Test(virtio_net_mmds, retransmission_by_the_timer)
+{
+	struct rig g;
+	uint8_t f[256], out[4096];
+	size_t len;
+
+	mrig_up(&g, NF(MAC) | NF(MRG_RXBUF));
+	rx_post(&g, 8, 2048);
+	send_tcp(&g, f, tcp_frame(f, 6100, 1, 0, MMDS_TCP_SYN, NULL, false), false);
+	cr_assert_eq(take_seg(&g, out, &len), MMDS_TCP_SYN | MMDS_TCP_ACK);
+	uint32_t iss = mmds_be32(out + 38);
+	/* no ACK from the guest, no other traffic: the device's timer sends it again */
+	cr_assert_eq(take_seg(&g, out, &len), MMDS_TCP_SYN | MMDS_TCP_ACK);
+	cr_assert_eq(mmds_be32(out + 38), iss);
+	struct mmds_ns_metrics m;
+	cr_assert_eq(virtio_net_mmds_metrics(g.net, &m), 0);
+	cr_assert_eq(m.tx_frames, 2);
+	mrig_down(&g);
+}
+
 Test(virtio_net_mmds, not_an_mmds_interface)
 {
 	struct rig g;
