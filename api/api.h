@@ -211,10 +211,11 @@ int api_migration_address_check(const char *addr, const char *where, struct errb
 
 /*
  * PUT /serial (Firecracker's SerialDevice): where the guest's serial
- * output goes from the boot on. Its rate_limiter is refused (not served).
+ * output goes from the boot on, and how fast (a TokenBucket of bytes).
  */
 struct serial_req {
-	char *serial_out_path; /* a file or named pipe; NULL: kiln's stdout */
+	char *serial_out_path;                /* a file or named pipe; NULL: kiln's stdout */
+	struct token_bucket_cfg rate_limiter; /* bytes; .set false: no limit */
 };
 
 struct api_action;

@@ -158,9 +158,10 @@ void vm_config_free(struct vm_config *c);
  * Parses a whole `--config-file` document into `c` (which must be freshly
  * initialised). Keys: boot-source (required), machine-config, drives,
  * network-interfaces, vsock, entropy, logger, metrics, mmds-config.
- * Firecracker keys kiln does not implement yet (balloon, cpu-config, memory-hotplug,
- * pmem, serial) are refused by name unless null (or [] for pmem), which is
- * what cfg_to_json() writes for them; any other key is an error naming it.
+ * Firecracker keys kiln does not implement yet (cpu-config, memory-hotplug,
+ * pmem) are refused by name unless null (or [] for pmem), which is what
+ * cfg_to_json() writes for them; any other top-level key is ignored with a
+ * warning, as Firecracker ignores it (keys inside a resource are refused).
  * Then cfg_validate(), and the root drive is moved first in `drives`, as
  * Firecracker orders its block devices (the root is always /dev/vda).
  * 0 / -EINVAL (or -ENOMEM) with a message; on error `c` is left initialised

@@ -84,6 +84,8 @@ int cfg_mmds_at(json_t *j, const char *where, struct mmds_cfg *out, struct errbu
 /* config_mmds.c: mmds-config's interfaces exist; its GET /vm/config form (NULL: no memory) */
 int cfg_validate_mmds(const struct vm_config *c, struct errbuf *e);
 json_t *cfg_mmds_json(const struct vm_config *c);
+/* CFG_CUSTOM-shaped: slot is a struct token_bucket_cfg (Firecracker's TokenBucket) */
+int cfg_bucket_at(json_t *j, void *slot, const char *where, struct errbuf *e);
 /* CFG_CUSTOM-shaped: slot is a struct rate_limiter_cfg */
 int cfg_rate_limiter_at(json_t *j, void *slot, const char *where, struct errbuf *e);
 

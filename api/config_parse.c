@@ -42,7 +42,7 @@ static const struct cfg_field bucket_fields[] = {
          .max = INT64_MAX},
 };
 
-static int parse_bucket(json_t *j, void *slot, const char *where, struct errbuf *e)
+int cfg_bucket_at(json_t *j, void *slot, const char *where, struct errbuf *e)
 {
 	struct token_bucket_cfg b = {0};
 	int ret = cfg_fields_parse(j, where, bucket_fields, ARRAY_SIZE(bucket_fields), &b, e);
@@ -56,8 +56,8 @@ static int parse_bucket(json_t *j, void *slot, const char *where, struct errbuf 
 
 static const struct cfg_field rate_limiter_fields[] = {
         {F("bandwidth", CFG_CUSTOM, false, struct rate_limiter_cfg, bandwidth),
-         .parse = parse_bucket},
-        {F("ops", CFG_CUSTOM, false, struct rate_limiter_cfg, ops), .parse = parse_bucket},
+         .parse = cfg_bucket_at},
+        {F("ops", CFG_CUSTOM, false, struct rate_limiter_cfg, ops), .parse = cfg_bucket_at},
 };
 
 int cfg_rate_limiter_at(json_t *j, void *slot, const char *where, struct errbuf *e)

@@ -138,9 +138,9 @@ static const struct cfg_field serial_fields[] = {
          .kind = CFG_PATH,
          .off = offsetof(struct serial_req, serial_out_path)},
         {.name = "rate_limiter",
-         .kind = CFG_REJECT,
-         .reject = "serial.rate_limiter is not supported by kiln yet "
-                   "(docs/firecracker-differences.md)"},
+         .kind = CFG_CUSTOM,
+         .off = offsetof(struct serial_req, rate_limiter),
+         .parse = cfg_bucket_at},
 };
 
 /* PUT /serial: Firecracker's SerialDevice {serial_out_path, rate_limiter} */

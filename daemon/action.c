@@ -262,7 +262,8 @@ static int do_put_entropy(struct vmm *v, struct api_action *a, struct errbuf *e)
 
 /*
  * PUT /serial: the guest's serial output goes to serial_out_path from the
- * boot (or restore) on, or back to stdout without one. Opened as
+ * boot (or restore) on, or back to stdout without one, limited by its
+ * rate_limiter (bytes past it are dropped, as Firecracker's). Opened as
  * Firecracker's open_file_nonblock() does (created, read-write so that a
  * named pipe opens without a reader, non-blocking), and appended to.
  */
@@ -280,6 +281,7 @@ static int do_put_serial(struct vmm *v, struct api_action *a, struct errbuf *e)
 	if (v->serial_out_fd >= 0 && v->serial_out_fd != STDOUT_FILENO)
 		close(v->serial_out_fd);
 	v->serial_out_fd = fd;
+	v->serial_limit = a->u.serial.rate_limiter;
 	return 0;
 }
 

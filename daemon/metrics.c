@@ -195,7 +195,8 @@ static const struct {
  * thread writes metrics lines, so these need no lock.
  */
 static uint64_t last_req[ARRAY_SIZE(fc_reqs)], last_vcpu[ARRAY_SIZE(fc_vcpu)];
-static uint64_t last_deprecated, last_metrics_fails, last_uart_tx, last_uart_dropped;
+static uint64_t last_deprecated, last_metrics_fails, last_uart_tx, last_uart_dropped,
+        last_uart_limited;
 static json_t *last_devices; /* the previous "devices" object (totals) */
 
 /* now - *last, and *last = now (a total that went back, e.g. a device replaced: now) */
@@ -249,6 +250,8 @@ static void fc_vcpu_uart(json_t *m, const struct vmm *v)
 	put(m, "uart", "tx_bytes", tx);
 	put(m, "uart", "missed_write_count",
 	    delta(load(&v->serial.tx_dropped), &last_uart_dropped));
+	put(m, "uart", "rate_limiter_dropped_bytes",
+	    delta(load(&v->serial.tx_limited), &last_uart_limited));
 }
 
 /*

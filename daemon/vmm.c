@@ -258,6 +258,9 @@ int vmm_init(struct vmm *v, const struct vmm_options *opts, struct errbuf *e)
 static int vmm_attach_legacy(struct vmm *v, struct errbuf *e)
 {
 	int ret = serial_init(&v->serial, v->serial_out_fd, serial_irq, v);
+	if (ret == 0 && v->serial_limit.set)
+		serial_set_limit(&v->serial, v->serial_limit.size, v->serial_limit.one_time_burst,
+		                 v->serial_limit.refill_time_ms);
 	if (ret == 0)
 		ret = serial_attach(&v->serial, &v->vm.pio);
 	if (ret == 0)

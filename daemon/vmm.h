@@ -118,6 +118,8 @@ struct vmm {
 	struct i8042 i8042;
 	struct boot_timer boot_timer;
 	int serial_out_fd;
+	/* PUT /serial's rate_limiter (bytes), applied whenever the UART is made */
+	struct token_bucket_cfg serial_limit;
 
 	struct event_loop loop;
 	int stop_efd;  /* vCPU threads and devices write here to stop the VM */

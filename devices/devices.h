@@ -37,6 +37,12 @@ struct serial {
 	uint64_t tx_bytes;    /* for metrics */
 	uint64_t tx_dropped;  /* bytes lost because writing out_fd failed */
 	uint64_t first_tx_ns; /* when the guest wrote its first byte, 0 if not yet */
+	/* output token bucket (serial_set_limit), one token per byte; off when size is 0 */
+	struct {
+		uint64_t size, refill_ns, tokens, burst, last_ns;
+	} limit;
+	uint64_t tx_limited; /* bytes dropped by the limit (Firecracker's
+	                        uart.rate_limiter_dropped_bytes) */
 };
 
 /*
@@ -49,6 +55,15 @@ struct serial {
  */
 int serial_init(struct serial *s, int out_fd, serial_irq_fn irq, void *irq_opaque);
 int serial_attach(struct serial *s, struct bus *pio); /* registers 0x3f8..0x3ff */
+
+/*
+ * Limits the guest's output to `size` bytes per `refill_ms` milliseconds,
+ * plus `one_time_burst` bytes once (PUT /serial's rate_limiter, a
+ * Firecracker TokenBucket); bytes past it are dropped and counted in
+ * tx_limited. The bucket starts full. size or refill_ms 0: no limit. Call
+ * after serial_init(), before the vCPUs run.
+ */
+void serial_set_limit(struct serial *s, uint64_t size, uint64_t one_time_burst, uint64_t refill_ms);
 
 /*
  * Queues host input (stdin) for the guest; returns how many bytes fit in

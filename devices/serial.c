@@ -125,10 +125,53 @@ static uint8_t rx_pop(struct serial *s)
 	return byte;
 }
 
+void serial_set_limit(struct serial *s, uint64_t size, uint64_t one_time_burst, uint64_t refill_ms)
+{
+	bool on = size && refill_ms;
+	s->limit.size = on ? size : 0;
+	s->limit.refill_ns = on ? refill_ms * 1000000u : 0;
+	s->limit.tokens = s->limit.size;
+	s->limit.burst = on ? one_time_burst : 0;
+	s->limit.last_ns = now_ns();
+}
+
+/* one byte's token: the burst first, then the bucket refilled for the time gone by */
+static bool take_token(struct serial *s)
+{
+	if (s->limit.burst) {
+		s->limit.burst--;
+		return true;
+	}
+	uint64_t now = now_ns(), gone = now - s->limit.last_ns;
+	if (gone >= s->limit.refill_ns) {
+		s->limit.tokens = s->limit.size;
+		s->limit.last_ns = now;
+	} else {
+		uint64_t add =
+		        (uint64_t)((unsigned __int128)gone * s->limit.size / s->limit.refill_ns);
+		if (add) {
+			s->limit.tokens = s->limit.tokens + add < s->limit.size
+			                          ? s->limit.tokens + add
+			                          : s->limit.size;
+			/* keep the fraction of a token not yet earned */
+			s->limit.last_ns += (uint64_t)((unsigned __int128)add * s->limit.refill_ns /
+			                               s->limit.size);
+		}
+	}
+	if (!s->limit.tokens)
+		return false;
+	s->limit.tokens--;
+	return true;
+}
+
 static void transmit(struct serial *s, uint8_t byte)
 {
 	if (!s->first_tx_ns)
 		s->first_tx_ns = now_ns();
+	if (s->limit.size && !take_token(s)) {
+		s->tx_limited++;
+		return;
+	}
 	int ret = s->out_fd < 0 ? 0 : write_all(s->out_fd, &byte, 1);
 	if (ret < 0) {
 		if (s->tx_dropped++ == 0)

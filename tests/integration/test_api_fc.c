@@ -81,8 +81,8 @@ Test(api_fc, put_serial_sends_the_guests_console_to_the_file)
 	call_fault("PUT", "/serial", "{\"serial_out_path\": 3}", 400, "serial_out_path");
 	call_fault("PUT", "/serial", "{\"serial_out_path\": \"/nonexistent/dir/x\"}", 400,
 	           "/nonexistent/dir/x");
-	call_fault("PUT", "/serial", "{\"rate_limiter\": {\"size\": 1024, \"refill_time\": 100}}",
-	           400, "serial.rate_limiter is not supported");
+	call_fault("PUT", "/serial", "{\"rate_limiter\": {\"size\": 1024}}", 400,
+	           "serial.rate_limiter: missing required field \"refill_time\"");
 	call_fault("PUT", "/serial", "{\"serial_out\": \"/tmp/x\"}", 400, "serial_out");
 	/* the last one wins, as Firecracker replaces the path */
 	call_ok("PUT", "/serial", "{\"serial_out_path\": \"/dev/null\"}");
@@ -621,4 +621,50 @@ Test(api_fc, huge_pages_transparent_marks_guest_ram)
 	start_kiln(&kp);
 	boot_hello_args("sleep=30000", "sleeping");
 	cr_assert_not(ram_has_hugepage_hint(kp.pid));
+}
+
+/* the length of a file, -1 when absent */
+static long file_len(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n = -1;
+	if (f && fseek(f, 0, SEEK_END) == 0)
+		n = ftell(f);
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/*
+ * PUT /serial's rate_limiter (Firecracker's TokenBucket, in bytes): the
+ * guest's output past the bucket is dropped and counted in
+ * uart.rate_limiter_dropped_bytes. 100 bytes per 100 s and a burst of 20:
+ * the hello guest's few hundred bytes leave 120 (and at most a few more
+ * refilled) in the file.
+ */
+Test(api_fc, serial_rate_limiter_drops_what_passes_the_bucket)
+{
+	tmp[0] = kh_write_temp("", ".serial");
+	tmp[1] = kh_write_temp("", ".metrics");
+	start_kiln(&kp);
+	char *body = kh_fmt("{\"serial_out_path\": \"%s\", \"rate_limiter\": {\"size\": 100, "
+	                    "\"one_time_burst\": 20, \"refill_time\": 100000}}",
+	                    tmp[0]);
+	call_ok("PUT", "/serial", body);
+	free(body);
+	body = kh_fmt("{\"metrics_path\": \"%s\"}", tmp[1]);
+	call_ok("PUT", "/metrics", body);
+	free(body);
+	boot_hello_args("sleep=30000", NULL);
+	for (int i = 0; i < 300 && file_len(tmp[0]) < 120; i++)
+		usleep(10000);
+	usleep(200000);
+	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
+	long n = file_len(tmp[0]);
+	cr_assert(n >= 120 && n <= 125, "%ld bytes in the serial file", n);
+	json_t *m = last_metrics_line(tmp[1]);
+	json_int_t dropped = metric(m, "uart", "rate_limiter_dropped_bytes");
+	cr_assert_gt(dropped, 50, "dropped %lld", (long long)dropped);
+	cr_assert_eq(metric(m, "uart", "write_count"), n);
+	json_decref(m);
 }

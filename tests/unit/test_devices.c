@@ -307,6 +307,29 @@ Test(serial, wide_accesses_are_ignored)
 	cr_expect_eq(v, 0xffff);
 }
 
+/* PUT /serial's rate_limiter: the burst, then the bucket; the rest dropped and counted */
+Test(serial, rate_limit_drops_past_the_bucket)
+{
+	char buf[64];
+	serial_set_limit(&uart, 10, 2, 10000); /* 10 bytes in 10 s (1 a second), 2 more once */
+	for (int i = 0; i < 20; i++)
+		outb(THR, (uint8_t)('a' + i));
+	cr_expect_eq(drain_pipe(buf, sizeof(buf)), 12);
+	cr_expect_eq(uart.tx_bytes, 12);
+	cr_expect_eq(uart.tx_limited, 8);
+	usleep(1200000); /* 1.2 s: one token back, not two */
+	outb(THR, 'x');
+	outb(THR, 'y');
+	cr_expect_eq(drain_pipe(buf, sizeof(buf)), 1);
+	cr_expect_eq(buf[0], 'x');
+	cr_expect_eq(uart.tx_limited, 9);
+	serial_set_limit(&uart, 0, 0, 1000); /* size 0: no limit */
+	for (int i = 0; i < 10; i++)
+		outb(THR, 'z');
+	cr_expect_eq(drain_pipe(buf, sizeof(buf)), 10);
+	cr_expect_eq(uart.tx_limited, 9);
+}
+
 Test(serial, failed_output_is_counted_not_fatal)
 {
 	close(out_pipe[0]); /* EPIPE from now on */
