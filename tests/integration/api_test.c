@@ -131,3 +131,46 @@ void boot_hello_args(const char *args, const char *wait_for)
 	if (wait_for)
 		cr_assert(kh_wait_for(&kp, wait_for, 30000), "guest output:\n%s", kp.out);
 }
+
+/* the whole of a small file as a malloc'd string ("" when absent) */
+char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	char *buf = calloc(1, 65536);
+	if (f) {
+		size_t n = fread(buf, 1, 65535, f);
+		buf[n] = '\0';
+		fclose(f);
+	}
+	return buf;
+}
+
+/* PUT /drives/d0: `path`, read-only, not root, and the `extra` fields (", ..." or "") */
+void put_drive_d0(const char *path, const char *extra)
+{
+	char *body = kh_fmt("{\"drive_id\": \"d0\", \"path_on_host\": \"%s\", \"is_root_device\": "
+	                    "false, \"is_read_only\": true%s}",
+	                    path, extra);
+	call_ok("PUT", "/drives/d0", body);
+	free(body);
+}
+
+/* the last line of the metrics file, parsed (asserts it is one JSON object) */
+json_t *last_metrics_line(const char *path)
+{
+	char *text = slurp(path), *last = text;
+	for (char *nl = strchr(text, '\n'); nl && nl[1]; nl = strchr(nl + 1, '\n'))
+		last = nl + 1;
+	json_error_t err;
+	json_t *m = json_loads(last, JSON_DISABLE_EOF_CHECK, &err);
+	cr_assert(json_is_object(m), "metrics line is not a JSON object (%s): %s", err.text, last);
+	free(text);
+	return m;
+}
+
+json_int_t metric(json_t *m, const char *group, const char *key)
+{
+	json_t *v = json_object_get(json_object_get(m, group), key);
+	cr_assert(json_is_integer(v), "no integer %s.%s in the metrics line", group, key);
+	return json_integer_value(v);
+}

@@ -43,6 +43,14 @@ void call_fault(const char *method, const char *path, const char *body, int stat
 void configure_hello(const char *args);
 /* configure_hello(args), InstanceStart, and waits up to 30 s for `wait_for` (NULL: none) */
 void boot_hello_args(const char *args, const char *wait_for);
+/* the whole of a small file as a malloc'd string ("" when absent; free it) */
+char *slurp(const char *path);
+/* PUT /drives/d0: `path`, read-only, not root, and the `extra` fields (", ..." or "") */
+void put_drive_d0(const char *path, const char *extra);
+/* the last line of a metrics file, parsed (asserts it is one JSON object; decref it) */
+json_t *last_metrics_line(const char *path);
+/* m[group][key] (asserts it is an integer) */
+json_int_t metric(json_t *m, const char *group, const char *key);
 /* GET / "state" (a static buffer) */
 const char *state(void);
 

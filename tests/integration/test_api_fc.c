@@ -6,8 +6,11 @@
  * an oversized body read by a client that sends all of it first, the
  * answers to unknown paths and wrong methods, the state rules of
  * Pause/Resume, SendCtrlAltDel, FlushMetrics, PUT /logger and /metrics,
- * and the metrics line's Firecracker groups. With KILN_API_LOG set, every
- * exchange is logged for scripts/validate-openapi.py.
+ * a PATCHed rate limiter, the Deprecation header, GET /vm/config's shapes,
+ * a config file's unknown keys, Firecracker's other flags and
+ * huge_pages "Transparent" (the metrics: test_api_fc_metrics.c). With
+ * KILN_API_LOG set, every exchange is logged for
+ * scripts/validate-openapi.py.
  */
 #include "api_test.h"
 #include "common/common.h"
@@ -58,19 +61,6 @@ Test(api_fc, version_flag_and_get_version_report_firecrackers_api)
 	j = call("GET", "/", NULL, 200);
 	cr_assert_str_eq(json_string_value(json_object_get(j, "vmm_version")), word2 + 1);
 	json_decref(j);
-}
-
-/* the whole of a small file as a malloc'd string ("" when absent) */
-static char *slurp(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	char *buf = calloc(1, 65536);
-	if (f) {
-		size_t n = fread(buf, 1, 65535, f);
-		buf[n] = '\0';
-		fclose(f);
-	}
-	return buf;
 }
 
 Test(api_fc, put_serial_sends_the_guests_console_to_the_file)
@@ -188,16 +178,6 @@ Test(api_fc, state_rules_of_pause_resume_keys_metrics_and_logger)
 	cr_assert_str_eq(state(), "Running");
 	/* set-1 make codes: Ctrl 1d, Alt 38, Del e0 53 */
 	cr_assert(kh_wait_for(&kp, "kbd: 1d 38 e0 53", 30000), "guest output:\n%s", kp.out);
-}
-
-/* PUT /drives/d0: `path`, read-only, not root, and the `extra` fields (", ..." or "") */
-static void put_drive_d0(const char *path, const char *extra)
-{
-	char *body = kh_fmt("{\"drive_id\": \"d0\", \"path_on_host\": \"%s\", \"is_root_device\": "
-	                    "false, \"is_read_only\": true%s}",
-	                    path, extra);
-	call_ok("PUT", "/drives/d0", body);
-	free(body);
 }
 
 /* drives[0].rate_limiter.<bucket> of GET /vm/config (a new reference; NULL when none) */
@@ -394,118 +374,6 @@ Test(api_fc, config_file_ignores_unknown_top_level_keys)
 	cr_assert(strstr(kp.out, "unknown field \"kernel_args\" in boot-source"), "%s", kp.out);
 }
 
-/* the last line of the metrics file, parsed (asserts it is one JSON object) */
-static json_t *last_metrics_line(const char *path)
-{
-	char *text = slurp(path), *last = text;
-	for (char *nl = strchr(text, '\n'); nl && nl[1]; nl = strchr(nl + 1, '\n'))
-		last = nl + 1;
-	json_error_t err;
-	json_t *m = json_loads(last, JSON_DISABLE_EOF_CHECK, &err);
-	cr_assert(json_is_object(m), "metrics line is not a JSON object (%s): %s", err.text, last);
-	free(text);
-	return m;
-}
-
-static json_int_t metric(json_t *m, const char *group, const char *key)
-{
-	json_t *v = json_object_get(json_object_get(m, group), key);
-	cr_assert(json_is_integer(v), "no integer %s.%s in the metrics line", group, key);
-	return json_integer_value(v);
-}
-
-/*
- * The metrics line has Firecracker's groups and names (metrics.rs), with
- * Firecracker's per-line deltas: two flushes apart, the request counts of
- * the first line are not counted again in the second.
- */
-Test(api_fc, metrics_carry_firecrackers_groups_and_deltas)
-{
-	static const char *const groups[] = {"api_server",
-	                                     "get_api_requests",
-	                                     "put_api_requests",
-	                                     "patch_api_requests",
-	                                     "deprecated_api",
-	                                     "latencies_us",
-	                                     "logger",
-	                                     "seccomp",
-	                                     "vcpu",
-	                                     "uart",
-	                                     "block",
-	                                     "block_d0",
-	                                     "net"};
-	tmp[0] = kh_write_temp("", ".metrics");
-	tmp[1] = kh_write_temp("", ".img");
-	cr_assert_eq(truncate(tmp[1], 1 << 20), 0);
-	start_kiln(&kp);
-	char *body = kh_fmt("{\"metrics_path\": \"%s\"}", tmp[0]);
-	call_ok("PUT", "/metrics", body);
-	free(body);
-	put_drive_d0(tmp[1], "");
-	call_ok("PUT", "/machine-config",
-	        "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"cpu_template\": \"None\"}");
-	boot_hello_args("sleep=30000", "sleeping"); /* boot-source, machine-config, InstanceStart */
-	json_decref(call("GET", "/", NULL, 200));
-	json_decref(call("GET", "/", NULL, 200));
-	json_decref(call("GET", "/version", NULL, 200));
-	call_fault("PUT", "/boot-source", "{}", 400, "kernel_image_path");
-	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
-
-	json_t *m = last_metrics_line(tmp[0]);
-	for (size_t i = 0; i < ARRAY_SIZE(groups); i++)
-		cr_assert(json_is_object(json_object_get(m, groups[i])), "no \"%s\" group",
-		          groups[i]);
-	cr_assert_eq(metric(m, "get_api_requests", "instance_info_count"), 2);
-	cr_assert_eq(metric(m, "get_api_requests", "vmm_version_count"), 1);
-	cr_assert_eq(metric(m, "put_api_requests", "boot_source_count"), 2);
-	cr_assert_eq(metric(m, "put_api_requests", "boot_source_fails"), 1);
-	cr_assert_eq(metric(m, "put_api_requests", "machine_cfg_count"), 2);
-	cr_assert_eq(metric(m, "put_api_requests", "drive_count"), 1);
-	cr_assert_eq(metric(m, "put_api_requests", "metrics_count"), 1);
-	cr_assert_eq(metric(m, "put_api_requests", "actions_count"), 1); /* InstanceStart */
-	cr_assert_eq(metric(m, "deprecated_api", "deprecated_http_api_calls"), 1);
-	cr_assert_gt(metric(m, "vcpu", "exit_io"), 10);
-	cr_assert_eq(metric(m, "vcpu", "failures"), 0);
-	cr_assert_gt(metric(m, "uart", "write_count"), 50);
-	cr_assert_eq(metric(m, "block_d0", "read_count"), metric(m, "block", "read_count"));
-	cr_assert_gt(metric(m, "api_server", "process_startup_time_us"), 0);
-	cr_assert_eq(metric(m, "seccomp", "num_faults"), 0);
-	cr_assert_geq(metric(m, "latencies_us", "pause_vm"), 0);
-	/* kiln's own totals beside them */
-	cr_assert(json_is_object(json_object_get(m, "api_requests")));
-	cr_assert(json_is_object(json_object_get(m, "devices")));
-	json_decref(m);
-
-	json_decref(call("GET", "/", NULL, 200));
-	call_ok("PATCH", "/vm", "{\"state\": \"Paused\"}");
-	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
-	m = last_metrics_line(tmp[0]);
-	cr_assert_eq(metric(m, "get_api_requests", "instance_info_count"), 1);
-	cr_assert_eq(metric(m, "put_api_requests", "boot_source_count"), 0);
-	cr_assert_eq(metric(m, "put_api_requests", "actions_count"), 1); /* the first flush */
-	cr_assert_eq(metric(m, "deprecated_api", "deprecated_http_api_calls"), 0);
-	cr_assert_gt(metric(m, "latencies_us", "pause_vm"), 0);
-	cr_assert_eq(metric(m, "latencies_us", "vmm_pause_vm"),
-	             metric(m, "latencies_us", "pause_vm"));
-	/* kiln's totals keep counting from the start */
-	json_t *gets = json_object_get(json_object_get(m, "api_requests"), "GET /");
-	cr_assert_geq(json_integer_value(json_object_get(gets, "count")), 3);
-	json_decref(m);
-
-	/* and a last line when kiln stops, as Firecracker writes one at Vmm::stop */
-	kill(kp.pid, SIGTERM);
-	cr_assert_eq(kh_wait_exit(&kp, 10000), 0, "%s", kp.out);
-	char *text = slurp(tmp[0]);
-	int lines = 0;
-	for (char *nl = strchr(text, '\n'); nl; nl = strchr(nl + 1, '\n'))
-		lines++;
-	cr_assert_eq(lines, 3, "%s", text);
-	free(text);
-	m = last_metrics_line(tmp[0]);
-	cr_assert_eq(metric(m, "put_api_requests", "actions_count"), 1); /* the second flush */
-	json_decref(m);
-}
-
 /* runs `kiln args...` (NULL-ended) to its end: the exit status, its output in p->out */
 static int run_kiln(struct kproc *p, const char *const *argv)
 {
@@ -552,36 +420,6 @@ Test(api_fc, snapshot_version_describe_snapshot_and_enable_pci_flags)
 	kh_kill(&p);
 }
 
-/* Firecracker's Metrics.emit_id and properties: every line carries "id" and "properties" */
-Test(api_fc, metrics_emit_id_and_properties)
-{
-	tmp[0] = kh_write_temp("", ".metrics");
-	start_kiln(&kp);
-	char *body = kh_fmt("{\"metrics_path\": \"%s\", \"properties\": {\"n\": 1}}", tmp[0]);
-	call_fault("PUT", "/metrics", body, 400, "properties.n must be a string");
-	free(body);
-	call_fault("PUT", "/metrics", "{\"metrics_path\": \"/tmp/x\", \"emit_id\": \"yes\"}", 400,
-	           "emit_id");
-	body = kh_fmt("{\"metrics_path\": \"%s\", \"emit_id\": true, \"properties\": "
-	              "{\"customer_id\": \"1234\", \"zone\": \"a\"}}",
-	              tmp[0]);
-	call_ok("PUT", "/metrics", body);
-	free(body);
-	json_t *cfg = call("GET", "/vm/config", NULL, 200), *mc = json_object_get(cfg, "metrics");
-	cr_assert(json_is_true(json_object_get(mc, "emit_id")));
-	cr_assert_str_eq(
-	        json_string_value(json_object_get(json_object_get(mc, "properties"), "zone")), "a");
-	json_decref(cfg);
-	boot_hello_args("sleep=30000", "sleeping");
-	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
-	json_t *m = last_metrics_line(tmp[0]);
-	cr_assert_str_eq(json_string_value(json_object_get(m, "id")), "api_test");
-	json_t *props = json_object_get(m, "properties");
-	cr_assert_str_eq(json_string_value(json_object_get(props, "customer_id")), "1234");
-	cr_assert_eq(json_object_size(props), 2);
-	json_decref(m);
-}
-
 /* whether the 64 MiB mapping of process `pid` (its guest RAM) has VM_HUGEPAGE ("hg") */
 static bool ram_has_hugepage_hint(pid_t pid)
 {
@@ -621,50 +459,4 @@ Test(api_fc, huge_pages_transparent_marks_guest_ram)
 	start_kiln(&kp);
 	boot_hello_args("sleep=30000", "sleeping");
 	cr_assert_not(ram_has_hugepage_hint(kp.pid));
-}
-
-/* the length of a file, -1 when absent */
-static long file_len(const char *path)
-{
-	FILE *f = fopen(path, "r");
-	long n = -1;
-	if (f && fseek(f, 0, SEEK_END) == 0)
-		n = ftell(f);
-	if (f)
-		fclose(f);
-	return n;
-}
-
-/*
- * PUT /serial's rate_limiter (Firecracker's TokenBucket, in bytes): the
- * guest's output past the bucket is dropped and counted in
- * uart.rate_limiter_dropped_bytes. 100 bytes per 100 s and a burst of 20:
- * the hello guest's few hundred bytes leave 120 (and at most a few more
- * refilled) in the file.
- */
-Test(api_fc, serial_rate_limiter_drops_what_passes_the_bucket)
-{
-	tmp[0] = kh_write_temp("", ".serial");
-	tmp[1] = kh_write_temp("", ".metrics");
-	start_kiln(&kp);
-	char *body = kh_fmt("{\"serial_out_path\": \"%s\", \"rate_limiter\": {\"size\": 100, "
-	                    "\"one_time_burst\": 20, \"refill_time\": 100000}}",
-	                    tmp[0]);
-	call_ok("PUT", "/serial", body);
-	free(body);
-	body = kh_fmt("{\"metrics_path\": \"%s\"}", tmp[1]);
-	call_ok("PUT", "/metrics", body);
-	free(body);
-	boot_hello_args("sleep=30000", NULL);
-	for (int i = 0; i < 300 && file_len(tmp[0]) < 120; i++)
-		usleep(10000);
-	usleep(200000);
-	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
-	long n = file_len(tmp[0]);
-	cr_assert(n >= 120 && n <= 125, "%ld bytes in the serial file", n);
-	json_t *m = last_metrics_line(tmp[1]);
-	json_int_t dropped = metric(m, "uart", "rate_limiter_dropped_bytes");
-	cr_assert_gt(dropped, 50, "dropped %lld", (long long)dropped);
-	cr_assert_eq(metric(m, "uart", "write_count"), n);
-	json_decref(m);
 }
