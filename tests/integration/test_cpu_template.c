@@ -220,7 +220,8 @@ Test(cpu_template, t2_rows_reach_the_guest_leaf_7)
 	uint32_t ebx = t2_clears(0x7, 0, CPUID_EBX);
 
 	boot_leaf(0x7, false, plain);
-	cr_assert(plain[1] & ebx, "T2 has nothing to clear in this host's 0x7 EBX %#x", plain[1]);
+	if (!(plain[1] & ebx))
+		cr_skip_test("T2 has nothing to clear in this host's 0x7 EBX %#x", plain[1]);
 	boot_leaf(0x7, true, t2);
 	skip_if_ignored(0x7, plain, t2);
 	cr_expect_eq(t2[1] & ebx, 0, "0x7 EBX %#x (without T2 %#x)", t2[1], plain[1]);
