@@ -771,6 +771,29 @@ Test(config, round_trip_zero_buckets_and_empty_strings)
 	        " \"entropy\": {}, \"logger\": {\"module\": \"\"}}");
 }
 
+/* Firecracker's Metrics.emit_id and properties (an object of strings), and back in the JSON */
+Test(config, metrics_emit_id_and_properties)
+{
+	cr_assert_eq(parse("{" BS ", \"metrics\": {\"metrics_path\": \"/m\", \"emit_id\": true, "
+	                   "\"properties\": {\"a\": \"1\", \"b\": \"x\"}}}"),
+	             0, "%s", err.msg);
+	cr_expect(cfg.metrics.emit_id);
+	cr_expect_str_eq(json_string_value(json_object_get(cfg.metrics.properties, "b")), "x");
+	json_t *j = cfg_to_json(&cfg), *m = json_object_get(j, "metrics");
+	cr_expect(json_is_true(json_object_get(m, "emit_id")));
+	cr_expect_eq(json_object_size(json_object_get(m, "properties")), 2);
+	json_decref(j);
+	vm_config_free(&cfg);
+	cr_assert_eq(parse("{" BS ", \"metrics\": {\"metrics_path\": \"/m\", \"properties\": "
+	                   "{\"a\": 1}}}"),
+	             -EINVAL);
+	cr_expect_str_eq(err.msg, "metrics.properties.a must be a string");
+	cr_assert_eq(parse("{" BS ", \"metrics\": {\"metrics_path\": \"/m\", \"properties\": []}}"),
+	             -EINVAL);
+	cr_expect(strstr(err.msg, "metrics.properties must be an object of strings"), "%s",
+	          err.msg);
+}
+
 Test(config, balloon_key)
 {
 	round_trip("{\"boot-source\": {\"kernel_image_path\": \"/k\"}, \"balloon\": "
