@@ -156,9 +156,9 @@ static long file_len(const char *path)
 /*
  * PUT /serial's rate_limiter (Firecracker's TokenBucket, in bytes): the
  * guest's output past the bucket is dropped and counted in
- * uart.rate_limiter_dropped_bytes. 100 bytes per 100 s and a burst of 20:
- * the hello guest's few hundred bytes leave 120 (and at most a few more
- * refilled) in the file.
+ * uart.rate_limiter_dropped_bytes. 100 bytes per 1000 s and a burst of
+ * 20: the hello guest's few hundred bytes leave 120 (and one more for
+ * every 10 s it takes, under an emulated CPU) in the file.
  */
 Test(api_fc_metrics, serial_rate_limiter_drops_what_passes_the_bucket)
 {
@@ -166,7 +166,7 @@ Test(api_fc_metrics, serial_rate_limiter_drops_what_passes_the_bucket)
 	tmp[1] = kh_write_temp("", ".metrics");
 	start_kiln(&kp);
 	char *body = kh_fmt("{\"serial_out_path\": \"%s\", \"rate_limiter\": {\"size\": 100, "
-	                    "\"one_time_burst\": 20, \"refill_time\": 100000}}",
+	                    "\"one_time_burst\": 20, \"refill_time\": 1000000}}",
 	                    tmp[0]);
 	call_ok("PUT", "/serial", body);
 	free(body);
@@ -174,7 +174,7 @@ Test(api_fc_metrics, serial_rate_limiter_drops_what_passes_the_bucket)
 	call_ok("PUT", "/metrics", body);
 	free(body);
 	boot_hello_args("sleep=30000", NULL);
-	for (int i = 0; i < 300 && file_len(tmp[0]) < 120; i++)
+	for (int i = 0; i < kh_scaled_ms(3000) / 10 && file_len(tmp[0]) < 120; i++)
 		usleep(10000);
 	usleep(200000);
 	call_ok("PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
