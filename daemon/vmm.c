@@ -287,6 +287,9 @@ static int vmm_create_vcpus(struct vmm *v, const struct vmm_build *b, struct err
 	if (nr == 0 || nr > v->kvm.max_vcpus)
 		return errf(e, EINVAL, "vcpu_count %u is out of range: this host allows 1 to %u",
 		            nr, v->kvm.max_vcpus);
+	/* Firecracker's smt: the CPUID topology says two threads per core; the
+	 * APIC ids stay 0..nr-1 (thread in bit 0), as the MP table and MADT give them */
+	v->vm.smt = v->cfg.machine.smt;
 	for (unsigned i = 0; i < nr; i++) {
 		struct vcpu *vc;
 		int ret = vcpu_create(&v->vm, i, nr, &vc, e);
@@ -369,8 +372,6 @@ int vmm_build(struct vmm *v, const struct vmm_build *b, struct errbuf *e)
 	/* accepted by the API as Firecracker does, not built yet: refused, not ignored */
 	if (c->machine.huge_pages == HUGE_PAGES_2M)
 		return errf(e, ENOTSUP, "huge_pages \"2M\" is not supported by kiln yet");
-	if (c->machine.smt && c->machine.vcpu_count > 1)
-		return errf(e, ENOTSUP, "smt (2 threads per core) is not supported by kiln yet");
 	if ((ret = kvm_open(&v->kvm, e)) < 0)
 		goto err;
 	v->kvm_open = true;

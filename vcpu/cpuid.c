@@ -355,7 +355,7 @@ int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e)
 	if (!c)
 		return errf(e, ENOMEM, "out of memory for vCPU %u's CPUID", v->id);
 	memcpy(c, src, sizeof(*c) + src->nent * sizeof(src->entries[0]));
-	ret = cpuid_normalize(c, v->id, nr, false);
+	ret = cpuid_normalize(c, v->id, nr, v->vm->smt);
 	if (ret < 0) {
 		errf(e, -ret, "cannot build the CPUID of vCPU %u of %u", v->id, nr);
 		goto out;

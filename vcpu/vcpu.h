@@ -89,6 +89,9 @@ struct vm {
 	const struct vm_ops *ops;
 	void *opaque; /* for the VMM */
 	unsigned nr_vcpus;
+	/* two threads per core in the CPUID topology (machine-config smt); set before vcpu_create()
+	 */
+	bool smt;
 	struct vcpu *vcpus[VM_MAX_VCPUS];
 	/* per-exit-reason counters, indexed by KVM_EXIT_*, for metrics */
 	uint64_t exit_counts[64];
@@ -321,8 +324,9 @@ int cpuid_apply_modifier(struct kvm_cpuid2 *c, const struct cpu_tmpl_cpuid *m);
 int cpu_template_apply_cpuid(struct kvm_cpuid2 *c, const struct cpu_template *t, struct errbuf *e);
 
 /*
- * Copies kvm->supported_cpuid, normalises it for vCPU v->id of `nr` (no
- * SMT) and applies it with KVM_SET_CPUID2. 0 / -errno with a message.
+ * Copies kvm->supported_cpuid, normalises it for vCPU v->id of `nr` (two
+ * threads per core when v->vm->smt and nr > 1) and applies it with KVM_SET_CPUID2. 0 / -errno with
+ * a message.
  */
 int vcpu_set_cpuid(struct vcpu *v, unsigned nr, struct errbuf *e);
 

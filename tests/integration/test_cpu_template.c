@@ -300,3 +300,53 @@ Test(cpu_template, unknown_names_are_refused_with_the_list)
 	call_fault("PATCH", "/machine-config", "{\"cpu_template\": \"t2\"}", 400, "(got \"t2\")");
 	expect_shown(NULL);
 }
+
+/*
+ * machine-config's smt, as Firecracker's on x86_64: two threads per core in
+ * the CPUID topology the guest reads (leaf 0xb sub-leaf 0: the thread level
+ * one APIC-id bit wide with two logical processors; without smt, zero bits
+ * and one), and an odd vcpu_count above 1 refused with its reason.
+ */
+static void boot_two_vcpus(bool smt)
+{
+	start_kiln(&kp);
+	char *body = kh_fmt("{\"kernel_image_path\": \"%s\", \"boot_args\": \"" KH_GUEST_ARGS
+	                    " cpuid=0xb\"}",
+	                    kh_guest("hello"));
+	call_ok("PUT", "/boot-source", body);
+	free(body);
+	call_ok("PUT", "/machine-config",
+	        smt ? "{\"vcpu_count\": 2, \"mem_size_mib\": 64, \"smt\": true}"
+	            : "{\"vcpu_count\": 2, \"mem_size_mib\": 64}");
+	json_t *j = call("GET", "/vm/config", NULL, 200);
+	json_t *shown = json_object_get(json_object_get(j, "machine-config"), "smt");
+	cr_expect(json_is_boolean(shown) && json_is_true(shown) == smt, "GET /vm/config's smt");
+	json_decref(j);
+	start_instance();
+}
+
+Test(cpu_template, smt_gives_two_threads_per_core)
+{
+	uint32_t r[4];
+
+	boot_two_vcpus(true);
+	guest_cpuid(0xb, r);
+	cr_expect_eq(r[0] & 0x1f, 1, "thread level shift %u with smt", r[0] & 0x1f);
+	cr_expect_eq(r[1] & 0xffff, 2, "%u logical processors per core with smt", r[1] & 0xffff);
+	cr_expect_eq((r[2] >> 8) & 0xff, 1, "sub-leaf 0 is the SMT level (type %u)",
+	             (r[2] >> 8) & 0xff);
+	api_test_cleanup();
+	api_test_init();
+
+	boot_two_vcpus(false);
+	guest_cpuid(0xb, r);
+	cr_expect_eq(r[0] & 0x1f, 0, "thread level shift %u without smt", r[0] & 0x1f);
+	cr_expect_eq(r[1] & 0xffff, 1, "%u logical processors per core without smt", r[1] & 0xffff);
+	api_test_cleanup();
+	api_test_init();
+
+	start_kiln(&kp);
+	call_fault("PUT", "/machine-config",
+	           "{\"vcpu_count\": 3, \"mem_size_mib\": 64, \"smt\": true}", 400,
+	           "vcpu_count must be 1 or an even number when smt is enabled");
+}
