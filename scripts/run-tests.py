@@ -7,7 +7,8 @@ Usage: run-tests.py [--totals FILE] [--work DIR] BUILD_DIR [BUILD_DIR ...]
 Executables in meson's 'kvm' suite open /dev/kvm. They run inside the test
 bed (tests/testbed: a QEMU VM with an ordinary KVM), one VM boot per build
 directory, unless KILN_TESTBED=host, which runs them directly on a host
-whose /dev/kvm works. Everything else runs here. If the test bed stops
+whose /dev/kvm works; inside the test bed (KILN_IN_TESTBED=1) that is the
+default. Everything else runs here. If the test bed stops
 making progress (a stall, reported as such) the executables not yet done
 run again in a new VM; an executable during which the VM stalled twice
 counts as failed. Under TCG (the test bed's emulated CPU), when tests of
@@ -302,7 +303,10 @@ def main():
         work, args = os.path.abspath(args[1]), args[2:]
     work = work or tempfile.mkdtemp(prefix='kiln-tests.')
     os.makedirs(work, exist_ok=True)
-    where = os.environ.get('KILN_TESTBED', 'vm')
+    # inside the test bed already (its stage2 sets KILN_IN_TESTBED): a bed
+    # inside the bed would be TCG under TCG, so run everything right here
+    default_where = 'host' if os.environ.get('KILN_IN_TESTBED') == '1' else 'vm'
+    where = os.environ.get('KILN_TESTBED', default_where)
     if where not in ('vm', 'host'):
         print('KILN_TESTBED must be vm or host, not %r' % where)
         return 2
