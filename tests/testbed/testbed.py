@@ -411,6 +411,9 @@ def main():
         return 0
     if not args.command:
         p.error('no command')
+    # SIGTERM (timeout(1), a runner giving up, kill) ends the VM too: as an
+    # exception, run()'s finally kills QEMU instead of leaving it running
+    signal.signal(signal.SIGTERM, lambda sig, frame: sys.exit(128 + sig))
     return run(args)
 
 
