@@ -129,6 +129,17 @@ struct cpu_config {
 	struct msr_modifier msr[CPU_CFG_MAX_MODIFIERS];
 };
 
+/* bytes of a custom template file a config file's "cpu-config" may name */
+#define CPU_CONFIG_FILE_MAX (1u << 20)
+
+/*
+ * A config file's "cpu-config" value `v` (Firecracker's CustomCpuTemplateOrPath):
+ * a custom template inline (PUT /cpu-config's body) or the path of a JSON
+ * file holding one, read here. Into *c: 1 when it holds a template, 0 when
+ * `v` is NULL or null, -EINVAL / -errno with a message naming the path.
+ */
+int cfg_cpu_config_doc(json_t *v, struct cpu_config *c, struct errbuf *e);
+
 /*
  * PUT /snapshot/create (Firecracker's SnapshotCreateParams). The values of
  * `type` are those of daemon/snapshot.h's enum snap_type.

@@ -5,6 +5,7 @@
  * are the API resources), the cross-resource rules, ids and MAC addresses.
  */
 #define LOG_MODULE "config"
+#include "api/api.h"
 #include "api/config_int.h"
 
 #include <ctype.h>
@@ -261,6 +262,20 @@ static int doc_mmds(json_t *v, void *slot, const char *where, struct errbuf *e)
 	return cfg_mmds_at(v, where, &((struct vm_config *)slot)->mmds, e);
 }
 
+/* "cpu-config": checked here, applied by the VMM at load (load_config_file) */
+static int doc_cpu_config(json_t *v, void *slot, const char *where, struct errbuf *e)
+{
+	struct cpu_config *c = malloc(sizeof(*c));
+	(void)slot;
+	(void)where;
+	if (!c)
+		return errf(e, ENOMEM, "out of memory");
+	int ret = cfg_cpu_config_doc(v, c, e);
+	free(c);
+	/* a file that cannot be read is a bad document too (cfg_parse_document's -EINVAL) */
+	return ret == -ENOMEM ? ret : ret < 0 ? -EINVAL : 0;
+}
+
 static int drive_item(struct vm_config *c, json_t *j, const char *loc, struct errbuf *e)
 {
 	int ret = cfg_drive_at(j, loc, &c->drives[c->nr_drives], e);
@@ -333,7 +348,7 @@ static const struct cfg_field doc_fields[] = {
         DOC("metrics", false, doc_metrics),
         DOC("mmds-config", false, doc_mmds),
         DOC("balloon", false, doc_balloon),
-        NOT_YET("cpu-config"),
+        DOC("cpu-config", false, doc_cpu_config),
         NOT_YET("memory-hotplug"),
         NOT_YET("pmem"),
 };

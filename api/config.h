@@ -158,7 +158,8 @@ void vm_config_free(struct vm_config *c);
  * Parses a whole `--config-file` document into `c` (which must be freshly
  * initialised). Keys: boot-source (required), machine-config, drives,
  * network-interfaces, vsock, entropy, logger, metrics, mmds-config.
- * Firecracker keys kiln does not implement yet (cpu-config, memory-hotplug,
+ * cpu-config is checked here (cfg_cpu_config_doc) and kept by the caller.
+ * Firecracker keys kiln does not implement yet (memory-hotplug,
  * pmem) are refused by name unless null (or [] for pmem), which is what
  * cfg_to_json() writes for them; any other top-level key is ignored with a
  * warning, as Firecracker ignores it (keys inside a resource are refused).

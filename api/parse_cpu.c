@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 struct bits {
@@ -327,16 +328,49 @@ static const struct cfg_field cpu_fields[] = {
          .reject = "vcpu_features apply to aarch64 guests; kiln runs x86_64 guests"},
 };
 
-/* PUT /cpu-config: the modifiers land in a->u.cpu_config (no strings to free) */
-int api_parse_cpu_config(json_t *body, const char *id, struct api_action *a, struct errbuf *e)
+/* a custom template object at `where` into *c (zeroed first, and again on error) */
+static int cpu_config_at(json_t *body, const char *where, struct cpu_config *c, struct errbuf *e)
 {
-	struct cpu_config *c = &a->u.cpu_config;
-	int ret;
-
-	(void)id;
 	memset(c, 0, sizeof(*c));
-	ret = cfg_fields_parse(body, "cpu-config", cpu_fields, ARRAY_SIZE(cpu_fields), c, e);
+	int ret = cfg_fields_parse(body, where, cpu_fields, ARRAY_SIZE(cpu_fields), c, e);
 	if (ret < 0)
 		memset(c, 0, sizeof(*c));
 	return ret;
+}
+
+/* PUT /cpu-config: the modifiers land in a->u.cpu_config (no strings to free) */
+int api_parse_cpu_config(json_t *body, const char *id, struct api_action *a, struct errbuf *e)
+{
+	(void)id;
+	return cpu_config_at(body, "cpu-config", &a->u.cpu_config, e);
+}
+
+int cfg_cpu_config_doc(json_t *v, struct cpu_config *c, struct errbuf *e)
+{
+	char *text;
+	size_t len;
+	json_error_t jerr;
+
+	memset(c, 0, sizeof(*c));
+	if (!v || json_is_null(v))
+		return 0;
+	if (json_is_object(v))
+		return cpu_config_at(v, "cpu-config", c, e) < 0 ? -EINVAL : 1;
+	if (!json_is_string(v))
+		return errf(e, EINVAL,
+		            "cpu-config must be a custom CPU template (an object) or the "
+		            "path of a file holding one");
+	const char *path = json_string_value(v);
+	int ret = read_file(path, CPU_CONFIG_FILE_MAX, &text, &len, e);
+	if (ret < 0)
+		return errf(e, -ret, "cpu-config: %s", e->msg);
+	json_t *doc = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	free(text);
+	if (!doc)
+		return errf(e, EINVAL, "cpu-config: %s is not JSON: %s at line %d column %d", path,
+		            jerr.text, jerr.line, jerr.column);
+	ret = json_is_object(doc) ? cpu_config_at(doc, path, c, e)
+	                          : errf(e, EINVAL, "cpu-config: %s must hold a JSON object", path);
+	json_decref(doc);
+	return ret < 0 ? -EINVAL : 1;
 }

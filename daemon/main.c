@@ -396,6 +396,19 @@ static int load_config_file(struct vmm *v, const char *path, struct errbuf *e)
 	if (ret < 0)
 		return ret;
 	ret = cfg_parse_document(text, len, &v->cfg, e);
+	if (ret == 0) {
+		/* "cpu-config" (checked by the parse): kept as PUT /cpu-config keeps it */
+		json_t *doc = json_loadb(text, len, 0, NULL);
+		ret = cfg_cpu_config_doc(json_object_get(doc, "cpu-config"), &v->cpu_cfg, e);
+		json_decref(doc);
+		v->has_cpu_cfg = ret == 1;
+		if (v->has_cpu_cfg) { /* it replaces machine-config's static template, as in
+			                 Firecracker */
+			free(v->cfg.machine.cpu_template);
+			v->cfg.machine.cpu_template = NULL;
+		}
+		ret = ret < 0 ? ret : 0;
+	}
 	free(text);
 	if (ret == 0)
 		vmm_mmds_apply_config(v);

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 TestSuite(cpu_template, .init = api_test_init, .fini = api_test_cleanup, .timeout = 120);
 
@@ -349,4 +350,46 @@ Test(cpu_template, smt_gives_two_threads_per_core)
 	call_fault("PUT", "/machine-config",
 	           "{\"vcpu_count\": 3, \"mem_size_mib\": 64, \"smt\": true}", 400,
 	           "vcpu_count must be 1 or an even number when smt is enabled");
+}
+
+/*
+ * A config file's "cpu-config", as Firecracker's CustomCpuTemplateOrPath:
+ * the template inline or the path of a file holding it, either replacing
+ * machine-config's static template; a missing file refuses the whole file.
+ */
+static void boot_config_file(const char *cpu_config)
+{
+	char *json = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", \"boot_args\": "
+	                    "\"" KH_GUEST_ARGS " cpuid=0x40000000\"}, \"machine-config\": "
+	                    "{\"vcpu_count\": 1, \"mem_size_mib\": 64, \"cpu_template\": \"T2\"}, "
+	                    "\"cpu-config\": %s}",
+	                    kh_guest("hello"), cpu_config);
+	cr_assert_eq(kh_spawn_config(&kp, json), 0);
+	free(json);
+}
+
+Test(cpu_template, config_file_takes_a_cpu_config_inline_or_by_path)
+{
+	boot_config_file(KKKK_BODY);
+	cr_assert(kh_wait_for(&kp, "cpuid 0x40000000: 40000001 4b4b4b4b", 30000), "%s", kp.out);
+	cr_assert_eq(kh_wait_exit(&kp, 30000), 0, "%s", kp.out);
+	kh_kill(&kp);
+
+	char path[] = "/tmp/kiln-it-cpu-XXXXXX";
+	int fd = mkstemp(path);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, KKKK_BODY, strlen(KKKK_BODY)), (ssize_t)strlen(KKKK_BODY));
+	close(fd);
+	char *quoted = kh_fmt("\"%s\"", path);
+	boot_config_file(quoted);
+	cr_assert(kh_wait_for(&kp, "cpuid 0x40000000: 40000001 4b4b4b4b", 30000), "%s", kp.out);
+	cr_assert_eq(kh_wait_exit(&kp, 30000), 0, "%s", kp.out);
+	kh_kill(&kp);
+
+	unlink(path);
+	boot_config_file(quoted);
+	int st = kh_wait_exit(&kp, 30000);
+	cr_assert_neq(st, 0, "kiln started without its cpu-config file:\n%s", kp.out);
+	cr_assert(strstr(kp.out, "cpu-config: ") && strstr(kp.out, path), "%s", kp.out);
+	free(quoted);
 }

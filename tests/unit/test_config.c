@@ -213,7 +213,9 @@ static const struct bad_doc bad_docs[] = {
         {"{" BS ", " BS "}", "duplicate object key"},
         {"{" BS ", \"balloon\": {\"amount_mib\": 1}}",
          "balloon: missing required field \"deflate_on_oom\""},
-        {"{" BS ", \"cpu-config\": \"/t.json\"}", "\"cpu-config\" is not supported by kiln yet"},
+        {"{" BS ", \"cpu-config\": \"/nonexistent/t.json\"}", "cpu-config: "},
+        {"{" BS ", \"cpu-config\": 7}", "cpu-config must be a custom CPU template"},
+        {"{" BS ", \"cpu-config\": {\"msr_modifiers\": 1}}", "cpu-config.msr_modifiers"},
         /* mmds-config (MI: its network_interfaces) */
         {"{" BS ", \"mmds-config\": {}}", "missing required field \"network_interfaces\""},
         {"{" BS ", \"mmds-config\": {" MI "[]}}", "network_interfaces: The list of network"},
