@@ -6,7 +6,7 @@
 # "N passed, N failed, N skipped" summing everything, and exits non-zero on
 # any failure.
 #   KILN_TEST_FILTER=name   run only test executables whose name contains it
-#   KILN_FUZZ_SECONDS=N     time per fuzz target (default 12)
+#   KILN_FUZZ_SECONDS=N     time per fuzz target (default 8)
 #   KILN_TESTBED=host       run the tests that need /dev/kvm directly on this
 #                           host (its /dev/kvm must be an ordinary KVM);
 #                           default: inside the test bed (tests/testbed), a
@@ -92,7 +92,7 @@ if [ -z "${KILN_TEST_FILTER:-}" ]; then
 	check linux-image python3 tests/linux/test_build.py -v
 	# every fuzz target for a bounded time; a crash fails its check and the
 	# log names the reproducer
-	fuzz_secs=${KILN_FUZZ_SECONDS:-12}
+	fuzz_secs=${KILN_FUZZ_SECONDS:-8}
 	for t in $(scripts/fuzz.sh list); do
 		check "fuzz-$t" env KILN_FUZZ_DIR=build-fuzz scripts/fuzz.sh "$t" "$fuzz_secs"
 	done
