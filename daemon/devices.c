@@ -117,6 +117,7 @@ static int create_net(struct vmm *v, const struct net_cfg *c, void **out, struct
 	        .id = c->iface_id,
 	        .tap_name = c->host_dev_name,
 	        .mac = c->has_mac ? c->guest_mac : NULL,
+	        .mtu = c->mtu,
 	        .rx_bw = &rx_bw,
 	        .rx_ops = &rx_ops,
 	        .tx_bw = &tx_bw,

@@ -35,6 +35,7 @@
 
 /* s5.1.3 feature bits */
 #define VIRTIO_NET_F_CSUM       0
+#define VIRTIO_NET_F_MTU        3
 #define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MAC        5
 #define VIRTIO_NET_F_GUEST_TSO4 7
@@ -49,7 +50,7 @@
 #define VIRTIO_NET_F_STATUS     16
 
 /* s5.1.4 config space: mac[6], le16 status, le16 max_virtqueue_pairs */
-#define VIRTIO_NET_CONFIG_SIZE 10
+#define VIRTIO_NET_CONFIG_SIZE 12 /* mac, status, max_virtqueue_pairs, mtu */
 #define VIRTIO_NET_S_LINK_UP   1
 
 /* s5.1.6 struct virtio_net_hdr (12 bytes with VERSION_1) */
@@ -80,6 +81,8 @@ struct virtio_net_params {
 	const char *id;       /* iface_id: 1 to VIRTIO_ID_MAX characters */
 	const char *tap_name; /* host_dev_name: an existing tap interface */
 	const uint8_t *mac;   /* guest_mac (6 bytes); NULL: VIRTIO_NET_F_MAC not offered */
+	/* the MTU to advertise (68..65535, VIRTIO_NET_F_MTU); 0: not offered */
+	unsigned mtu;
 	/* rate limiters; NULL or size/refill_time 0: no such bucket */
 	const struct rl_bucket_cfg *rx_bw, *rx_ops, *tx_bw, *tx_ops;
 	/* kiln: where the limiters read the time (tests); NULL: CLOCK_MONOTONIC */
@@ -98,7 +101,8 @@ struct virtio_net_params {
  * Creates the device and attaches it to its tap now, so that a wrong
  * host_dev_name fails the API call, with a precise message: no such
  * interface (-ENODEV), not a tap (-EINVAL), permission (-EPERM/-EACCES),
- * busy (-EBUSY). Offers VIRTIO_NET_F_MAC when a MAC is given, STATUS,
+ * busy (-EBUSY), an MTU out of 68..65535 (-EINVAL). Offers
+ * VIRTIO_NET_F_MAC when a MAC is given, MTU when an MTU is, STATUS,
  * MRG_RXBUF, CSUM with HOST_TSO4/6 and, if the tap takes them,
  * GUEST_CSUM, GUEST_TSO4/6, GUEST_UFO/HOST_UFO. 0 / -errno. VMM thread.
  */

@@ -36,6 +36,7 @@ struct virtio_net {
 	int tap_fd;
 	struct tap_info tap;
 	uint8_t mac[6];
+	uint16_t mtu;    /* config space mtu, offered with VIRTIO_NET_F_MTU; 0: not offered */
 	uint16_t status; /* config space status (atomic): VIRTIO_NET_S_LINK_UP */
 	struct rate_limiter rl_rx, rl_tx;
 	pthread_mutex_t cfg_lock;    /* the limiters' settings: update vs limiter_cfg */

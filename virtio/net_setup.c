@@ -17,7 +17,7 @@
 
 #define NET_STATE_VERSION 1
 
-/* s5.1.4: mac, status, max_virtqueue_pairs = 1 (no VIRTIO_NET_F_MQ) */
+/* s5.1.4: mac, status, max_virtqueue_pairs = 1 (no VIRTIO_NET_F_MQ), mtu */
 static void net_config_read(struct virtio_dev *d, uint32_t off, void *data, uint32_t len)
 {
 	struct virtio_net *n = d->priv;
@@ -29,6 +29,8 @@ static void net_config_read(struct virtio_dev *d, uint32_t off, void *data, uint
 	cfg[7] = (uint8_t)(st >> 8);
 	cfg[8] = 1;
 	cfg[9] = 0;
+	cfg[10] = (uint8_t)n->mtu; /* little-endian (s2.5: virtio 1 config fields) */
+	cfg[11] = (uint8_t)(n->mtu >> 8);
 	memcpy(data, cfg + off, len); /* the transport checked off + len <= config_size */
 }
 
@@ -196,6 +198,8 @@ static const struct virtio_dev_ops net_ops = {
 /* s5.1.3: what the tap lets the device honour; s5.1.3.1 dependencies kept */
 static uint64_t net_features(const struct virtio_net *n, bool has_mac)
 {
+	/* s5.1.3: MTU is "the maximum MTU for the driver to use"; a guest
+	 * driver then sets its interface to it (Firecracker's NetworkInterface.mtu) */
 	/* the tap takes partial checksums and TSO frames from us (virtio_net_hdr) */
 	uint64_t f = NET_F(MRG_RXBUF) | NET_F(STATUS) | NET_F(CSUM) | NET_F(HOST_TSO4) |
 	             NET_F(HOST_TSO6);
@@ -203,6 +207,8 @@ static uint64_t net_features(const struct virtio_net *n, bool has_mac)
 
 	if (has_mac)
 		f |= NET_F(MAC);
+	if (n->mtu)
+		f |= NET_F(MTU);
 	if (off & TUN_F_CSUM)
 		f |= NET_F(GUEST_CSUM);
 	if (off & TUN_F_TSO4)
@@ -233,6 +239,8 @@ int virtio_net_create(struct virtio_net **out, const struct virtio_net_params *p
 	if (idlen == 0 || idlen > VIRTIO_ID_MAX)
 		return errf(e, EINVAL, "network interface id must be 1 to %d characters",
 		            VIRTIO_ID_MAX);
+	if (p->mtu && (p->mtu < 68 || p->mtu > 65535))
+		return errf(e, EINVAL, "%s: mtu %u is not in 68..65535", p->id, p->mtu);
 	struct virtio_net *n = calloc(1, sizeof(*n));
 	if (!n)
 		return errf(e, ENOMEM, "out of memory for network interface %s", p->id);
@@ -251,6 +259,7 @@ int virtio_net_create(struct virtio_net **out, const struct virtio_net_params *p
 	snprintf(n->tap_name, sizeof(n->tap_name), "%s", p->tap_name);
 	if (p->mac)
 		memcpy(n->mac, p->mac, 6);
+	n->mtu = (uint16_t)p->mtu;
 	n->status = VIRTIO_NET_S_LINK_UP;
 	pthread_mutex_init(&n->cfg_lock, NULL);
 	n->dev.ops = &net_ops;

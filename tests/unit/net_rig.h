@@ -49,6 +49,7 @@ static const uint8_t host_mac[6] = {0x02, 0x6b, 0x69, 0x6c, 0x6e, 0x02};
 
 struct rig_opts {
 	bool no_mac;
+	unsigned mtu; /* advertised with VIRTIO_NET_F_MTU; 0: none */
 	const struct rl_bucket_cfg *rx_bw, *rx_ops, *tx_bw, *tx_ops;
 };
 
@@ -243,6 +244,7 @@ static inline int rig_create(struct rig *g, const struct rig_opts *o, struct err
 	        .id = "net0",
 	        .tap_name = TAP,
 	        .mac = o && o->no_mac ? NULL : guest_mac,
+	        .mtu = o ? o->mtu : 0,
 	        .rx_bw = o ? o->rx_bw : NULL,
 	        .rx_ops = o ? o->rx_ops : NULL,
 	        .tx_bw = o ? o->tx_bw : NULL,

@@ -25,12 +25,15 @@ Test(net, offers_features_and_config)
 	cr_assert_arr_eq(cfg, guest_mac, 6);
 	cr_assert_eq(cfg[6] | cfg[7] << 8, VIRTIO_NET_S_LINK_UP);
 	cr_assert_eq(cfg[8] | cfg[9] << 8, 1, "max_virtqueue_pairs");
+	cr_assert_not(f & NF(MTU), "no mtu given, none offered");
 	rig_down(&g);
 
-	/* without guest_mac, no VIRTIO_NET_F_MAC */
-	struct rig_opts o = {.no_mac = true};
+	/* without guest_mac, no VIRTIO_NET_F_MAC; an mtu is offered in the config */
+	struct rig_opts o = {.no_mac = true, .mtu = 9000};
 	rig_up(&g, &o, 0);
 	cr_assert_not(g.offered & NF(MAC));
+	cr_assert(g.offered & NF(MTU), "offered 0x%llx", (unsigned long long)g.offered);
+	cr_assert_eq(reg_read_n(&g, VIRTIO_MMIO_CONFIG + 10, 2), 9000, "config mtu");
 	rig_down(&g);
 }
 

@@ -43,6 +43,11 @@ Test(net_setup, create_reports_what_is_wrong)
 	p.id = "";
 	create_fails(&p, EINVAL, "id must be");
 	p.id = "net0";
+	p.mtu = 67;
+	create_fails(&p, EINVAL, "mtu 67 is not in 68..65535");
+	p.mtu = 65536;
+	create_fails(&p, EINVAL, "mtu 65536");
+	p.mtu = 0;
 	struct rl_bucket_cfg bad = {.size = 1, .refill_time_ms = UINT64_MAX};
 	p.tx_ops = &bad;
 	create_fails(&p, EINVAL, "tx_rate_limiter: ops refill_time");
