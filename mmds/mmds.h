@@ -36,17 +36,12 @@ enum mmds_format {
 /* V2 session tokens (PUT /latest/api/token): Firecracker's TTL bounds */
 #define MMDS_TOKEN_TTL_MIN 1
 #define MMDS_TOKEN_TTL_MAX 21600
-#define MMDS_TOKEN_MAX     32 /* characters of a token: 16 random bytes in hex */
-#define MMDS_TOKEN_SLOTS   64 /* tokens alive at once; a new one evicts the nearest expiry */
-
-struct mmds_token {
-	char text[MMDS_TOKEN_MAX];
-	uint64_t expiry_ns; /* CLOCK_MONOTONIC; 0: free slot */
-};
+#define MMDS_TOKEN_MAX     32 /* characters of a token: expiry and MAC, 16 bytes in hex */
 
 struct mmds {
 	pthread_mutex_t lock;
-	struct mmds_token tokens[MMDS_TOKEN_SLOTS];
+	uint8_t token_key[16]; /* the tokens' MAC key (mmds/token.c), drawn at the first use */
+	bool token_key_set;
 	json_t *data; /* the document; NULL until the first PUT */
 	size_t limit; /* bytes of its compact JSON text, at most */
 	enum mmds_version version;
@@ -104,8 +99,9 @@ int mmds_lookup(struct mmds *m, const char *path, size_t len, enum mmds_format f
 
 /*
  * A new V2 session token valid for `ttl` seconds (MMDS_TOKEN_TTL_MIN..MAX,
- * checked by the caller) into tok[MMDS_TOKEN_MAX + 1]. A guest asking for
- * tokens without end only recycles the MMDS_TOKEN_SLOTS slots. 0 / -errno.
+ * checked by the caller) into tok[MMDS_TOKEN_MAX + 1]. Nothing is kept per
+ * token (it carries its expiry and a MAC over it), so a guest asking for
+ * tokens without end grows nothing and revokes no other token. 0 / -errno.
  */
 int mmds_token_new(struct mmds *m, uint32_t ttl, char tok[MMDS_TOKEN_MAX + 1]);
 /* `tok` (len bytes from the guest) is a token made here and not expired */
@@ -195,9 +191,9 @@ bool mmds_ipv4_valid(uint32_t ip);
 #define MMDS_NS_MAX_RESETS      100 /* Firecracker's DEFAULT_MAX_PENDING_RESETS */
 #define MMDS_NS_MSS_DEFAULT     536 /* RFC 9293 s3.7.1, without an MSS option */
 #define MMDS_NS_MSS_MAX         1460
-#define MMDS_NS_RTO_NS          300000000ULL   /* a first retransmission after 300 ms */
+#define MMDS_NS_RTO_NS          1200000000ULL  /* retransmission period (Firecracker's 1.2 s) */
 #define MMDS_NS_RTO_MAX         15             /* retransmissions before a reset */
-#define MMDS_NS_EVICT_NS        10000000000ULL /* silent this long: evictable */
+#define MMDS_NS_EVICT_NS        40000000000ULL /* silent this long: evictable (Firecracker's 40 s) */
 /* the largest frame the stack writes: Ethernet, IPv4, TCP with MSS, MSS bytes */
 #define MMDS_NS_FRAME_MAX (14 + 20 + 24 + MMDS_NS_MSS_MAX)
 
@@ -222,6 +218,12 @@ struct mmds_ns;
 int mmds_ns_create(struct mmds_ns **out, struct mmds *store, uint32_t ip);
 /* frees the stack and its connections; safe on NULL */
 void mmds_ns_destroy(struct mmds_ns *ns);
+/*
+ * The device was reset (a new driver, a reboot): every connection, queued
+ * RST and ARP reply is dropped, so nothing of the old driver's sessions
+ * reaches the new one's buffers. The caller keeps the I/O thread away.
+ */
+void mmds_ns_reset(struct mmds_ns *ns);
 
 /*
  * Takes one Ethernet frame f[0..len) from the guest that

@@ -79,11 +79,13 @@ struct mmds_conn {
 	bool fin_rcvd, fin_queued, fin_sent, fin_acked;
 	bool rst_pending, done;
 	uint32_t iss, snd_una, snd_nxt, snd_edge; /* snd_edge: the guest's window ends there */
+	uint32_t snd_max; /* the highest sequence number sent: go_back() rewinds snd_nxt only */
 	uint32_t rcv_nxt, fin_seq;
 	uint16_t mss, last_win;
 	unsigned rto_count;
 	uint64_t rto_start, last_rx;
-	size_t rlen; /* bytes of a request in rbuf */
+	uint64_t last_fast_rtx; /* the last go-back on a duplicate ACK (one per RTO period) */
+	size_t rlen;            /* bytes of a request in rbuf */
 	uint8_t rbuf[MMDS_HTTP_MAX_REQUEST];
 	char *resp; /* the response being sent: resp[0] has sequence number resp_seq */
 	size_t resp_len;

@@ -109,6 +109,16 @@ void mmds_ns_destroy(struct mmds_ns *ns)
 	free(ns);
 }
 
+void mmds_ns_reset(struct mmds_ns *ns)
+{
+	for (unsigned i = 0; i < MMDS_NS_MAX_CONNECTIONS; i++)
+		if (ns->conn[i].used)
+			mmds_conn_close(&ns->conn[i]);
+	ns->nr_rst = 0;
+	ns->arp_pending = false;
+	ns->next = 0;
+}
+
 void mmds_ns_fix_iss(struct mmds_ns *ns, uint32_t iss)
 {
 	ns->fixed_iss = iss;
@@ -120,6 +130,10 @@ static uint32_t next_iss(struct mmds_ns *ns)
 
 	if (ns->fixed_iss)
 		return ns->fixed_iss;
+	/* unpredictable from the last one a guest saw; xorshift only if getrandom fails */
+	if (getrandom(&x, sizeof(x), GRND_NONBLOCK) == (ssize_t)sizeof(x))
+		return x;
+	x = ns->rng;
 	x ^= x << 13;
 	x ^= x >> 17;
 	x ^= x << 5;

@@ -59,7 +59,9 @@ void mmds_conn_open(struct mmds_conn *c, const struct mmds_seg *s, uint32_t iss,
 	c->used = true;
 	c->mss = mss > MMDS_NS_MSS_MAX ? MMDS_NS_MSS_MAX : mss;
 	c->iss = iss;
-	c->snd_una = c->snd_nxt = iss + 1;
+	c->snd_una = c->snd_nxt = c->snd_max = iss + 1;
+	c->last_fast_rtx =
+	        now - MMDS_NS_RTO_NS; /* (mod 2^64) the first duplicate ACK may go back */
 	c->snd_edge = iss + 1 + s->win;
 	c->last_win = s->win;
 	c->rcv_nxt = s->seq + 1;
@@ -84,9 +86,10 @@ static bool same_syn(const struct mmds_conn *c, const struct mmds_seg *s)
 static void ack_input(struct mmds_conn *c, const struct mmds_seg *s, uint64_t now,
                       struct mmds_ns_metrics *m)
 {
-	if (seq_lt(s->ack, c->snd_una) || seq_lt(c->snd_nxt, s->ack)) {
+	/* snd_max, not snd_nxt: after a go-back, bytes sent before it are still acknowledgeable */
+	if (seq_lt(s->ack, c->snd_una) || seq_lt(c->snd_max, s->ack)) {
 		bump(&m->rx_accepted_unusual); /* old, or for bytes never sent */
-		if (seq_lt(c->snd_nxt, s->ack))
+		if (seq_lt(c->snd_max, s->ack))
 			c->ack_pending = true; /* RFC 9293 s3.10.7.4: ACK it */
 		return;
 	}
@@ -97,11 +100,16 @@ static void ack_input(struct mmds_conn *c, const struct mmds_seg *s, uint64_t no
 			c->dup_ack = true;
 	} else {
 		c->snd_una = s->ack;
+		if (seq_lt(c->snd_nxt, s->ack)) /* acknowledged past a go-back: no need to resend */
+			c->snd_nxt = s->ack;
 		c->rto_start = now;
 		c->rto_count = 0;
 	}
-	if (c->fin_sent && s->ack == c->fin_seq + 1)
+	/* our FIN acknowledged (ack <= snd_max: it was sent, maybe before a go-back) */
+	if (c->fin_queued && s->ack == c->fin_seq + 1) {
+		c->fin_sent = true;
 		c->fin_acked = true;
+	}
 	c->last_win = s->win;
 	uint32_t edge = s->ack + s->win;
 	if (seq_lt(c->snd_edge, edge))
@@ -242,7 +250,9 @@ void mmds_conn_input(struct mmds_conn *c, struct mmds *store, const struct mmds_
 	c->last_rx = now;
 	if (s->flags & MMDS_TCP_RST) {
 		/* RFC 9293 s3.10.7.4: only a RST inside the window ends it */
-		if (seq_le(c->rcv_nxt, s->seq) && seq_le(s->seq, c->rcv_nxt + rcv_wnd(c)))
+		uint32_t wnd = rcv_wnd(c); /* with no window, only a RST at rcv_nxt */
+		if (wnd ? seq_le(c->rcv_nxt, s->seq) && seq_lt(s->seq, c->rcv_nxt + wnd)
+		        : s->seq == c->rcv_nxt)
 			c->done = true;
 		else
 			bump(&m->rx_accepted_unusual);
@@ -308,6 +318,8 @@ static bool data_output(struct mmds_conn *c, struct mmds_seg *out, uint64_t now)
 	if (c->snd_una == c->snd_nxt)
 		c->rto_start = now;
 	c->snd_nxt += len;
+	if (seq_lt(c->snd_max, c->snd_nxt))
+		c->snd_max = c->snd_nxt;
 	return true;
 }
 
@@ -350,8 +362,11 @@ int mmds_conn_output(struct mmds_conn *c, struct mmds_seg *out, uint64_t now)
 		}
 		go_back(c);
 		c->rto_start = now;
-	} else if (c->dup_ack) {
+	} else if (c->dup_ack && now - c->last_fast_rtx >= MMDS_NS_RTO_NS) {
+		/* at most once a period: a flood of duplicate ACKs cannot make us resend without
+		 * end */
 		go_back(c);
+		c->last_fast_rtx = now;
 	}
 	c->dup_ack = false;
 	if (data_output(c, out, now)) {
@@ -363,6 +378,8 @@ int mmds_conn_output(struct mmds_conn *c, struct mmds_seg *out, uint64_t now)
 		if (c->snd_una == c->snd_nxt)
 			c->rto_start = now;
 		c->snd_nxt++;
+		if (seq_lt(c->snd_max, c->snd_nxt))
+			c->snd_max = c->snd_nxt;
 		c->fin_sent = true;
 		c->ack_pending = false;
 		return 1;

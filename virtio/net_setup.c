@@ -127,6 +127,8 @@ static void net_reset(struct virtio_dev *d)
 	struct virtio_net *n = d->priv;
 
 	net_unwatch(n);
+	if (n->mmds)
+		mmds_ns_reset(n->mmds);
 	n->rx_nr = n->rx_iov_nr = 0;
 	n->rx_cap = 0;
 	n->rx_held = n->rx_spilled = false;
