@@ -44,9 +44,12 @@ ip -n $a link set kmig_ex0 up
 ip -n $b link set kmig_ex1 up
 
 # start_kiln NS NAME: a kiln in namespace NS with its API on $dir/NAME.sock
+declare -A kpid
 start_kiln() {
 	ip netns exec "$1" "$kiln" --api-sock "$dir/$2.sock" --id "$2" >"$dir/$2.out" 2>&1 &
 	pids+=($!)
+	kpid[$2]=$! # ip netns exec becomes kiln
+
 	while [ ! -S "$dir/$2.sock" ]; do sleep 0.01; done
 }
 call() { curl -sS --unix-socket "$dir/$1.sock" -X "$2" "http://localhost$3" \
@@ -90,10 +93,26 @@ echo "the guest's last reports on each kiln:"
 for k in one two three; do
 	echo "  $k: $(grep -a 'memck: report' "$dir/$k.out" | tail -n 1 | tr -d '\r')"
 done
+# what a kiln's threads do: state, kernel wait channel, CPU ticks in all and
+# in one second (a vCPU spinning in KVM_RUN and one parked in kiln differ)
+threads() {
+	local t before=()
+	for t in /proc/"$1"/task/*; do before+=("$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"); done
+	sleep 1
+	local i=0
+	for t in /proc/"$1"/task/*; do
+		read -r name < "$t/comm"
+		local now; now=$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)
+		echo "    $name: $(awk '{print $3}' "$t/stat") wchan $(cat "$t/wchan" 2>/dev/null) ticks $now, $((now - ${before[i]:-0})) in the last second"
+		i=$((i + 1))
+	done
+}
 if ! grep -aq 'memck: report' "$dir/three.out"; then
 	echo "no report on three after 60 s; its output ends with:"
 	tail -n 12 "$dir/three.out"
 	curl -s --unix-socket "$dir/three.sock" http://localhost/ && echo
+	echo "three's threads:"
+	threads "${kpid[three]}"
 fi
 if grep -aq MISMATCH "$dir"/one.out "$dir"/two.out "$dir"/three.out; then
 	echo "memck found memory that did not survive a move"
