@@ -71,6 +71,13 @@ const char *lg_copy_rootfs(char path[64])
 void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
               const char *run_arg, const char *drives, const char *extra, const char *flag)
 {
+	lg_spawn_api(kp, mem_mib, root, read_only, run_arg, drives, extra, flag, NULL);
+}
+
+void lg_spawn_api(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
+                  const char *run_arg, const char *drives, const char *extra, const char *flag,
+                  const char *sock)
+{
 	char *cfg = kh_fmt("{\"boot-source\": {\"kernel_image_path\": \"%s\", "
 	                   "\"initrd_path\": \"%s\", \"boot_args\": \"console=ttyS0 reboot=k "
 	                   "panic=1 kiln.run=%s\"}, "
@@ -82,8 +89,21 @@ void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_on
 	char *cfg_path = kh_write_temp(cfg, ".json");
 	cr_assert_not_null(cfg_path);
 	free(cfg);
-	const char *argv[] = {"kiln",          "--no-api", "--level", "Info",
-	                      "--config-file", cfg_path,   flag,      NULL};
+	const char *argv[10];
+	size_t n = 0;
+	argv[n++] = "kiln";
+	if (sock) {
+		argv[n++] = "--api-sock";
+		argv[n++] = sock;
+	} else {
+		argv[n++] = "--no-api";
+	}
+	argv[n++] = "--level";
+	argv[n++] = "Info";
+	argv[n++] = "--config-file";
+	argv[n++] = cfg_path;
+	argv[n++] = flag; /* may be NULL: the end */
+	argv[n] = NULL;
 	cr_assert_eq(kh_spawn(kp, argv), 0);
 	kp->cfg_path = cfg_path; /* kh_kill removes it */
 }

@@ -38,6 +38,11 @@ const char *lg_copy_rootfs(char path[64]);
 void lg_spawn(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
               const char *run_arg, const char *drives, const char *extra, const char *flag);
 
+/* lg_spawn() with the API on `sock` instead of --no-api (NULL: as lg_spawn) */
+void lg_spawn_api(struct kproc *kp, unsigned mem_mib, const char *root, bool read_only,
+                  const char *run_arg, const char *drives, const char *extra, const char *flag,
+                  const char *sock);
+
 /* kills kiln and removes the root copy at `path` (then emptied); safe to call twice */
 void lg_cleanup(struct kproc *kp, char path[64]);
 

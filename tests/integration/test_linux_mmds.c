@@ -11,9 +11,12 @@
  *   V1: a GET of a path (IMDS text) and of its parent with
  *       Accept: application/json;
  *   V2: a GET without a token (401), PUT /latest/api/token, a GET with
- *       the token, a GET with a wrong one (401).
+ *       the token, a GET with a wrong one (401);
+ *   PATCH: the host merges a new value into the store through the API
+ *       while the guest polls it, and the guest reads the new value.
  * Needs root and the image (tests/linux/build.py); runs in the test bed.
  */
+#include "api_client.h"
 #include "linux_guest.h"
 
 #include <criterion/criterion.h>
@@ -27,11 +30,14 @@
 #define MMDS    "http://169.254.169.254"
 
 static struct kproc kp;
-static char disk[64], netns[32], *meta;
+static char disk[64], netns[32], *meta, sock[64];
 
 static void teardown(void)
 {
 	lg_cleanup(&kp, disk);
+	if (sock[0])
+		unlink(sock);
+	sock[0] = '\0';
 	if (meta) {
 		unlink(meta);
 		free(meta);
@@ -85,7 +91,10 @@ static char *run_arg(const char *script)
 	return out;
 }
 
-/* boots the image with `script` and the MMDS `version` on eth0, `metadata` in the store */
+/*
+ * boots the image with `script` and the MMDS `version` on eth0, `metadata`
+ * in the store; the API on `sock` when sock[0] is set
+ */
 static void boot(const char *script, const char *version, const char *metadata)
 {
 	netns_up();
@@ -98,7 +107,8 @@ static void boot(const char *script, const char *version, const char *metadata)
 	               "[\"eth0\"]}",
 	               version);
 	char *arg = run_arg(script);
-	lg_spawn(&kp, MEM_MIB, lg_copy_rootfs(disk), false, arg, "", extra, flag);
+	lg_spawn_api(&kp, MEM_MIB, lg_copy_rootfs(disk), false, arg, "", extra, flag,
+	             sock[0] ? sock : NULL);
 	free(arg);
 	free(extra);
 	free(flag);
@@ -108,6 +118,9 @@ static void boot(const char *script, const char *version, const char *metadata)
 static void expect_report(const char *start, const char *want)
 {
 	lg_expect_line(&kp, start, 120);
+	/* the rest of the line may still be on its way (reading more may move kp.out) */
+	for (int i = 0; i < 500 && !strchr(strstr(kp.out, start), '\n'); i++)
+		kh_wait_for(&kp, "\x01never\x01", 20);
 	const char *l = strstr(kp.out, start), *end = strchr(l, '\n');
 	int len = end ? (int)(end - l) : (int)strlen(l);
 	cr_expect(memmem(l, (size_t)len, want, strlen(want)) != NULL, "\"%.*s\" lacks \"%s\"", len,
@@ -203,5 +216,45 @@ Test(linux_mmds, v2_tokens)
 	expect_report("kt-mmds: v2", v2);
 	expect_report("kt-mmds: badtoken", "401 Unauthorized");
 	free(v2);
+	free(doc);
+}
+
+/*
+ * The guest reads /latest/x (V1), says what it got, and reads it again 15 s
+ * later; the host PATCHes a new value in (a JSON merge patch) as soon as
+ * the first report is out, and the second read must see it.
+ */
+Test(linux_mmds, a_patch_reaches_the_running_guest)
+{
+	char mark[17];
+	cr_assert_eq(kh_marker(mark), 0);
+	snprintf(sock, sizeof(sock), "/tmp/kiln-lmmds-%d.sock", (int)getpid());
+	unlink(sock);
+	char *doc = kh_fmt("{\"latest\": {\"x\": \"old-%s\", \"keep\": \"k\"}}", mark);
+	/* ${IFS} for spaces hides keywords (while, case) from the shell: two reads, 15 s apart */
+	const char *script = NET_UP "R=$(" NC_REQ(
+	        "GET", "/latest/x", "") ");"
+	                                "echo kt-mmds: before $R >/dev/kmsg;sleep 15;"
+	                                "R=$(" NC_REQ("GET", "/latest/x",
+	                                              "") ");"
+	                                                  "echo kt-mmds: after $R >/dev/kmsg";
+	boot(script, "V1", doc);
+	char *old = kh_fmt("old-%s", mark);
+	expect_report("kt-mmds: before", old);
+	char *patch = kh_fmt("{\"latest\": {\"x\": \"new-%s\"}}", mark);
+	struct ac_resp r;
+	cr_assert_eq(ac_request(sock, "PATCH", "/mmds", patch, &r), 204, "PATCH /mmds: %s",
+	             r.body ? r.body : "");
+	ac_resp_free(&r);
+	cr_assert_eq(ac_request(sock, "GET", "/mmds", NULL, &r), 200);
+	char *new = kh_fmt("new-%s", mark);
+	cr_expect(strstr(r.body, "\"keep\"") && strstr(r.body, new),
+	          "the merge kept the other key and took the new value: %s", r.body);
+	ac_resp_free(&r);
+	lg_expect_run(&kp, "rw", "kt-mmds: after", 0);
+	expect_report("kt-mmds: after", new);
+	free(new);
+	free(patch);
+	free(old);
 	free(doc);
 }
