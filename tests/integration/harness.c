@@ -287,6 +287,20 @@ void kh_kill(struct kproc *p)
 	}
 }
 
+int kh_netns_with_tap(const char *name, const char *tap)
+{
+	int ret = kh_netns_enter(name);
+	if (ret < 0)
+		return ret;
+	char *cmd = kh_fmt("sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 "
+	                   "net.ipv6.conf.default.disable_ipv6=1 && "
+	                   "ip tuntap add dev %s mode tap && ip link set %s up",
+	                   tap, tap);
+	ret = system(cmd) == 0 ? 0 : -EIO;
+	free(cmd);
+	return ret;
+}
+
 int kh_netns_enter(const char *name)
 {
 	char *cmd = kh_fmt("ip netns add %s", name), *path = kh_fmt("/run/netns/%s", name);

@@ -99,6 +99,11 @@ void kh_kill(struct kproc *p);
  * there. 0, or -errno (-EIO when `ip` failed). `ip netns del` removes it.
  */
 int kh_netns_enter(const char *name);
+/*
+ * kh_netns_enter(name), then in it: IPv6 off (no autoconfiguration frames,
+ * only the test's traffic) and the tap `tap` made and up. 0 / -errno.
+ */
+int kh_netns_with_tap(const char *name, const char *tap);
 
 /*
  * What the command line of every freestanding test guest (tests/guests)

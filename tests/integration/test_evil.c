@@ -59,12 +59,6 @@ static void teardown(void)
 
 TestSuite(evil, .init = api_test_init, .fini = teardown, .timeout = 180);
 
-static void run(const char *cmd)
-{
-	int st = system(cmd);
-	cr_assert_eq(st, 0, "`%s` failed (%d)", cmd, st);
-}
-
 /* a namespace of our own with ktap0 up in it, and this process (so kiln) inside */
 static void netns_up(void)
 {
@@ -72,10 +66,8 @@ static void netns_up(void)
 		cr_skip_test("needs root for a network namespace and a tap");
 	snprintf(netns, sizeof(netns), "kiln-e%d", (int)getpid());
 	netns_made = true; /* teardown deletes it even if entering fails half way */
-	cr_assert_eq(kh_netns_enter(netns), 0, "cannot create and enter network namespace %s",
-	             netns);
-	run("ip tuntap add dev " TAP " mode tap");
-	run("ip link set " TAP " up");
+	cr_assert_eq(kh_netns_with_tap(netns, TAP), 0, "cannot make %s in network namespace %s",
+	             TAP, netns);
 }
 
 /* an AF_PACKET socket on the tap for the guest's check frames */

@@ -31,22 +31,14 @@ static char netns[32];
 static bool netns_made;
 static char *cfg_path, *meta_path;
 
-static void run(const char *cmd)
-{
-	int st = system(cmd);
-	cr_assert_eq(st, 0, "`%s` failed (%d)", cmd, st);
-}
-
 static void netns_up(void)
 {
 	if (geteuid() != 0)
 		cr_skip_test("needs root for a network namespace and a tap");
 	snprintf(netns, sizeof(netns), "kiln-m%d", (int)getpid());
 	netns_made = true;
-	cr_assert_eq(kh_netns_enter(netns), 0, "cannot enter network namespace %s", netns);
-	run("sysctl -q -w net.ipv6.conf.all.disable_ipv6=1 net.ipv6.conf.default.disable_ipv6=1");
-	run("ip tuntap add dev " TAP " mode tap");
-	run("ip link set " TAP " up");
+	cr_assert_eq(kh_netns_with_tap(netns, TAP), 0, "cannot make %s in network namespace %s",
+	             TAP, netns);
 }
 
 static void teardown(void)

@@ -47,15 +47,6 @@ static void run(const char *cmd)
 	cr_assert_eq(st, 0, "`%s` failed (%d)", cmd, st);
 }
 
-static void write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
-		close(fd);
-	}
-}
-
 /* a namespace of our own with ktap0 up in it, and this process inside */
 static void netns_up(void)
 {
@@ -63,13 +54,8 @@ static void netns_up(void)
 		cr_skip_test("needs root for a network namespace and a tap");
 	snprintf(netns, sizeof(netns), "kiln-t%d", (int)getpid());
 	netns_made = true; /* teardown deletes it even if entering fails half way */
-	cr_assert_eq(kh_netns_enter(netns), 0, "cannot create and enter network namespace %s",
-	             netns);
-	/* no IPv6 autoconfiguration frames on the tap: only the test's traffic */
-	write_text("/proc/sys/net/ipv6/conf/all/disable_ipv6", "1");
-	write_text("/proc/sys/net/ipv6/conf/default/disable_ipv6", "1");
-	run("ip tuntap add dev " TAP " mode tap");
-	run("ip link set " TAP " up");
+	cr_assert_eq(kh_netns_with_tap(netns, TAP), 0, "cannot make %s in network namespace %s",
+	             TAP, netns);
 }
 
 static void teardown(void)
