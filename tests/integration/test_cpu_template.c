@@ -15,7 +15,9 @@
 #include "api_test.h"
 #include "vcpu/vcpu.h"
 
+#include <cpuid.h>
 #include <criterion/criterion.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -131,6 +133,24 @@ Test(cpu_template, each_static_template_is_applied_or_refused_as_the_host_decide
 	}
 }
 
+/*
+ * T2 has rows for leaf 0xd; on a CPU without XSAVE (the test bed under
+ * KILN_TESTBED_TCG_CPU=max,xsave=off, docs/testbed.md) the vCPU has no such
+ * leaf and kiln refuses the template at InstanceStart, as it refuses any
+ * row for a leaf the vCPU lacks (t2_is_refused_on_a_cpu_without_xsave).
+ */
+static bool host_has_xsave(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_XSAVE);
+}
+
+static void skip_without_xsave(void)
+{
+	if (!host_has_xsave())
+		cr_skip_test("this CPU has no XSAVE, so no leaf 0xd for T2's rows to change");
+}
+
 /* PUT /cpu-config with kiln's T2 rows, as Firecracker's users are told to move to */
 static void put_t2_as_custom(void)
 {
@@ -167,6 +187,7 @@ static void boot_leaf(uint32_t leaf, bool t2, uint32_t r[4])
 	char args[32];
 
 	snprintf(args, sizeof(args), "cpuid=%#x", leaf);
+	skip_without_xsave();
 	start_kiln(&kp);
 	configure_hello(args);
 	if (t2)
@@ -228,6 +249,19 @@ Test(cpu_template, t2_rows_reach_the_guest_leaf_7)
 	cr_expect_eq(t2[1] & ebx, 0, "0x7 EBX %#x (without T2 %#x)", t2[1], plain[1]);
 	cr_expect(t2[1] & ERMS, "ERMS set: %#x", t2[1]);
 	cr_expect_eq(t2[2] & t2_clears(0x7, 0, CPUID_ECX), 0, "0x7 ECX %#x", t2[2]);
+}
+
+/* without XSAVE the vCPU has no leaf 0xd: T2's rows for it are refused, by name */
+Test(cpu_template, t2_is_refused_on_a_cpu_without_xsave)
+{
+	if (host_has_xsave())
+		cr_skip_test("this CPU has XSAVE: T2's rows apply (the t2_rows_* tests)");
+	start_kiln(&kp);
+	configure_hello("cpuid=0x1");
+	put_t2_as_custom();
+	call_fault("PUT", "/actions", "{\"action_type\": \"InstanceStart\"}", 400,
+	           "CPUID leaf 0xd subleaf");
+	cr_expect_str_eq(state(), "Not started");
 }
 
 /* leaf 0xd after T2: x87, SSE and AVX at 832 bytes at most, as the template's XCR0 says */
