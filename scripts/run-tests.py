@@ -2,7 +2,8 @@
 """Runs every criterion test executable that meson knows of in the given
 build directories, each with a TAP report, and sums the results.
 
-Usage: run-tests.py [--totals FILE] [--work DIR] BUILD_DIR [BUILD_DIR ...]
+Usage: run-tests.py [--totals FILE] [--work DIR] [--suite-in SUITE:BUILD ...]
+                    BUILD_DIR [BUILD_DIR ...]
 
 Executables in meson's 'kvm' suite open /dev/kvm. They run inside the test
 bed (tests/testbed: a QEMU VM with an ordinary KVM), one VM boot per build
@@ -18,6 +19,13 @@ run again, each on its own, up to TCG_RERUNS times while their reruns
 fail the same way; the last run counts. Every run is printed, and the
 executables run again are listed before the totals (docs/testbed.md says
 why).
+
+--suite-in SUITE:BUILD runs the test bed's executables of meson suite
+SUITE ('linux' or 'guests', tests/integration/meson.build) in BUILD only,
+and in none of the other build directories given (when BUILD is one of
+them): under TCG every
+executable is slow, and scripts/test.sh runs each in one build (see
+docs/testbed.md, "One build each"). KILN_TEST_ALL_BUILDS=1 ignores it.
 
 Prints one line per executable with its time (and the output of failing
 ones) and, last, "tests: N passed, N failed, N skipped"; with --totals also
@@ -171,8 +179,21 @@ def meson_tests(build):
     return json.loads(subprocess.check_output(['meson', 'introspect', '--tests', build]))
 
 
+def suites(test):
+    return [s.split(':')[-1] for s in test.get('suite') or []]
+
+
 def needs_kvm(test):
-    return any(s.split(':')[-1] == 'kvm' for s in test.get('suite') or [])
+    return 'kvm' in suites(test)
+
+
+def elsewhere(test, build, suite_in):
+    """The build that runs `test` instead of `build` (--suite-in), or None."""
+    for suite in suites(test):
+        home = suite_in.get(suite)
+        if home and os.path.realpath(home) != os.path.realpath(build):
+            return home
+    return None
 
 
 def read_state(path):
@@ -301,6 +322,18 @@ def main():
         totals_file, args = args[1], args[2:]
     if args[:1] == ['--work']:
         work, args = os.path.abspath(args[1]), args[2:]
+    suite_in = {}
+    while args[:1] == ['--suite-in']:
+        suite, _, home = args[1].partition(':')
+        if not home:
+            print('--suite-in takes SUITE:BUILD, not %r' % args[1])
+            return 2
+        suite_in[suite], args = home, args[2:]
+    if os.environ.get('KILN_TEST_ALL_BUILDS') == '1':
+        suite_in = {}
+    # a suite whose build is not in this run runs in every build that is
+    given = [os.path.realpath(b) for b in args]
+    suite_in = {k: v for k, v in suite_in.items() if os.path.realpath(v) in given}
     work = work or tempfile.mkdtemp(prefix='kiln-tests.')
     os.makedirs(work, exist_ok=True)
     # inside the test bed already (its stage2 sets KILN_IN_TESTBED): a bed
@@ -315,6 +348,15 @@ def main():
     reruns = []
     for build in args:
         tests = [t for t in meson_tests(build) if not only or only in t['name']]
+        moved = {}
+        for t in tests:
+            home = elsewhere(t, build, suite_in)
+            if home:
+                moved.setdefault(home, []).append(t['name'])
+        for home, names in sorted(moved.items()):
+            print('# %s: %d executables run in %s only (--suite-in): %s'
+                  % (build, len(names), home, ', '.join(names)), flush=True)
+        tests = [t for t in tests if not elsewhere(t, build, suite_in)]
         local = [t for t in tests if where == 'host' or not needs_kvm(t)]
         bed = [t for t in tests if t not in local]
         results = []

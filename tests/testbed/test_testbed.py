@@ -4,6 +4,7 @@ of it (scripts/run-tests.py). The VM tests boot real test-bed VMs (about
 10-15 s each under TCG); the runner tests use a fake test bed.
 
     python3 tests/testbed/test_testbed.py [-v] [-k PATTERN]"""
+import contextlib
 import importlib.util
 import json
 import os
@@ -216,6 +217,51 @@ class Runner(unittest.TestCase):
     def test_a_failing_test_is_a_result_not_a_stall(self):
         res, boots = self.run_plan([{'run': ['a', 'b'], 'rc': 1}], ['a', 'b'])
         self.assertEqual(boots, ['a,b'])
+
+
+class SuiteIn(unittest.TestCase):
+    """--suite-in SUITE:BUILD: the suite's executables run in that build only."""
+
+    def run_main(self, argv, env=None):
+        runner = load_runner()
+        ran = []
+        tests = [{'name': 'lx', 'suite': ['kiln:integration', 'kiln:kvm', 'kiln:linux']},
+                 {'name': 'gx', 'suite': ['kiln:integration', 'kiln:kvm', 'kiln:guests']},
+                 {'name': 'ux', 'suite': ['kiln:unit']}]
+        runner.meson_tests = lambda build: tests
+        runner.run_one = lambda build, test, only=None: ran.append((build, test['name'])) or {
+            'name': test['name'], 'passed': 1, 'failed': 0, 'skipped': 0, 'failures': [],
+            'output': '', 'took': 0.0}
+        runner.report = lambda build, res: None
+        saved = (sys.argv, dict(os.environ))
+        sys.argv = ['run-tests.py', '--work', tempfile.mkdtemp()] + argv
+        os.environ.update(KILN_TESTBED='host', **(env or {}))
+        os.environ.pop('KILN_TEST_FILTER', None)
+        try:
+            with open(os.devnull, 'w') as null, contextlib.redirect_stdout(null):
+                rc = runner.main()
+        finally:
+            sys.argv = saved[0]
+            os.environ.clear()
+            os.environ.update(saved[1])
+        return rc, sorted(ran)
+
+    def test_each_suite_runs_in_its_build_and_unit_tests_in_both(self):
+        rc, ran = self.run_main(['--suite-in', 'linux:b1', '--suite-in', 'guests:b2', 'b1', 'b2'])
+        self.assertEqual(rc, 0)
+        self.assertEqual(ran, [('b1', 'lx'), ('b1', 'ux'), ('b2', 'gx'), ('b2', 'ux')])
+
+    def test_a_build_not_given_moves_nothing(self):
+        _, ran = self.run_main(['--suite-in', 'linux:b1', 'b2'])
+        self.assertEqual(ran, [('b2', 'gx'), ('b2', 'lx'), ('b2', 'ux')])
+
+    def test_all_builds_overrides_it(self):
+        _, ran = self.run_main(['--suite-in', 'linux:b1', 'b1', 'b2'], {'KILN_TEST_ALL_BUILDS': '1'})
+        self.assertEqual(len(ran), 6)
+
+    def test_a_malformed_argument_is_refused(self):
+        rc, ran = self.run_main(['--suite-in', 'linux', 'b1'])
+        self.assertEqual((rc, ran), (2, []))
 
 
 class Rerun(unittest.TestCase):
