@@ -93,17 +93,22 @@ echo "the guest's last reports on each kiln:"
 for k in one two three; do
 	echo "  $k: $(grep -a 'memck: report' "$dir/$k.out" | tail -n 1 | tr -d '\r')"
 done
-# what a kiln's threads do: state, kernel wait channel, CPU ticks in all and
-# in one second (a vCPU spinning in KVM_RUN and one parked in kiln differ)
+# what a kiln's threads do: state, kernel wait channel, and CPU ticks in one
+# second in user space, in the kernel and in the guest (a halted vCPU, a
+# running guest, and a vCPU looping outside the guest differ); field 43 of
+# /proc's stat is the guest's time, counted in user time (field 14) too
+ticks() { sed 's/.*) //' "$1/stat" 2>/dev/null | awk '{print $12, $13, $41}'; }
 threads() {
 	local t before=()
-	for t in /proc/"$1"/task/*; do before+=("$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)"); done
+	for t in /proc/"$1"/task/*; do before+=("$(ticks "$t")"); done
 	sleep 1
-	local i=0
+	local i=0 name u0 s0 g0 u1 s1 g1
 	for t in /proc/"$1"/task/*; do
 		read -r name < "$t/comm"
-		local now; now=$(awk '{print $14 + $15}' "$t/stat" 2>/dev/null)
-		echo "    $name: $(awk '{print $3}' "$t/stat") wchan $(cat "$t/wchan" 2>/dev/null) ticks $now, $((now - ${before[i]:-0})) in the last second"
+		read -r u0 s0 g0 <<< "${before[i]:-0 0 0}"
+		read -r u1 s1 g1 <<< "$(ticks "$t")"
+		echo "    $name: $(sed 's/.*) //' "$t/stat" | awk '{print $1}') wchan $(cat "$t/wchan" 2>/dev/null);" \
+			"ticks in the last second: user $((u1 - u0)), system $((s1 - s0)), guest $((g1 - g0))"
 		i=$((i + 1))
 	done
 }

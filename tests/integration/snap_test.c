@@ -297,23 +297,39 @@ static bool guest_printed(struct skiln *k, const char *needle, bool whole)
 	return yes;
 }
 
-/* one thread's name, state, kernel wait channel and CPU ticks (utime + stime); false: gone */
+/* CPU ticks of one thread: in user space (the guest's included), in the kernel, in the guest */
+struct ticks {
+	unsigned long user, sys, guest;
+};
+
+/* one thread's name, state, kernel wait channel and ticks; false: gone */
 static bool thread_sample(pid_t pid, int tid, char comm[32], char *state, char wchan[64],
-                          unsigned long *ticks)
+                          struct ticks *t)
 {
-	char path[96], line[256];
-	unsigned long utime = 0, stime = 0;
+	char path[96], line[512];
 
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
 	FILE *f = fopen(path, "r");
 	if (!f)
 		return false;
-	bool ok = fgets(line, sizeof(line), f) &&
-	          /* pid (comm) state ... field 14 utime, 15 stime */
-	          sscanf(line, "%*d (%31[^)]) %c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
-	                 comm, state, &utime, &stime) == 4;
+	bool ok = fgets(line, sizeof(line), f) != NULL;
 	fclose(f);
-	*ticks = utime + stime;
+	/* pid (comm) state, then fields 4..: utime is 14, stime 15, guest_time 43 */
+	char *open = strchr(line, '('), *close = strrchr(line, ')');
+	if (!ok || !open || !close || close < open)
+		return false;
+	snprintf(comm, 32, "%.*s", (int)(close - open - 1), open + 1);
+	char *save = NULL, *tok = strtok_r(close + 1, " ", &save);
+	*t = (struct ticks){0};
+	*state = tok ? tok[0] : '?';
+	for (int field = 3; tok; tok = strtok_r(NULL, " ", &save), field++) {
+		if (field == 14)
+			t->user = strtoul(tok, NULL, 10);
+		else if (field == 15)
+			t->sys = strtoul(tok, NULL, 10);
+		else if (field == 43)
+			t->guest = strtoul(tok, NULL, 10);
+	}
 	wchan[0] = 0;
 	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
 	FILE *w = fopen(path, "r");
@@ -322,16 +338,18 @@ static bool thread_sample(pid_t pid, int tid, char comm[32], char *state, char w
 			wchan[0] = 0;
 		fclose(w);
 	}
-	return ok;
+	return true;
 }
 
 #define SILENCE_MAX_THREADS 64
 
 /*
  * What kiln is doing when the guest is silent: its GET / and, per thread,
- * its name, state, kernel wait channel, CPU ticks in all and during one
- * second now (a vCPU in KVM_RUN that burns no time, one that spins, and one
- * blocked elsewhere tell apart an idle or stuck guest from kiln's own bug).
+ * its name, state, kernel wait channel, and its CPU ticks during one second
+ * now: in kiln's user space, in the kernel, and in the guest (Linux counts
+ * the guest's time in user time too). A vCPU halted in KVM_RUN burns none;
+ * one whose guest runs shows guest ticks; one looping in kiln or in the
+ * kernel's KVM without entering the guest shows user or system ticks only.
  */
 static char *silence_report(struct skiln *k)
 {
@@ -340,7 +358,7 @@ static char *silence_report(struct skiln *k)
 	FILE *m = open_memstream(&out, &size);
 	struct ac_resp r;
 	int tids[SILENCE_MAX_THREADS];
-	unsigned long before[SILENCE_MAX_THREADS];
+	struct ticks before[SILENCE_MAX_THREADS];
 	unsigned n = 0;
 
 	if (ac_request(k->sock, "GET", "/", NULL, &r) > 0) {
@@ -362,13 +380,17 @@ static char *silence_report(struct skiln *k)
 	usleep(1000000);
 	for (unsigned i = 0; i < n; i++) {
 		char comm[32], state, wchan[64];
-		unsigned long now;
+		struct ticks now;
 		if (!thread_sample(k->p.pid, tids[i], comm, &state, wchan, &now)) {
 			fprintf(m, "thread %d: gone\n", tids[i]);
 			continue;
 		}
-		fprintf(m, "thread %d %s: %c wchan %s ticks %lu, %lu in the last second\n", tids[i],
-		        comm, state, wchan, now, now - before[i]);
+		fprintf(m,
+		        "thread %d %s: %c wchan %s; ticks in the last second: user %lu, system "
+		        "%lu, guest %lu (in all %lu, %lu, %lu)\n",
+		        tids[i], comm, state, wchan, now.user - before[i].user,
+		        now.sys - before[i].sys, now.guest - before[i].guest, now.user, now.sys,
+		        now.guest);
 	}
 	fclose(m);
 	return out;
