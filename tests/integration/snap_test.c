@@ -63,7 +63,11 @@ struct skiln *sk_start(const char *name)
 	struct skiln *k = &kilns[nr_kilns++];
 	snprintf(k->sock, sizeof(k->sock), "%s/%s.sock", snap_dir, name);
 	unlink(k->sock);
-	const char *argv[] = {"kiln", "--api-sock", k->sock, "--id", name, NULL};
+	/* metrics: the silence report reads the vCPU exits of one second there */
+	snprintf(k->metrics, sizeof(k->metrics), "%s/%s.metrics", snap_dir, name);
+	unlink(k->metrics);
+	const char *argv[] = {"kiln", "--api-sock",     k->sock,    "--id",
+	                      name,   "--metrics-path", k->metrics, NULL};
 	cr_assert_eq(kh_spawn(&k->p, argv), 0);
 	for (int i = 0; i < 500; i++) {
 		int fd = ac_connect(k->sock);
@@ -343,6 +347,40 @@ static bool thread_sample(pid_t pid, int tid, char comm[32], char *state, char w
 
 #define SILENCE_MAX_THREADS 64
 
+/* the last line of a metrics file, parsed (NULL: none) */
+static json_t *last_metrics(const char *path)
+{
+	char *line = NULL, *last = NULL;
+	size_t cap = 0;
+	FILE *f = fopen(path, "r");
+
+	if (!f)
+		return NULL;
+	while (getline(&line, &cap, f) > 0) {
+		free(last);
+		last = strdup(line);
+	}
+	fclose(f);
+	json_t *j = last ? json_loads(last, 0, NULL) : NULL;
+	free(line);
+	free(last);
+	return j;
+}
+
+/* metrics' "vcpu" group of a line flushed now (counts since the line before) */
+static void vcpu_exits(struct skiln *k, FILE *m)
+{
+	struct ac_resp r;
+	int got = ac_request(k->sock, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", &r);
+	ac_resp_free(&r);
+	json_t *line = got == 204 ? last_metrics(k->metrics) : NULL;
+	char *vcpu = line ? json_dumps(json_object_get(line, "vcpu"), JSON_COMPACT) : NULL;
+	fprintf(m, "vCPU exits in the last second (metrics): %s\n",
+	        vcpu ? vcpu : "none (FlushMetrics or the metrics file failed)");
+	free(vcpu);
+	json_decref(line);
+}
+
 /*
  * What kiln is doing when the guest is silent: its GET / and, per thread,
  * its name, state, kernel wait channel, and its CPU ticks during one second
@@ -377,6 +415,8 @@ static char *silence_report(struct skiln *k)
 	}
 	if (d)
 		closedir(d);
+	ac_request(k->sock, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", &r);
+	ac_resp_free(&r);
 	usleep(1000000);
 	for (unsigned i = 0; i < n; i++) {
 		char comm[32], state, wchan[64];
@@ -392,6 +432,7 @@ static char *silence_report(struct skiln *k)
 		        now.sys - before[i].sys, now.guest - before[i].guest, now.user, now.sys,
 		        now.guest);
 	}
+	vcpu_exits(k, m);
 	fclose(m);
 	return out;
 }

@@ -29,6 +29,7 @@
 struct skiln {
 	struct kproc p;
 	char sock[128];
+	char metrics[128]; /* its --metrics-path */
 };
 
 /* where memck was: its last report number and round */
