@@ -90,6 +90,20 @@ int kh_wait_exit(struct kproc *p, int timeout_ms);
  */
 const char *kh_status(struct kproc *p);
 
+/*
+ * What a process's threads do, for a test whose guest fell silent:
+ * kh_threads_begin samples each thread's CPU ticks; kh_threads_end, called
+ * after a wait (a second, say), returns one line per thread (malloc'd; free
+ * it) with its name, state, kernel wait channel and the ticks since the
+ * first look in user space, in the kernel and in the guest (Linux counts
+ * the guest's time in user time too). A vCPU halted in KVM_RUN burns none;
+ * one whose guest runs shows guest ticks; one looping outside the guest
+ * shows user or system ticks only.
+ */
+struct kh_threads;
+struct kh_threads *kh_threads_begin(pid_t pid);
+char *kh_threads_end(struct kh_threads *t);
+
 /* SIGKILL + reap, then free the buffer; safe to call twice. */
 void kh_kill(struct kproc *p);
 

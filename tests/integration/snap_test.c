@@ -5,7 +5,6 @@
 
 #include <criterion/criterion.h>
 #include <ctype.h>
-#include <dirent.h>
 #include <endian.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -301,52 +300,6 @@ static bool guest_printed(struct skiln *k, const char *needle, bool whole)
 	return yes;
 }
 
-/* CPU ticks of one thread: in user space (the guest's included), in the kernel, in the guest */
-struct ticks {
-	unsigned long user, sys, guest;
-};
-
-/* one thread's name, state, kernel wait channel and ticks; false: gone */
-static bool thread_sample(pid_t pid, int tid, char comm[32], char *state, char wchan[64],
-                          struct ticks *t)
-{
-	char path[96], line[512];
-
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/stat", pid, tid);
-	FILE *f = fopen(path, "r");
-	if (!f)
-		return false;
-	bool ok = fgets(line, sizeof(line), f) != NULL;
-	fclose(f);
-	/* pid (comm) state, then fields 4..: utime is 14, stime 15, guest_time 43 */
-	char *open = strchr(line, '('), *close = strrchr(line, ')');
-	if (!ok || !open || !close || close < open)
-		return false;
-	snprintf(comm, 32, "%.*s", (int)(close - open - 1), open + 1);
-	char *save = NULL, *tok = strtok_r(close + 1, " ", &save);
-	*t = (struct ticks){0};
-	*state = tok ? tok[0] : '?';
-	for (int field = 3; tok; tok = strtok_r(NULL, " ", &save), field++) {
-		if (field == 14)
-			t->user = strtoul(tok, NULL, 10);
-		else if (field == 15)
-			t->sys = strtoul(tok, NULL, 10);
-		else if (field == 43)
-			t->guest = strtoul(tok, NULL, 10);
-	}
-	wchan[0] = 0;
-	snprintf(path, sizeof(path), "/proc/%d/task/%d/wchan", pid, tid);
-	FILE *w = fopen(path, "r");
-	if (w) {
-		if (!fgets(wchan, 64, w))
-			wchan[0] = 0;
-		fclose(w);
-	}
-	return true;
-}
-
-#define SILENCE_MAX_THREADS 64
-
 /* the last line of a metrics file, parsed (NULL: none) */
 static json_t *last_metrics(const char *path)
 {
@@ -382,22 +335,16 @@ static void vcpu_exits(struct skiln *k, FILE *m)
 }
 
 /*
- * What kiln is doing when the guest is silent: its GET / and, per thread,
- * its name, state, kernel wait channel, and its CPU ticks during one second
- * now: in kiln's user space, in the kernel, and in the guest (Linux counts
- * the guest's time in user time too). A vCPU halted in KVM_RUN burns none;
- * one whose guest runs shows guest ticks; one looping in kiln or in the
- * kernel's KVM without entering the guest shows user or system ticks only.
+ * What kiln is doing when the guest is silent: its GET /, what each of its
+ * threads does during one second now (kh_threads_end), and the vCPU exits
+ * of that second (metrics).
  */
 static char *silence_report(struct skiln *k)
 {
-	char *out = NULL, path[96];
+	char *out = NULL;
 	size_t size = 0;
 	FILE *m = open_memstream(&out, &size);
 	struct ac_resp r;
-	int tids[SILENCE_MAX_THREADS];
-	struct ticks before[SILENCE_MAX_THREADS];
-	unsigned n = 0;
 
 	if (ac_request(k->sock, "GET", "/", NULL, &r) > 0) {
 		fprintf(m, "GET /: %s\n", r.body);
@@ -405,33 +352,13 @@ static char *silence_report(struct skiln *k)
 	} else {
 		fprintf(m, "GET /: no answer\n");
 	}
-	snprintf(path, sizeof(path), "/proc/%d/task", k->p.pid);
-	DIR *d = opendir(path);
-	for (struct dirent *t; d && (t = readdir(d)) && n < SILENCE_MAX_THREADS;) {
-		char comm[32], state, wchan[64];
-		int tid = atoi(t->d_name);
-		if (tid > 0 && thread_sample(k->p.pid, tid, comm, &state, wchan, &before[n]))
-			tids[n++] = tid;
-	}
-	if (d)
-		closedir(d);
+	struct kh_threads *t = kh_threads_begin(k->p.pid);
 	ac_request(k->sock, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", &r);
 	ac_resp_free(&r);
 	usleep(1000000);
-	for (unsigned i = 0; i < n; i++) {
-		char comm[32], state, wchan[64];
-		struct ticks now;
-		if (!thread_sample(k->p.pid, tids[i], comm, &state, wchan, &now)) {
-			fprintf(m, "thread %d: gone\n", tids[i]);
-			continue;
-		}
-		fprintf(m,
-		        "thread %d %s: %c wchan %s; ticks in the last second: user %lu, system "
-		        "%lu, guest %lu (in all %lu, %lu, %lu)\n",
-		        tids[i], comm, state, wchan, now.user - before[i].user,
-		        now.sys - before[i].sys, now.guest - before[i].guest, now.user, now.sys,
-		        now.guest);
-	}
+	char *threads = kh_threads_end(t);
+	fputs(threads, m);
+	free(threads);
 	vcpu_exits(k, m);
 	fclose(m);
 	return out;
