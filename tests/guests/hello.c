@@ -118,6 +118,17 @@ int main(void)
 		           (now - krt_tsc_at_main()) * 1000000 / hz, hz / 1000000);
 	}
 	print_cpuid();
+	/*
+	 * stuck_lock=1: a lock whose word says locked while nobody holds it, as
+	 * after a restore that lost the page the unlock wrote; the runtime says
+	 * so after 5 s and spins on (the test kills kiln)
+	 */
+	if (krt_param_is("stuck_lock", "1")) {
+		static struct krt_spinlock stuck = KRT_SPINLOCK_INIT;
+		krt_printf("taking a lock nobody holds (TSC %lu MHz)\n", krt_tsc_hz() / 1000000);
+		__atomic_store_n(&stuck.locked, 1, __ATOMIC_RELAXED);
+		krt_spin_lock(&stuck);
+	}
 	if (krt_param_is("virtio", "1"))
 		virtio_print_devices(); /* the command line's virtio_mmio.device= entries, probed */
 	read_keyboard();

@@ -59,6 +59,18 @@ Test(guests, hello_64bit_entry_sees_cmdline_memory_and_cpu)
 	expect(out, "bye");
 }
 
+/* the runtime reports a lock that stays locked (after a restore: a lost page) */
+Test(guests, a_lock_nobody_holds_is_reported)
+{
+	char *cfg = kh_guest_config("hello", 1, 64, "stuck_lock=1");
+	cr_assert_eq(kh_spawn_config(&kp, cfg), 0);
+	free(cfg);
+	cr_assert(kh_wait_for(&kp, "taking a lock nobody holds", 30000), "%s", kp.out);
+	cr_assert(kh_wait_for(&kp, "still locked after 5 s", 30000), "%s\n%s", kh_status(&kp),
+	          kp.out);
+	cr_expect_null(strstr(kp.out, "bye"), "the guest went past the lock:\n%s", kp.out);
+}
+
 Test(guests, ram_size_reported_by_guest_matches_config)
 {
 	const char *out = boot_ok("hello", 1, 256, NULL);

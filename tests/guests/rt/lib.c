@@ -95,11 +95,41 @@ char *strstr(const char *hay, const char *needle)
 
 /* ------------------------------------------------------------- spinlocks */
 
+static volatile uint64_t tsc_hz; /* 0 until calibrated (krt_tsc_hz) */
+
+/* a lock held this long (TSC time, once calibrated) is reported, once */
+#define SPIN_REPORT_S 5
+
+/*
+ * Says on the raw console (no lock) that `l` stayed locked SPIN_REPORT_S
+ * seconds: the runtime's locks are held for microseconds, so on one vCPU
+ * this means the lock's word in memory disagrees with where the CPU is
+ * (after a restore: a page not carried over), not contention.
+ */
+static void spin_report(struct krt_spinlock *l)
+{
+	char msg[128];
+	krt_snprintf(msg, sizeof(msg), "krt: spinlock at %p still locked after %u s\n", (void *)l,
+	             SPIN_REPORT_S);
+	krt_console_raw(msg);
+}
+
 void krt_spin_lock(struct krt_spinlock *l)
 {
+	uint64_t start = 0;
+	bool told = false;
+
 	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE))
-		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
+		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED)) {
 			krt_pause();
+			if (told)
+				continue;
+			uint64_t now = krt_rdtsc(), hz = tsc_hz;
+			if (!start)
+				start = now;
+			else if (hz && now - start > SPIN_REPORT_S * hz)
+				spin_report(l), told = true;
+		}
 }
 
 void krt_spin_unlock(struct krt_spinlock *l)
@@ -144,7 +174,6 @@ void krt_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
 #define DEFAULT_TSC_HZ 2000000000ull
 
 static struct krt_spinlock tsc_lock = KRT_SPINLOCK_INIT;
-static volatile uint64_t tsc_hz;
 
 /*
  * PIT channel 2 in mode 0 counts CALIBRATE_MS down with the gate high;
