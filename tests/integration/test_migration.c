@@ -259,14 +259,11 @@ Test(migration, target_with_other_cpu_features_refuses)
  */
 Test(migration, source_killed_during_precopy)
 {
-	struct skiln *src = sk_start("src");
-	char *body = kh_fmt("{\"metrics_path\": \"%s\"}", snap_file("src.metrics"));
-	sk_ok(src, "PUT", "/metrics", body);
-	free(body);
+	struct skiln *src = sk_start("src"); /* its metrics go to src->metrics */
 	sk_boot_memck(src, NULL, false);
 	memck_started(src, 2);
 	struct skiln *dst = sk_start("dst");
-	body = kh_fmt("{\"listen\": \"unix:%s\"}", snap_file("mig-dst.sock"));
+	char *body = kh_fmt("{\"listen\": \"unix:%s\"}", snap_file("mig-dst.sock"));
 	sk_ok(dst, "PUT", "/migration/receive", body);
 	free(body);
 	body = kh_fmt("{\"destination\": \"unix:%s\", \"bandwidth_limit_mib_s\": 1}",
@@ -282,7 +279,7 @@ Test(migration, source_killed_during_precopy)
 	cr_assert_geq(pages, 256, "the target's page count did not grow: %lld", pages);
 	/* the source's metrics carry the same figures as its GET /migration */
 	sk_ok(src, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}");
-	FILE *f = fopen(snap_file("src.metrics"), "r");
+	FILE *f = fopen(src->metrics, "r");
 	cr_assert_not_null(f);
 	char line[16384], last[16384] = "";
 	while (fgets(line, sizeof(line), f))
