@@ -360,6 +360,7 @@ static char *silence_report(struct skiln *k)
 	fputs(threads, m);
 	free(threads);
 	vcpu_exits(k, m);
+	sk_where(k, m);
 	fclose(m);
 	return out;
 }

@@ -15,6 +15,7 @@
 #include "harness.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -72,6 +73,13 @@ char *sk_load_body(const char *state, const char *backend_type, const char *back
                    bool resume, const char *extra);
 /* PUT /snapshot/load of `state` with File backing `mem`; resumes when `resume` */
 void sk_load(struct skiln *k, const char *state, const char *mem, bool resume);
+
+/*
+ * Pauses k, snapshots it, and prints where vCPU 0 is (RIP named by
+ * addr2line in the memck guest, RSP, RFLAGS) and memck's console lock word
+ * (snap_where.c): for a test already failing on a silent guest.
+ */
+void sk_where(struct skiln *k, FILE *m);
 
 /* waits until memck printed report `n`; asserts it did within timeout_ms */
 void memck_wait(struct skiln *k, unsigned long n, int timeout_ms);
