@@ -109,6 +109,10 @@ void sk_where(struct skiln *k, FILE *m)
 	        (unsigned long long)regs[17], (unsigned long long)regs[0],
 	        (unsigned long long)regs[2]);
 	free(cmd);
+	/* memck runs in the lower half only; scripts/run-tests.py looks for these words */
+	if (regs[16] >= 0xffff800000000000ull)
+		fprintf(m, "where: the guest's registers hold the test bed's own kernel addresses "
+		           "(docs/testbed.md, \"Guest registers from the bed\")\n");
 	/* the console lock: a virtual address the runtime maps 1:1 */
 	cmd = kh_fmt("nm '%s' | awk '$3 == \"console_lock\" {print $1}'", elf);
 	unsigned long long lock = strtoull(first_line(cmd), NULL, 16);

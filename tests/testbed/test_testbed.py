@@ -337,6 +337,12 @@ class Rerun(unittest.TestCase):
             self.assertEqual(calls, ['x'], (outcome, accel))
             self.assertNotIn('rerun_after', res)
 
+    def test_the_bed_registers_words_match_what_snap_where_prints(self):
+        runner = load_runner()
+        with open(os.path.join(TOP, 'tests', 'integration', 'snap_where.c')) as f:
+            src = f.read()
+        self.assertIn(runner.BED_REGISTERS, src)
+
     def test_assertion_heads_keep_the_message_a_long_console_would_hide(self):
         runner = load_runner()
         lines = ['[----] t.c:12: Assertion Failed', '[----]   no "ready"; kiln exited with status 2',
