@@ -46,7 +46,8 @@ ip -n $b link set kmig_ex1 up
 # start_kiln NS NAME: a kiln in namespace NS with its API on $dir/NAME.sock
 declare -A kpid
 start_kiln() {
-	ip netns exec "$1" "$kiln" --api-sock "$dir/$2.sock" --id "$2" >"$dir/$2.out" 2>&1 &
+	ip netns exec "$1" "$kiln" --api-sock "$dir/$2.sock" --id "$2" \
+		--metrics-path "$dir/$2.metrics" >"$dir/$2.out" 2>&1 &
 	pids+=($!)
 	kpid[$2]=$! # ip netns exec becomes kiln
 
@@ -117,7 +118,11 @@ if ! grep -aq 'memck: report' "$dir/three.out"; then
 	tail -n 12 "$dir/three.out"
 	curl -s --unix-socket "$dir/three.sock" http://localhost/ && echo
 	echo "three's threads:"
+	call three PUT /actions '{"action_type": "FlushMetrics"}'
 	threads "${kpid[three]}"
+	call three PUT /actions '{"action_type": "FlushMetrics"}'
+	echo "three's vCPU exits in that second: $(tail -n 1 "$dir/three.metrics" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin).get("vcpu"))')"
 fi
 if grep -aq MISMATCH "$dir"/one.out "$dir"/two.out "$dir"/three.out; then
 	echo "memck found memory that did not survive a move"
