@@ -300,9 +300,9 @@ static bool guest_printed(struct skiln *k, const char *needle, bool whole)
 	return yes;
 }
 
-/* the last line of a metrics file, parsed (NULL: none) */
-static json_t *last_metrics(const char *path)
+json_t *sk_last_metrics(struct skiln *k)
 {
+	const char *path = k->metrics;
 	char *line = NULL, *last = NULL;
 	size_t cap = 0;
 	FILE *f = fopen(path, "r");
@@ -326,7 +326,7 @@ static void vcpu_exits(struct skiln *k, FILE *m)
 	struct ac_resp r;
 	int got = ac_request(k->sock, "PUT", "/actions", "{\"action_type\": \"FlushMetrics\"}", &r);
 	ac_resp_free(&r);
-	json_t *line = got == 204 ? last_metrics(k->metrics) : NULL;
+	json_t *line = got == 204 ? sk_last_metrics(k) : NULL;
 	char *vcpu = line ? json_dumps(json_object_get(line, "vcpu"), JSON_COMPACT) : NULL;
 	fprintf(m, "vCPU exits in the last second (metrics): %s\n",
 	        vcpu ? vcpu : "none (FlushMetrics or the metrics file failed)");

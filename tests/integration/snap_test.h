@@ -80,6 +80,8 @@ void sk_load(struct skiln *k, const char *state, const char *mem, bool resume);
  * (snap_where.c): for a test already failing on a silent guest.
  */
 void sk_where(struct skiln *k, FILE *m);
+/* the last line of k's metrics file (--metrics-path), parsed; NULL when none (decref it) */
+json_t *sk_last_metrics(struct skiln *k);
 
 /* waits until memck printed report `n`; asserts it did within timeout_ms */
 void memck_wait(struct skiln *k, unsigned long n, int timeout_ms);
