@@ -259,3 +259,15 @@ void wait_used(uint16_t want)
 		usleep(1000);
 	cr_assert_eq(used_idx(), want);
 }
+
+int restore_fresh(const struct state_writer *w, struct fake *f, struct virtio_mmio **out,
+                  struct errbuf *e, size_t *left)
+{
+	struct state_reader r;
+	make(f, out, NULL);
+	sr_init(&r, w->buf, w->len);
+	int ret = virtio_mmio_restore(*out, &r, e);
+	if (left)
+		*left = sr_left(&r);
+	return ret;
+}

@@ -68,6 +68,13 @@ void make_kind(struct fake *f, struct virtio_mmio **out, const struct virtio_hv_
                const struct virtio_dev_ops *kind);
 void make(struct fake *f, struct virtio_mmio **out, const struct virtio_hv_ops *ops);
 
+/*
+ * a new transport over f (fake_ops, no hypervisor ops) with w's saved state
+ * restored into it: virtio_mmio_restore's result; *left (if given) the
+ * bytes of w it did not read
+ */
+int restore_fresh(const struct state_writer *w, struct fake *f, struct virtio_mmio **out,
+                  struct errbuf *e, size_t *left);
 /* a 32-bit register read or write on transport t, or on m */
 uint32_t rd_on(struct virtio_mmio *t, uint64_t off);
 void wr_on(struct virtio_mmio *t, uint64_t off, uint32_t v);

@@ -318,11 +318,8 @@ Test(mmio, restore_refuses_a_queue_above_queue_num_max)
 
 	struct fake f2;
 	struct virtio_mmio *m2;
-	make(&f2, &m2, NULL);
-	struct state_reader r;
 	struct errbuf e = {{0}};
-	sr_init(&r, w.buf, w.len);
-	cr_assert_eq(virtio_mmio_restore(m2, &r, &e), -EINVAL);
+	cr_assert_eq(restore_fresh(&w, &f2, &m2, &e, NULL), -EINVAL);
 	cr_assert(strstr(e.msg, "QueueNumMax"), "%s", e.msg);
 	cr_assert_eq(rd_on(m2, VIRTIO_MMIO_STATUS), 0);
 	virtio_mmio_destroy(m2);

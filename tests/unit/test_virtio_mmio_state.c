@@ -50,12 +50,10 @@ Test(mmio_state, save_and_restore)
 
 	struct fake f2;
 	struct virtio_mmio *m2;
-	make(&f2, &m2, NULL);
-	struct state_reader r;
+	size_t left = 1;
 	struct errbuf e = {{0}};
-	sr_init(&r, w.buf, w.len);
-	cr_assert_eq(virtio_mmio_restore(m2, &r, &e), 0, "%s", e.msg);
-	cr_assert_eq(sr_left(&r), 0);
+	cr_assert_eq(restore_fresh(&w, &f2, &m2, &e, &left), 0, "%s", e.msg);
+	cr_assert_eq(left, 0);
 	cr_assert_eq(f2.saved_magic, 0x1234);
 	cr_assert_eq(f2.activated, 1);
 	cr_assert_eq(rd_on(m2, VIRTIO_MMIO_STATUS), S_ACK | S_DRV | S_FOK | S_DOK);
@@ -75,6 +73,7 @@ Test(mmio_state, save_and_restore)
 	virtio_mmio_destroy(m2);
 
 	/* a truncated snapshot is refused and leaves the device reset */
+	struct state_reader r;
 	make(&f2, &m2, NULL);
 	sr_init(&r, w.buf, w.len - 3);
 	cr_assert_lt(virtio_mmio_restore(m2, &r, &e), 0);
@@ -98,14 +97,12 @@ Test(mmio_state, restore_rejects_bad_state)
 
 	struct fake f2;
 	struct virtio_mmio *m2;
-	make(&f2, &m2, NULL);
-	struct state_reader r;
 	struct errbuf e = {{0}};
-	sr_init(&r, w.buf, w.len);
-	cr_assert_eq(virtio_mmio_restore(m2, &r, &e), -EINVAL);
+	cr_assert_eq(restore_fresh(&w, &f2, &m2, &e, NULL), -EINVAL);
 	cr_assert(strstr(e.msg, "queue 0"), "%s", e.msg);
 	cr_assert_eq(f2.activated, 0);
 	/* and not twice into a live device */
+	struct state_reader r;
 	sr_init(&r, w.buf, w.len);
 	cr_assert_eq(virtio_mmio_restore(m, &r, &e), -EBUSY);
 	virtio_mmio_destroy(m2);
