@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <jansson.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,11 +59,18 @@ static long long mono_ms(void)
 	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* appends what arrives within the deadline; 1 data, 0 EOF, -errno */
-static int read_more(int fd, char **buf, size_t *len, size_t *cap, long long deadline)
+/*
+ * Appends at most `max` bytes of what arrives within the deadline; 1 data,
+ * 0 EOF, -errno. With `head` set it stops right after the blank line that
+ * ends the headers (it peeks first), so that a pipelined second answer
+ * stays in the socket for the next ac_read().
+ */
+static int read_more(int fd, char **buf, size_t *len, size_t *cap, size_t max, bool head,
+                     long long deadline)
 {
 	struct pollfd p = {.fd = fd, .events = POLLIN};
 	long long left = deadline - mono_ms();
+	size_t want = max < 4096 ? max : 4096;
 	ssize_t n;
 
 	if (left <= 0 || poll(&p, 1, (int)left) == 0)
@@ -75,7 +83,16 @@ static int read_more(int fd, char **buf, size_t *len, size_t *cap, long long dea
 		*buf = b;
 		*cap = c;
 	}
-	n = recv(fd, *buf + *len, 4096, 0);
+	if (head) {
+		n = recv(fd, *buf + *len, want, MSG_PEEK);
+		if (n > 0) {
+			(*buf)[*len + (size_t)n] = '\0';
+			char *end = strstr(*buf + (*len > 3 ? *len - 3 : 0), "\r\n\r\n");
+			if (end)
+				want = (size_t)(end + 4 - (*buf + *len));
+		}
+	}
+	n = recv(fd, *buf + *len, want, 0);
 	if (n < 0)
 		return errno == ECONNRESET ? 0 : -errno;
 	*len += (size_t)n;
@@ -83,6 +100,7 @@ static int read_more(int fd, char **buf, size_t *len, size_t *cap, long long dea
 	return n > 0;
 }
 
+/* reads exactly one answer: its headers, then Content-Length bytes (or to EOF) */
 int ac_read(int fd, struct ac_resp *r, int timeout_ms)
 {
 	long long deadline = mono_ms() + kh_scaled_ms(timeout_ms);
@@ -92,7 +110,7 @@ int ac_read(int fd, struct ac_resp *r, int timeout_ms)
 
 	memset(r, 0, sizeof(*r));
 	while (!buf || !(end = strstr(buf, "\r\n\r\n"))) {
-		if ((ret = read_more(fd, &buf, &len, &cap, deadline)) <= 0) {
+		if ((ret = read_more(fd, &buf, &len, &cap, SIZE_MAX, true, deadline)) <= 0) {
 			free(buf);
 			return ret == 0 ? -ECONNRESET : ret;
 		}
@@ -107,7 +125,8 @@ int ac_read(int fd, struct ac_resp *r, int timeout_ms)
 		want = strtoul(cl, NULL, 10);
 	else if (r->status == 204 || r->status == 304)
 		want = 0;
-	while (len - hlen < want && (ret = read_more(fd, &buf, &len, &cap, deadline)) > 0)
+	while (len - hlen < want &&
+	       (ret = read_more(fd, &buf, &len, &cap, want - (len - hlen), false, deadline)) > 0)
 		;
 	if (want != (size_t)-1 && len - hlen < want) {
 		free(buf);
