@@ -85,6 +85,8 @@ struct mmds_conn {
 	unsigned rto_count;
 	uint64_t rto_start, last_rx;
 	uint64_t last_fast_rtx; /* the last go-back on a duplicate ACK (one per RTO period) */
+	uint64_t persist_start; /* the guest's window closed with bytes to send: since then */
+	bool persist;           /* ... and the persist timer runs */
 	size_t rlen;            /* bytes of a request in rbuf */
 	uint8_t rbuf[MMDS_HTTP_MAX_REQUEST];
 	char *resp; /* the response being sent: resp[0] has sequence number resp_seq */
@@ -120,7 +122,7 @@ void mmds_ns_fix_iss(struct mmds_ns *ns, uint32_t iss);
 
 /* the connection is over (RST either way, or both FINs acknowledged) */
 bool mmds_conn_done(const struct mmds_conn *c);
-/* when its retransmission timer fires; 0: none runs */
+/* when its retransmission or persist timer fires; 0: none runs */
 uint64_t mmds_conn_deadline(const struct mmds_conn *c);
 /* frees its response; the slot is free afterwards */
 void mmds_conn_close(struct mmds_conn *c);

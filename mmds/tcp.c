@@ -6,7 +6,8 @@
  * is dropped and ACKed), one HTTP request answered at a time and its
  * response sent in MSS-sized segments within the guest's window,
  * retransmission from the oldest unacknowledged byte after a timeout, a
- * FIN answered once the last response went out, RST to end it.
+ * one-byte probe of a window the guest keeps closed (RFC 9293 s3.8.6.1),
+ * a FIN answered once the last response went out, RST to end it.
  *
  * Sequence numbers are compared modulo 2^32 (RFC 9293 s3.4). Every length
  * is checked against the connection's own buffers before a byte is copied.
@@ -323,6 +324,44 @@ static bool data_output(struct mmds_conn *c, struct mmds_seg *out, uint64_t now)
 	return true;
 }
 
+/* bytes wait, none is in flight, and the guest's window is closed */
+static bool window_closed(const struct mmds_conn *c)
+{
+	return c->resp && c->snd_una == c->snd_nxt &&
+	       seq_lt(c->snd_nxt, c->resp_seq + (uint32_t)c->resp_len) &&
+	       !seq_lt(c->snd_nxt, c->snd_edge);
+}
+
+/*
+ * The persist timer: a window closed for a period is probed with the next
+ * byte, so that a window update the guest sent and we missed cannot stall
+ * the response. The guest ACKs the probe without taking the byte (a
+ * duplicate ACK, which goes back) or takes it and opens its window.
+ */
+static bool probe_output(struct mmds_conn *c, struct mmds_seg *out, uint64_t now)
+{
+	if (!window_closed(c)) {
+		c->persist = false;
+		return false;
+	}
+	if (!c->persist) {
+		c->persist = true;
+		c->persist_start = now;
+		return false;
+	}
+	if (now - c->persist_start < MMDS_NS_RTO_NS)
+		return false;
+	seg_at(c, out, c->snd_nxt, MMDS_TCP_ACK);
+	out->data = (const uint8_t *)c->resp + (c->snd_nxt - c->resp_seq);
+	out->len = 1;
+	c->rto_start = now;
+	c->snd_nxt++;
+	if (seq_lt(c->snd_max, c->snd_nxt))
+		c->snd_max = c->snd_nxt;
+	c->persist = false;
+	return true;
+}
+
 /* go back to the oldest byte not acknowledged (timeout or duplicate ACK) */
 static void go_back(struct mmds_conn *c)
 {
@@ -369,7 +408,7 @@ int mmds_conn_output(struct mmds_conn *c, struct mmds_seg *out, uint64_t now)
 		c->last_fast_rtx = now;
 	}
 	c->dup_ack = false;
-	if (data_output(c, out, now)) {
+	if (data_output(c, out, now) || probe_output(c, out, now)) {
 		c->ack_pending = false;
 		return 1;
 	}
@@ -402,6 +441,8 @@ uint64_t mmds_conn_deadline(const struct mmds_conn *c)
 {
 	if (c->done || c->rst_pending)
 		return 0;
+	if (c->established && c->persist && window_closed(c))
+		return c->persist_start + MMDS_NS_RTO_NS;
 	if (c->established ? c->snd_una == c->snd_nxt : !c->synack_sent)
 		return 0;
 	return c->rto_start + MMDS_NS_RTO_NS;

@@ -53,7 +53,8 @@ struct gseg {
 	uint16_t sport, dport;
 	uint32_t seq, ack;
 	uint8_t flags;
-	uint16_t win, mss;
+	uint16_t win, mss; /* win 0: 65535 ... */
+	bool closed;       /* ... unless the window is closed */
 	const char *data;
 };
 
@@ -80,7 +81,7 @@ static inline size_t guest_frame(uint8_t *f, const struct gseg *g)
 	mmds_put32(t + 8, g->ack);
 	t[12] = (uint8_t)(thl / 4) << 4;
 	t[13] = g->flags;
-	mmds_put16(t + 14, g->win ? g->win : 65535);
+	mmds_put16(t + 14, g->closed ? 0 : g->win ? g->win : 65535);
 	if (g->mss) {
 		t[20] = 2;
 		t[21] = 4;

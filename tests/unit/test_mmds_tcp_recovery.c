@@ -3,7 +3,8 @@
  * tests/unit/test_mmds_tcp_recovery.c: the MMDS stack's recovery from loss
  * and misuse (asked for by a review of the guest-facing code): an ACK for
  * bytes sent before a timeout's go-back, duplicate ACKs going back at most
- * once a period, a RST at the window's edge, a device reset.
+ * once a period, a RST at the window's edge, a device reset, a window the
+ * guest keeps closed (probed; reset after 15 unanswered probes).
  */
 #include "mmds_tcp_rig.h"
 
@@ -121,4 +122,99 @@ Test(mmds_tcp, a_device_reset_drops_every_session)
 	cr_assert(recv_seg(&o));
 	cr_assert_eq(o.flags & MMDS_TCP_RST, MMDS_TCP_RST);
 	expect_nothing();
+}
+
+Test(mmds_tcp, a_closed_window_is_probed_once_a_period)
+{
+	put_big(6000);
+	uint32_t rcv = 1001, snd = handshake(40015, 536, 2000);
+	uint32_t sent = first_flight(40015, snd, &rcv);
+	struct oseg o;
+
+	/* all acknowledged, and the window closed: nothing goes out, the persist timer runs */
+	send_seg(&(struct gseg){.sport = 40015,
+	                        .seq = rcv,
+	                        .ack = snd + sent,
+	                        .closed = true,
+	                        .flags = MMDS_TCP_ACK});
+	expect_nothing();
+	cr_assert_eq(mmds_ns_deadline(ns), now + MMDS_NS_RTO_NS);
+	now += MMDS_NS_RTO_NS - 1;
+	expect_nothing();
+	now += 1;
+	for (int round = 0; round < 3; round++) {
+		/* one byte, the next one, past the closed window */
+		cr_assert(recv_seg(&o), "round %d: no probe", round);
+		cr_assert_eq(o.len, 1);
+		cr_assert_eq(o.seq, snd + sent);
+		expect_nothing();
+		/* the guest still has no room: it ACKs without taking the byte */
+		send_seg(&(struct gseg){.sport = 40015,
+		                        .seq = rcv,
+		                        .ack = snd + sent,
+		                        .closed = true,
+		                        .flags = MMDS_TCP_ACK});
+		expect_nothing();
+		now += MMDS_NS_RTO_NS;
+	}
+	/* the window opens: the rest follows from the byte the probes carried */
+	send_seg(&(struct gseg){
+	        .sport = 40015, .seq = rcv, .ack = snd + sent, .win = 2000, .flags = MMDS_TCP_ACK});
+	cr_assert(recv_seg(&o));
+	cr_assert_eq(o.seq, snd + sent);
+	cr_assert_eq(o.len, 536);
+	cr_assert_eq(metrics().connections_destroyed, 0, "probing is no reason to reset");
+}
+
+Test(mmds_tcp, a_probe_byte_the_guest_takes_moves_the_send_side_on)
+{
+	put_big(6000);
+	uint32_t rcv = 1001, snd = handshake(40016, 536, 2000);
+	uint32_t sent = first_flight(40016, snd, &rcv);
+	struct oseg o;
+
+	send_seg(&(struct gseg){.sport = 40016,
+	                        .seq = rcv,
+	                        .ack = snd + sent,
+	                        .closed = true,
+	                        .flags = MMDS_TCP_ACK});
+	expect_nothing();
+	now += MMDS_NS_RTO_NS;
+	cr_assert(recv_seg(&o));
+	cr_assert_eq(o.len, 1);
+	/* taken, and room for 100 more: the next segment starts after the probe's byte */
+	send_seg(&(struct gseg){.sport = 40016,
+	                        .seq = rcv,
+	                        .ack = snd + sent + 1,
+	                        .win = 100,
+	                        .flags = MMDS_TCP_ACK});
+	cr_assert(recv_seg(&o));
+	cr_assert_eq(o.seq, snd + sent + 1);
+	cr_assert_eq(o.len, 100);
+	expect_nothing();
+}
+
+Test(mmds_tcp, unanswered_probes_reset_as_retransmissions_do)
+{
+	put_big(6000);
+	uint32_t rcv = 1001, snd = handshake(40017, 536, 2000);
+	uint32_t sent = first_flight(40017, snd, &rcv);
+	struct oseg o;
+	int probes = 0;
+
+	send_seg(&(struct gseg){.sport = 40017,
+	                        .seq = rcv,
+	                        .ack = snd + sent,
+	                        .closed = true,
+	                        .flags = MMDS_TCP_ACK});
+	expect_nothing();
+	for (int i = 0; i < 100 && metrics().connections_destroyed == 0; i++) {
+		now += MMDS_NS_RTO_NS;
+		while (recv_seg(&o))
+			probes += o.len == 1 && o.seq == snd + sent;
+	}
+	cr_assert_eq(metrics().connections_destroyed, 1, "a silent guest is probed forever");
+	cr_assert_eq(o.flags & MMDS_TCP_RST, MMDS_TCP_RST, "the last segment is the RST");
+	cr_assert_geq(probes, MMDS_NS_RTO_MAX - 1, "%d probes", probes);
+	cr_assert_leq(probes, MMDS_NS_RTO_MAX, "%d probes", probes);
 }
