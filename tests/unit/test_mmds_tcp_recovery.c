@@ -45,6 +45,25 @@ static uint32_t first_flight(uint16_t port, uint32_t snd, uint32_t *rcv)
 	return sent;
 }
 
+/* the guest acknowledges up to `ack` and closes its window */
+static void ack_closed(uint16_t port, uint32_t rcv, uint32_t ack)
+{
+	send_seg(&(struct gseg){
+	        .sport = port, .seq = rcv, .ack = ack, .closed = true, .flags = MMDS_TCP_ACK});
+}
+
+/* a 6000-byte GET on `port` whose first flight the guest takes, closing its window */
+static uint32_t window_closed_after(uint16_t port, uint32_t *rcv)
+{
+	put_big(6000);
+	*rcv = 1001;
+	uint32_t snd = handshake(port, 536, 2000);
+	uint32_t edge = snd + first_flight(port, snd, rcv);
+	ack_closed(port, *rcv, edge);
+	expect_nothing();
+	return edge;
+}
+
 Test(mmds_tcp, an_ack_for_bytes_sent_before_a_timeout_is_taken)
 {
 	put_big(6000);
@@ -126,18 +145,10 @@ Test(mmds_tcp, a_device_reset_drops_every_session)
 
 Test(mmds_tcp, a_closed_window_is_probed_once_a_period)
 {
-	put_big(6000);
-	uint32_t rcv = 1001, snd = handshake(40015, 536, 2000);
-	uint32_t sent = first_flight(40015, snd, &rcv);
+	/* all acknowledged, and the window closed: nothing goes out, the persist timer runs */
+	uint32_t rcv, edge = window_closed_after(40015, &rcv);
 	struct oseg o;
 
-	/* all acknowledged, and the window closed: nothing goes out, the persist timer runs */
-	send_seg(&(struct gseg){.sport = 40015,
-	                        .seq = rcv,
-	                        .ack = snd + sent,
-	                        .closed = true,
-	                        .flags = MMDS_TCP_ACK});
-	expect_nothing();
 	cr_assert_eq(mmds_ns_deadline(ns), now + MMDS_NS_RTO_NS);
 	now += MMDS_NS_RTO_NS - 1;
 	expect_nothing();
@@ -146,72 +157,49 @@ Test(mmds_tcp, a_closed_window_is_probed_once_a_period)
 		/* one byte, the next one, past the closed window */
 		cr_assert(recv_seg(&o), "round %d: no probe", round);
 		cr_assert_eq(o.len, 1);
-		cr_assert_eq(o.seq, snd + sent);
+		cr_assert_eq(o.seq, edge);
 		expect_nothing();
 		/* the guest still has no room: it ACKs without taking the byte */
-		send_seg(&(struct gseg){.sport = 40015,
-		                        .seq = rcv,
-		                        .ack = snd + sent,
-		                        .closed = true,
-		                        .flags = MMDS_TCP_ACK});
+		ack_closed(40015, rcv, edge);
 		expect_nothing();
 		now += MMDS_NS_RTO_NS;
 	}
 	/* the window opens: the rest follows from the byte the probes carried */
 	send_seg(&(struct gseg){
-	        .sport = 40015, .seq = rcv, .ack = snd + sent, .win = 2000, .flags = MMDS_TCP_ACK});
+	        .sport = 40015, .seq = rcv, .ack = edge, .win = 2000, .flags = MMDS_TCP_ACK});
 	cr_assert(recv_seg(&o));
-	cr_assert_eq(o.seq, snd + sent);
+	cr_assert_eq(o.seq, edge);
 	cr_assert_eq(o.len, 536);
 	cr_assert_eq(metrics().connections_destroyed, 0, "probing is no reason to reset");
 }
 
 Test(mmds_tcp, a_probe_byte_the_guest_takes_moves_the_send_side_on)
 {
-	put_big(6000);
-	uint32_t rcv = 1001, snd = handshake(40016, 536, 2000);
-	uint32_t sent = first_flight(40016, snd, &rcv);
+	uint32_t rcv, edge = window_closed_after(40016, &rcv);
 	struct oseg o;
 
-	send_seg(&(struct gseg){.sport = 40016,
-	                        .seq = rcv,
-	                        .ack = snd + sent,
-	                        .closed = true,
-	                        .flags = MMDS_TCP_ACK});
-	expect_nothing();
 	now += MMDS_NS_RTO_NS;
 	cr_assert(recv_seg(&o));
 	cr_assert_eq(o.len, 1);
 	/* taken, and room for 100 more: the next segment starts after the probe's byte */
-	send_seg(&(struct gseg){.sport = 40016,
-	                        .seq = rcv,
-	                        .ack = snd + sent + 1,
-	                        .win = 100,
-	                        .flags = MMDS_TCP_ACK});
+	send_seg(&(struct gseg){
+	        .sport = 40016, .seq = rcv, .ack = edge + 1, .win = 100, .flags = MMDS_TCP_ACK});
 	cr_assert(recv_seg(&o));
-	cr_assert_eq(o.seq, snd + sent + 1);
+	cr_assert_eq(o.seq, edge + 1);
 	cr_assert_eq(o.len, 100);
 	expect_nothing();
 }
 
 Test(mmds_tcp, unanswered_probes_reset_as_retransmissions_do)
 {
-	put_big(6000);
-	uint32_t rcv = 1001, snd = handshake(40017, 536, 2000);
-	uint32_t sent = first_flight(40017, snd, &rcv);
+	uint32_t rcv, edge = window_closed_after(40017, &rcv);
 	struct oseg o;
 	int probes = 0;
 
-	send_seg(&(struct gseg){.sport = 40017,
-	                        .seq = rcv,
-	                        .ack = snd + sent,
-	                        .closed = true,
-	                        .flags = MMDS_TCP_ACK});
-	expect_nothing();
 	for (int i = 0; i < 100 && metrics().connections_destroyed == 0; i++) {
 		now += MMDS_NS_RTO_NS;
 		while (recv_seg(&o))
-			probes += o.len == 1 && o.seq == snd + sent;
+			probes += o.len == 1 && o.seq == edge;
 	}
 	cr_assert_eq(metrics().connections_destroyed, 1, "a silent guest is probed forever");
 	cr_assert_eq(o.flags & MMDS_TCP_RST, MMDS_TCP_RST, "the last segment is the RST");
