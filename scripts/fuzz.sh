@@ -5,6 +5,8 @@
 #   scripts/fuzz.sh TARGET [SECONDS]   default 30 seconds
 #   scripts/fuzz.sh list               the targets, one per line
 #   scripts/fuzz.sh build TARGET       build only
+# A target is built again only when a C file or header, or this script, is
+# newer than its binary (so test.sh can build them all in parallel first).
 #   KILN_FUZZ_DIR=dir                  where binaries, grown corpora and crash
 #                                      files go (default build-fuzz)
 #   KILN_FUZZ_JOBS=N                   libFuzzer workers (default 1)
@@ -60,9 +62,17 @@ options() {
 
 usage() { echo "usage: $0 TARGET [SECONDS] | list | build TARGET   (targets: $targets)" >&2; exit 2; }
 
+# the binary exists and nothing it may be built from is newer
+up_to_date() { # BINARY
+	[ -x "$1" ] || return 1
+	[ -z "$(find scripts/fuzz.sh api common daemon devices memory mmds vcpu virtio tests/fuzz \
+		\( -name '*.c' -o -name '*.h' -o -name fuzz.sh \) -newer "$1" -print -quit)" ]
+}
+
 build() { # TARGET
 	local t=$1 src
 	src=$(sources "$t") || usage
+	up_to_date "$out/fuzz_$t" && return 0
 	command -v clang >/dev/null || { echo "fuzz.sh: clang is not installed" >&2; exit 2; }
 	mkdir -p "$out"
 	# shellcheck disable=SC2086 # word splitting of the source list is wanted

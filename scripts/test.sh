@@ -102,6 +102,9 @@ if [ -z "${KILN_TEST_FILTER:-}" ]; then
 	# every fuzz target for a bounded time; a crash fails its check and the
 	# log names the reproducer
 	fuzz_secs=${KILN_FUZZ_SECONDS:-8}
+	# built two at a time first (each is one clang run of ~10 s); the runs below reuse them
+	check fuzz-build bash -c 'scripts/fuzz.sh list |
+		KILN_FUZZ_DIR=build-fuzz xargs -P 2 -n 1 scripts/fuzz.sh build'
 	for t in $(scripts/fuzz.sh list); do
 		check "fuzz-$t" env KILN_FUZZ_DIR=build-fuzz scripts/fuzz.sh "$t" "$fuzz_secs"
 	done
