@@ -301,6 +301,17 @@ int kh_netns_with_tap(const char *name, const char *tap)
 	return ret;
 }
 
+void kh_netns_del(const char *name)
+{
+	if (!name[0])
+		return;
+	char *cmd = kh_fmt("ip netns del %s", name);
+	if (system(cmd) != 0)
+		fprintf(stderr, "%s: could not delete netns %s\n", program_invocation_short_name,
+		        name);
+	free(cmd);
+}
+
 int kh_netns_enter(const char *name)
 {
 	char *cmd = kh_fmt("ip netns add %s", name), *path = kh_fmt("/run/netns/%s", name);

@@ -118,6 +118,8 @@ int kh_netns_enter(const char *name);
  * only the test's traffic) and the tap `tap` made and up. 0 / -errno.
  */
 int kh_netns_with_tap(const char *name, const char *tap);
+/* `ip netns del name` (nothing for ""); a failure is reported, not fatal */
+void kh_netns_del(const char *name);
 
 /*
  * What the command line of every freestanding test guest (tests/guests)

@@ -49,10 +49,7 @@ static void teardown(void)
 {
 	api_test_cleanup();
 	if (netns_made) {
-		char *cmd = kh_fmt("ip netns del %s", netns);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_evil: could not delete netns %s\n", netns);
-		free(cmd);
+		kh_netns_del(netns);
 		netns_made = false;
 	}
 }

@@ -43,12 +43,7 @@ static void teardown(void)
 		free(meta);
 		meta = NULL;
 	}
-	if (netns[0]) {
-		char *cmd = kh_fmt("ip netns del %s", netns);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_linux_mmds: could not delete netns %s\n", netns);
-		free(cmd);
-	}
+	kh_netns_del(netns);
 	netns[0] = '\0';
 }
 
@@ -56,14 +51,10 @@ TestSuite(linux_mmds, .fini = teardown, .timeout = 600);
 
 static void netns_up(void)
 {
-	int st;
-
 	if (geteuid() != 0)
 		cr_skip_test("needs root for a network namespace and a tap");
 	snprintf(netns, sizeof(netns), "kiln-lm%d", (int)getpid());
-	cr_assert_eq(kh_netns_enter(netns), 0, "cannot create and enter netns %s", netns);
-	free(lg_sh("ip tuntap add dev " TAP " mode tap && ip link set " TAP " up", NULL, &st));
-	cr_assert_eq(st, 0, "cannot make " TAP);
+	cr_assert_eq(kh_netns_with_tap(netns, TAP), 0, "cannot make netns %s with " TAP, netns);
 }
 
 /*

@@ -63,12 +63,7 @@ static void teardown(void)
 		unlink(uds);
 		rmdir(dir);
 	}
-	if (netns[0]) {
-		char *cmd = kh_fmt("ip netns del %s", netns);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_linux_net: could not delete netns %s\n", netns);
-		free(cmd);
-	}
+	kh_netns_del(netns);
 	disk[0] = dir[0] = netns[0] = '\0';
 }
 

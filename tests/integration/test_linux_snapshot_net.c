@@ -50,13 +50,7 @@ static char netns[32];
 static void teardown(void)
 {
 	snap_test_fini();
-	if (netns[0]) {
-		char *cmd = kh_fmt("ip netns del %s", netns);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_linux_snapshot_net: could not delete netns %s\n",
-			        netns);
-		free(cmd);
-	}
+	kh_netns_del(netns);
 	netns[0] = '\0';
 }
 

@@ -58,13 +58,8 @@ static void teardown(void)
 	snap_test_fini(); /* every kiln first: nothing left in the namespaces */
 	if (home_ns >= 0)
 		(void)setns(home_ns, CLONE_NEWNET);
-	for (unsigned i = 0; i < nr_ns; i++) {
-		char *cmd = kh_fmt("ip netns del %s", made_ns[i]);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_migration_more: could not delete netns %s\n",
-			        made_ns[i]);
-		free(cmd);
-	}
+	for (unsigned i = 0; i < nr_ns; i++)
+		kh_netns_del(made_ns[i]);
 	nr_ns = 0;
 	if (home_ns >= 0)
 		close(home_ns);

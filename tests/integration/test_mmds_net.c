@@ -44,12 +44,8 @@ static void netns_up(void)
 static void teardown(void)
 {
 	kh_kill(&kp);
-	if (netns_made) {
-		char *cmd = kh_fmt("ip netns del %s", netns);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_mmds_net: could not delete netns %s\n", netns);
-		free(cmd);
-	}
+	if (netns_made)
+		kh_netns_del(netns);
 	if (cfg_path)
 		unlink(cfg_path);
 	if (meta_path)

@@ -61,12 +61,8 @@ static void netns_up(void)
 static void teardown(void)
 {
 	kh_kill(&kp);
-	if (netns_made) {
-		char *cmd = kh_fmt("ip netns del %s", netns);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_net: could not delete netns %s\n", netns);
-		free(cmd);
-	}
+	if (netns_made)
+		kh_netns_del(netns);
 }
 
 TestSuite(net, .fini = teardown, .timeout = 180);

@@ -41,12 +41,7 @@ static void netns_up(void)
 static void teardown(void)
 {
 	snap_test_fini();
-	if (netns[0]) {
-		char *cmd = kh_fmt("ip netns del %s", netns);
-		if (system(cmd) != 0)
-			fprintf(stderr, "test_snapshot_clones: could not delete netns %s\n", netns);
-		free(cmd);
-	}
+	kh_netns_del(netns);
 }
 
 TestSuite(snapshot_clones, .init = snap_test_init, .fini = teardown, .timeout = 480);
