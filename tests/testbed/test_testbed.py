@@ -205,13 +205,22 @@ class Runner(unittest.TestCase):
         self.assertEqual(sorted(res), ['a', 'b', 'c'])
         self.assertTrue(all(r['failed'] == 0 for r in res.values()))
 
-    def test_two_stalls_in_one_executable_fail_it_and_the_rest_still_runs(self):
+    def test_two_stalls_in_one_executable_then_it_passes(self):
         res, boots = self.run_plan([{'run': [], 'start': 'a', 'rc': 125},
                                     {'run': [], 'start': 'a', 'rc': 125},
+                                    {'run': ['a', 'b'], 'rc': 0}], ['a', 'b'])
+        self.assertEqual(boots, ['a,b', 'a,b', 'a,b'])
+        self.assertEqual(res['a']['failed'], 0)
+        self.assertEqual(res['b']['passed'], 1)
+
+    def test_three_stalls_in_one_executable_fail_it_and_the_rest_still_runs(self):
+        res, boots = self.run_plan([{'run': [], 'start': 'a', 'rc': 125},
+                                    {'run': [], 'start': 'a', 'rc': 125},
+                                    {'run': [], 'start': 'a', 'rc': 125},
                                     {'run': ['b'], 'rc': 0}], ['a', 'b'])
-        self.assertEqual(boots, ['a,b', 'a,b', 'b'])
+        self.assertEqual(boots, ['a,b', 'a,b', 'a,b', 'b'])
         self.assertEqual(res['a']['failed'], 1)
-        self.assertIn('failed twice', res['a']['failures'][0])
+        self.assertIn('failed 3 times', res['a']['failures'][0])
         self.assertEqual(res['b']['passed'], 1)
 
     def test_a_failing_test_is_a_result_not_a_stall(self):
