@@ -80,6 +80,8 @@ void sk_load(struct skiln *k, const char *state, const char *mem, bool resume);
  * (snap_where.c): for a test already failing on a silent guest.
  */
 void sk_where(struct skiln *k, FILE *m);
+/* the whole of a file, malloc'd; NULL (and *n 0) when it is empty or cannot be read */
+uint8_t *sk_slurp(const char *path, size_t *n);
 /* the last line of k's metrics file (--metrics-path), parsed; NULL when none (decref it) */
 json_t *sk_last_metrics(struct skiln *k);
 

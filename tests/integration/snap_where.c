@@ -21,12 +21,12 @@ static uint64_t le(const uint8_t *p, int n)
 	return v;
 }
 
-/* the whole of a file (NULL when it cannot be read); *n its length */
-static uint8_t *slurp_file(const char *path, size_t *n)
+uint8_t *sk_slurp(const char *path, size_t *n)
 {
 	FILE *f = fopen(path, "rb");
 	uint8_t *buf = NULL;
 
+	*n = 0;
 	if (!f)
 		return NULL;
 	if (fseek(f, 0, SEEK_END) == 0) {
@@ -93,7 +93,7 @@ void sk_where(struct skiln *k, FILE *m)
 	free(b);
 	ac_resp_free(&r);
 	size_t n = 0;
-	uint8_t *state = made == 204 ? slurp_file(snap_file("where.state"), &n) : NULL;
+	uint8_t *state = made == 204 ? sk_slurp(snap_file("where.state"), &n) : NULL;
 	uint64_t regs[18];
 	if (!state || vcpu0_regs(state, n, regs) < 0) {
 		fprintf(m, "where: no vCPU state (pause %d, snapshot %d)\n", got, made);

@@ -23,21 +23,6 @@
 
 TestSuite(snapshot_bad, .init = snap_test_init, .fini = snap_test_fini, .timeout = 300);
 
-/* the whole file in a malloc'd buffer */
-static uint8_t *slurp(const char *path, size_t *len)
-{
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	cr_assert_geq(fd, 0, "%s", path);
-	cr_assert_eq(fstat(fd, &st), 0);
-	uint8_t *buf = malloc((size_t)st.st_size);
-	cr_assert(buf);
-	cr_assert_eq(read(fd, buf, (size_t)st.st_size), st.st_size);
-	close(fd);
-	*len = (size_t)st.st_size;
-	return buf;
-}
-
 /* writes buf into snap_file(name); with crc: a new CRC-32 over the last 4 bytes */
 static void spit(const char *name, uint8_t *buf, size_t len, bool crc)
 {
@@ -91,7 +76,8 @@ static void spit_without(const char *name, const uint8_t *good, size_t len, cons
 static void make_bad_states(void)
 {
 	size_t len;
-	uint8_t *good = slurp(snap_file("vm.snap"), &len), *b = malloc(len);
+	uint8_t *good = sk_slurp(snap_file("vm.snap"), &len), *b = malloc(len);
+	cr_assert(good && b, "cannot read %s", snap_file("vm.snap"));
 	cr_assert(b);
 
 	spit("trunc.snap", good, len / 2, false);
