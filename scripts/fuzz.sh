@@ -5,11 +5,11 @@
 #   scripts/fuzz.sh TARGET [SECONDS]   default 30 seconds
 #   scripts/fuzz.sh list               the targets, one per line
 #   scripts/fuzz.sh build TARGET       build only
-# A target is built again only when a C file or header, or this script, is
-# newer than its binary (so test.sh can build them all in parallel first).
 #   KILN_FUZZ_DIR=dir                  where binaries, grown corpora and crash
 #                                      files go (default build-fuzz)
 #   KILN_FUZZ_JOBS=N                   libFuzzer workers (default 1)
+# A target is built again only when a C file or header, or this script, is
+# newer than its binary (so test.sh can build them all in parallel first).
 # Seeds and the regression corpus (inputs that once crashed, named
 # regress-*) live in tests/fuzz/corpus/TARGET/ and are only read; new
 # inputs go to $KILN_FUZZ_DIR/corpus/TARGET/. Exits non-zero when the
